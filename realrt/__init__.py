@@ -1,0 +1,9 @@
+"""layerlab's real Linux backend: the same interface as :mod:`sim`, done by the kernel."""
+
+from __future__ import annotations
+
+from .engine import RealEngine, check_host
+from .journal import Journal
+from .overlay import KernelUnionFS
+
+__all__ = ["RealEngine", "KernelUnionFS", "Journal", "check_host"]

@@ -1,0 +1,218 @@
+"""``os``-shaped calls confined to one directory, as a container's processes see it.
+
+A plain ``os.open(mountpoint + path)`` would follow a layer's absolute
+symlink (``etc -> /etc``) out to the host.  Here every walk goes through
+``openat2(RESOLVE_IN_ROOT)``: ``/``, ``..`` and absolute link targets all stop
+at the root descriptor.  Calls that act on a final name without following
+it (unlink, mkdir, rename ...) resolve the parent that way and then use the
+``*at`` form on a single component.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from sim import _paths
+
+from ._syscalls import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
+
+_RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+_DIR = os.O_PATH | os.O_DIRECTORY
+
+
+def _err(code: int, path: str) -> OSError:
+    return OSError(code, os.strerror(code), path)
+
+
+class RootedOps:
+    """The file-system calls of :class:`sim.interface.FileSystem` inside ``root_fd``."""
+
+    def __init__(self, root_fd: int, umask: int) -> None:
+        self.root = root_fd
+        self.umask = umask
+        self.fds: set[int] = set()
+
+    def _open(self, path: str, flags: int, mode: int = 0) -> int:
+        return openat2(self.root, path, flags, mode, _RESOLVE)
+
+    def _parent(self, path: str, op: str) -> tuple[int, str]:
+        """A descriptor of the parent directory and the final name.
+
+        ``.``, ``..`` and the root as final names are answered here with the
+        errno Linux gives, so no ``*at`` call ever sees ``..`` next to the root.
+        """
+        parts = _paths.split_union_path(path)
+        dot = _paths.final_dot(path)
+        if dot is not None:
+            os.close(self._open(path, _DIR))  # the walk itself must succeed first (ENOENT, ENOTDIR)
+            raise _err(_paths.dot_errno(op, dot), path)
+        parent = "/".join(parts[:-1]) or "/"
+        return self._open(parent, _DIR), parts[-1]
+
+    def _with_umask(self, call, *args, **kwargs):  # type: ignore[no-untyped-def]
+        old = os.umask(self.umask)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            os.umask(old)
+
+    # -- descriptors ----------------------------------------------------------------
+
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        fd = self._with_umask(self._open, path, flags, mode)
+        self.fds.add(fd)
+        return fd
+
+    def read(self, fd: int, n: int) -> bytes:
+        self._own(fd)
+        return os.read(fd, n)
+
+    def write(self, fd: int, data: bytes) -> int:
+        self._own(fd)
+        return os.write(fd, data)
+
+    def close(self, fd: int) -> None:
+        self._own(fd)
+        self.fds.discard(fd)
+        os.close(fd)
+
+    def _own(self, fd: int) -> None:
+        if fd not in self.fds:  # never touch a descriptor this file system did not open
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    def close_all(self) -> None:
+        for fd in list(self.fds):
+            os.close(fd)
+        self.fds.clear()
+
+    # -- names ------------------------------------------------------------------------
+
+    def stat(self, path: str) -> os.stat_result:
+        fd = self._open(path, os.O_PATH)
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
+    def lstat(self, path: str) -> os.stat_result:
+        fd = self._open(path, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
+    def listdir(self, path: str = "/") -> list[str]:
+        fd = self._open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def readlink(self, path: str) -> str:
+        dfd, name = self._parent(path, "readlink")
+        try:
+            return os.readlink(name, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    def mkdir(self, path: str, mode: int = 0o777) -> None:
+        dfd, name = self._parent(path, "mkdir")
+        try:
+            self._with_umask(os.mkdir, name, mode, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    def rmdir(self, path: str) -> None:
+        dfd, name = self._parent(path, "rmdir")
+        try:
+            os.rmdir(name, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    def unlink(self, path: str) -> None:
+        dfd, name = self._parent(path, "unlink")
+        try:
+            os.unlink(name, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    def symlink(self, target: str, path: str) -> None:
+        dfd, name = self._parent(path, "symlink")
+        try:
+            os.symlink(target, name, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+
+    def rename(self, src: str, dst: str) -> None:
+        sfd, sname = self._parent(src, "rename")
+        try:
+            dfd, dname = self._parent(dst, "rename")
+            try:
+                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(sfd)
+
+    def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
+        if follow_symlinks:
+            # linkat through /proc/self/fd/N with AT_SYMLINK_FOLLOW links the object the
+            # confined walk found, without needing CAP_DAC_READ_SEARCH for AT_EMPTY_PATH.
+            sfd = self._open(src, os.O_PATH)
+            try:
+                dfd, dname = self._parent(dst, "link")
+                try:
+                    os.link(f"/proc/self/fd/{sfd}", dname, dst_dir_fd=dfd, follow_symlinks=True)
+                finally:
+                    os.close(dfd)
+            finally:
+                os.close(sfd)
+            return
+        spfd, sname = self._parent(src, "link")
+        try:
+            dfd, dname = self._parent(dst, "link")
+            try:
+                os.link(sname, dname, src_dir_fd=spfd, dst_dir_fd=dfd, follow_symlinks=False)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(spfd)
+
+    def chmod(self, path: str, mode: int) -> None:
+        fd = self._open(path, os.O_PATH)
+        try:
+            os.chmod(f"/proc/self/fd/{fd}", mode)
+        finally:
+            os.close(fd)
+
+    def truncate(self, path: str, length: int) -> None:
+        fd = self._open(path, os.O_PATH)
+        try:
+            os.truncate(f"/proc/self/fd/{fd}", length)
+        finally:
+            os.close(fd)
+
+    def utime(
+        self,
+        path: str,
+        times: tuple[float, float] | None = None,
+        *,
+        ns: tuple[int, int] | None = None,
+        follow_symlinks: bool = True,
+    ) -> None:
+        kwargs = {"ns": ns} if ns is not None else {}
+        if follow_symlinks:
+            fd = self._open(path, os.O_PATH)
+            try:
+                os.utime(f"/proc/self/fd/{fd}", times, **kwargs)  # type: ignore[arg-type]
+            finally:
+                os.close(fd)
+            return
+        if _paths.final_dot(path) is not None:  # ".", ".." and "/" are directories: nothing to not-follow
+            return self.utime(path, times, ns=ns, follow_symlinks=True)
+        dfd, name = self._parent(path, "utime")
+        try:
+            os.utime(name, times, dir_fd=dfd, follow_symlinks=False, **kwargs)  # type: ignore[arg-type]
+        finally:
+            os.close(dfd)

@@ -1,0 +1,105 @@
+"""Every resource the real backend creates is written down *before* it is created.
+
+A record is one small JSON file in the state folder.  :func:`sweep` undoes
+whatever records remain (a run killed between "record" and "release"), and
+is safe to run any number of times: undoing a resource that is already gone
+is a no-op.  :class:`~realrt.engine.RealEngine` sweeps on start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _syscalls
+
+__all__ = ["Journal", "Record", "default_state_dir"]
+
+
+def default_state_dir() -> Path:
+    """``$LAYERLAB_STATE_DIR``, else ``/run/layerlab`` as root, else ``/tmp/layerlab-<uid>``."""
+    env = os.environ.get("LAYERLAB_STATE_DIR")
+    if env:
+        return Path(env)
+    return Path("/run/layerlab") if os.geteuid() == 0 else Path(f"/tmp/layerlab-{os.getuid()}")
+
+
+@dataclass(frozen=True)
+class Record:
+    """``kind`` is "mount" (an overlay mount point), "tree" (a folder to delete) or
+    "process" (a helper to kill, ``pid``); ``owner`` is the process that made it."""
+
+    id: str
+    kind: str
+    path: str
+    owner: int
+    pid: int = 0
+
+
+def _mounted(path: str) -> bool:
+    target = os.path.realpath(path)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+        return any(line.split()[4] == target for line in fh)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Journal:
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.root = (state_dir or default_state_dir()) / "journal"
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def record(self, kind: str, path: str = "", pid: int = 0) -> Record:
+        rec = Record(uuid.uuid4().hex, kind, path, os.getpid(), pid)
+        tmp = self.root / f".{rec.id}.tmp"
+        tmp.write_text(json.dumps(rec.__dict__))
+        os.replace(tmp, self.root / f"{rec.id}.json")
+        return rec
+
+    def forget(self, rec: Record) -> None:
+        (self.root / f"{rec.id}.json").unlink(missing_ok=True)
+
+    def records(self) -> Iterator[Record]:
+        for file in sorted(self.root.glob("*.json")):
+            try:
+                yield Record(**json.loads(file.read_text()))
+            except (OSError, ValueError, TypeError):
+                file.unlink(missing_ok=True)
+
+    def release(self, rec: Record) -> None:
+        """Undo one resource, then forget it.  Idempotent."""
+        if rec.kind == "mount":
+            while os.path.exists(rec.path) and _mounted(rec.path):
+                try:
+                    _syscalls.umount2(rec.path, 0)
+                except OSError:
+                    _syscalls.umount2(rec.path, _syscalls.MNT_DETACH)
+        elif rec.kind == "tree":
+            shutil.rmtree(rec.path, ignore_errors=True)
+        elif rec.kind == "process" and rec.pid and rec.pid != os.getpid() and _alive(rec.pid):
+            try:
+                os.kill(rec.pid, 9)
+            except ProcessLookupError:
+                pass
+        self.forget(rec)
+
+    def sweep(self) -> list[Record]:
+        """Release what processes that are gone left behind (a killed run); returns it."""
+        records = [r for r in self.records() if not _alive(r.owner)]
+        order = {"process": 0, "mount": 1, "tree": 2}  # mounts and helpers before their folders
+        for rec in sorted(records, key=lambda r: order.get(r.kind, 3)):
+            self.release(rec)
+        return records

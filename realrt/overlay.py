@@ -1,0 +1,312 @@
+"""The kernel twin of :class:`sim.unionfs.UnionFS`: a real overlayfs mount.
+
+Each layer is written in its overlay directory form, then mounted with every
+option that changes behaviour given explicitly (``redirect_dir``, ``index``,
+``metacopy=off``, ``xino=off``) so kernel build defaults cannot differ from
+the model.  As root the mount is made here; unprivileged, a helper process
+enters a new user and mount namespace, mounts with ``userxattr`` and serves
+the same calls over a socket.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import pickle
+import shutil
+import signal
+import socket
+import struct
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sim.errors import BackendUnavailableError, FrozenLayerError, LayerFormatError, MountError
+from sim.interface import UnionMount, UnionOptions
+from sim.layer import Layer
+from sim.trace import Event
+
+from . import _syscalls
+from ._rooted import RootedOps
+from .journal import Journal
+
+__all__ = ["KernelUnionFS", "overlay_options"]
+
+_FS_CALLS = ("open", "read", "write", "close", "stat", "lstat", "listdir", "mkdir", "rmdir", "unlink",
+             "rename", "symlink", "link", "readlink", "chmod", "truncate", "utime")
+
+
+def overlay_options(lower_dirs_bottom_first: Sequence[str], upper: str, work: str, options: UnionOptions,
+                    *, userxattr: bool) -> str:
+    """The mount data string.  The one place where bottom-first becomes the kernel's top-first."""
+    lowerdir = ":".join(reversed(lower_dirs_bottom_first))
+    parts = [
+        f"lowerdir={lowerdir}",
+        f"upperdir={upper}",
+        f"workdir={work}",
+        f"redirect_dir={'on' if options.redirect_dir else 'off'}",
+        f"index={'on' if options.index else 'off'}",
+        "metacopy=off",
+        "xino=off",
+    ]
+    if userxattr:
+        parts.append("userxattr")
+    data = ",".join(parts)
+    if len(data) >= 4096:
+        raise MountError(errno.E2BIG, f"overlay options exceed one page ({len(data)} bytes); use fewer layers")
+    return data
+
+
+def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxattr: bool) -> tuple[list[str], str, str, str]:
+    lowers = []
+    for i, layer in enumerate(layers or [Layer().freeze()]):  # the kernel needs at least one lowerdir
+        folder = base / str(i)
+        layer.to_directory(folder, userxattr=userxattr)
+        lowers.append(str(folder))
+    up, work, mnt = base / "u", base / "w", base / "m"
+    if upper is not None:
+        upper.to_directory(up, userxattr=userxattr)
+    else:
+        up.mkdir()
+    work.mkdir()
+    mnt.mkdir()
+    return lowers, str(up), str(work), str(mnt)
+
+
+def _mount(lowers: list[str], up: str, work: str, mnt: str, options: UnionOptions, *, userxattr: bool) -> None:
+    data = overlay_options(lowers, up, work, options, userxattr=userxattr)
+    try:
+        _syscalls.mount("overlay", mnt, "overlay", 0, data)
+    except OSError as exc:
+        raise MountError(exc.errno, f"the kernel refused the overlay mount ({os.strerror(exc.errno or 0)}): {data}") from exc
+
+
+class KernelUnionFS(UnionMount):
+    """A kernel overlay mount behind the :class:`sim.interface.UnionMount` interface.
+
+    ``upper`` returns the upper directory read back with
+    :meth:`Layer.from_directory` (a frozen snapshot: the live upper layer is
+    the kernel's).  Use it as a context manager; :meth:`unmount` is idempotent
+    and also runs at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        upper: Layer | None = None,
+        *,
+        redirect_dir: bool = False,
+        index: bool = False,
+        umask: int = 0o022,
+        rootless: bool = False,
+        journal: Journal,
+        workspace: Path,
+    ) -> None:
+        if upper is not None and upper.frozen:
+            raise FrozenLayerError("the upper layer must be writable; pass Layer() or None")
+        for i, layer in enumerate(layers):
+            if not layer.frozen:
+                raise LayerFormatError(f"lower layer {i} is not frozen; call freeze() first (lower layers are read-only)")
+        self.options = UnionOptions(redirect_dir=redirect_dir, index=index, umask=umask)
+        self.layers = tuple(layers)
+        self.rootless = rootless
+        self._journal = journal
+        self._base = workspace / uuid.uuid4().hex[:12]
+        self._records = [journal.record("tree", str(self._base))]
+        self._base.mkdir(parents=True)
+        self._upper_dir = str(self._base / "u")
+        try:
+            if rootless:
+                self._ops: Any = _Helper(self._base, self.layers, upper, self.options, journal, self._records)
+            else:
+                lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False)
+                self._records.append(journal.record("mount", mnt))
+                _mount(lowers, up, work, mnt, self.options, userxattr=False)
+                self._ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), umask)
+        except BaseException:
+            _teardown(None, journal, self._records)
+            raise
+        self._finalizer = weakref.finalize(self, _teardown, self._ops, journal, self._records)
+        for name in _FS_CALLS:
+            setattr(self, name, getattr(self._ops, name))
+
+    @property
+    def mountpoint(self) -> str:
+        """Where the overlay is mounted (inside the helper's namespace when rootless)."""
+        return str(self._base / "m")
+
+    @property
+    def upper(self) -> Layer:
+        if isinstance(self._ops, _Helper):
+            layer: Layer = self._ops.call("read_upper")
+            return layer
+        return Layer.from_directory(self._upper_dir)
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return ()  # the kernel does not report its copy-ups; notebooks take them from the model
+
+    def unmount(self) -> None:
+        self._finalizer()
+
+    # The os-shaped calls are bound per instance in __init__; these satisfy the ABC.
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int: raise AssertionError  # noqa: E704
+    def read(self, fd: int, n: int) -> bytes: raise AssertionError  # noqa: E704
+    def write(self, fd: int, data: bytes) -> int: raise AssertionError  # noqa: E704
+    def close(self, fd: int) -> None: raise AssertionError  # noqa: E704
+    def stat(self, path: str) -> os.stat_result: raise AssertionError  # noqa: E704
+    def lstat(self, path: str) -> os.stat_result: raise AssertionError  # noqa: E704
+    def listdir(self, path: str = "/") -> list[str]: raise AssertionError  # noqa: E704
+    def mkdir(self, path: str, mode: int = 0o777) -> None: raise AssertionError  # noqa: E704
+    def rmdir(self, path: str) -> None: raise AssertionError  # noqa: E704
+    def unlink(self, path: str) -> None: raise AssertionError  # noqa: E704
+    def rename(self, src: str, dst: str) -> None: raise AssertionError  # noqa: E704
+    def symlink(self, target: str, path: str) -> None: raise AssertionError  # noqa: E704
+    def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None: raise AssertionError  # noqa: E704
+    def readlink(self, path: str) -> str: raise AssertionError  # noqa: E704
+    def chmod(self, path: str, mode: int) -> None: raise AssertionError  # noqa: E704
+    def truncate(self, path: str, length: int) -> None: raise AssertionError  # noqa: E704
+
+    def utime(self, path: str, times: tuple[float, float] | None = None, *, ns: tuple[int, int] | None = None,
+              follow_symlinks: bool = True) -> None:
+        raise AssertionError
+
+
+def _teardown(ops: Any, journal: Journal, records: list[Any]) -> None:
+    """Close descriptors, unmount, delete the folders, forget the records.  Idempotent."""
+    if isinstance(ops, RootedOps):
+        ops.close_all()
+        os.close(ops.root)
+    elif isinstance(ops, _Helper):
+        ops.stop()
+    for rec in reversed(records):
+        journal.release(rec)
+    records.clear()
+
+
+# -- the rootless helper ---------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _send(sock: socket.socket, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(struct.pack("!Q", len(data)) + data)
+
+
+def _recv(sock: socket.socket) -> Any:
+    head = _recv_exact(sock, 8)
+    return pickle.loads(_recv_exact(sock, struct.unpack("!Q", head)[0]))
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("the rootless helper went away")
+        buf += chunk
+    return bytes(buf)
+
+
+class _Helper:
+    """A child in its own user and mount namespaces holding the mount; calls go over a socket."""
+
+    def __init__(self, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
+                 journal: Journal, records: list[Any]) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        uid, gid = os.getuid(), os.getgid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            parent_sock.close()
+            code = 0
+            try:
+                _serve(child_sock, base, layers, upper, options, uid, gid)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        child_sock.close()
+        self.pid = pid
+        self.sock = parent_sock
+        records.append(journal.record("process", pid=pid))
+        status, value = _recv(self.sock)
+        if status != "ok":
+            self.stop()
+            raise value
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        _send(self.sock, (name, args, kwargs))
+        status, value = _recv(self.sock)
+        if status == "err":
+            raise value
+        return value
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in _FS_CALLS:
+            raise AttributeError(name)
+        return lambda *a, **k: self.call(name, *a, **k)
+
+    def stop(self) -> None:
+        if self.pid:
+            try:
+                _send(self.sock, ("exit", (), {}))
+                _recv(self.sock)
+            except (OSError, EOFError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.sock.close()
+            self.pid = 0
+
+
+def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
+           uid: int, gid: int) -> None:  # pragma: no cover - runs in the child
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    ops: RootedOps | None = None
+    mnt = ""
+    try:
+        try:
+            _syscalls.unshare(_syscalls.CLONE_NEWUSER | _syscalls.CLONE_NEWNS)
+            Path("/proc/self/setgroups").write_text("deny")
+            Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+            Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+            _syscalls.mount("none", "/", None, _syscalls.MS_REC | _syscalls.MS_PRIVATE)
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"rootless mode needs unprivileged user namespaces, which this kernel refused ({exc}); "
+                "run as root or enable kernel.unprivileged_userns_clone"
+            ) from exc
+        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True)
+        _mount(lowers, up, work, mnt, options, userxattr=True)
+        ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), options.umask)
+        _send(sock, ("ok", None))
+    except BaseException as exc:
+        _send(sock, ("err", exc))
+        raise
+    while True:
+        try:
+            name, args, kwargs = _recv(sock)
+        except EOFError:
+            name, args, kwargs = "exit", (), {}
+        if name == "exit":
+            ops.close_all()
+            os.close(ops.root)
+            _syscalls.umount2(mnt, 0)
+            shutil.rmtree(base, ignore_errors=True)  # we own every file as namespace root
+            try:
+                _send(sock, ("ok", None))
+            except OSError:
+                pass
+            return
+        try:
+            if name == "read_upper":
+                result: Any = Layer.from_directory(up)
+            else:
+                result = getattr(ops, name)(*args, **kwargs)
+            _send(sock, ("ok", result))
+        except Exception as exc:  # noqa: BLE001 - every error goes back to the caller
+            _send(sock, ("err", exc))

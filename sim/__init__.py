@@ -1,0 +1,56 @@
+"""layerlab's model of Docker: layers, union mounts and (later) images and containers.
+
+``sim.connect("sim")`` gives the pure-Python engine; ``sim.connect("real")``
+the Linux one from :mod:`realrt`, behind the same interface.
+"""
+
+from __future__ import annotations
+
+from ._registry import KNOWN_BACKENDS, connect
+from .digest import EMPTY_LAYER_DIFF_ID, Digest, chain_id, chain_ids
+from .errors import (
+    BackendUnavailableError,
+    FrozenLayerError,
+    LayerFormatError,
+    LayerlabError,
+    MountError,
+    TargetNotEmptyError,
+    UnknownBackendError,
+    UnsafeLayerError,
+    UnsupportedEntryError,
+)
+from .interface import Engine, FileSystem, UnionMount, UnionOptions
+from .layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
+from .trace import Event, EventKind
+from .unionfs import UnionFS
+
+__all__ = [
+    "connect",
+    "KNOWN_BACKENDS",
+    "Engine",
+    "FileSystem",
+    "UnionMount",
+    "UnionOptions",
+    "UnionFS",
+    "Layer",
+    "Entry",
+    "RegularFile",
+    "Directory",
+    "Symlink",
+    "Whiteout",
+    "Event",
+    "EventKind",
+    "Digest",
+    "EMPTY_LAYER_DIFF_ID",
+    "chain_id",
+    "chain_ids",
+    "LayerlabError",
+    "LayerFormatError",
+    "UnsafeLayerError",
+    "UnsupportedEntryError",
+    "FrozenLayerError",
+    "TargetNotEmptyError",
+    "UnknownBackendError",
+    "BackendUnavailableError",
+    "MountError",
+]

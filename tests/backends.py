@@ -1,0 +1,51 @@
+"""Fixture classes, one per backend, mixed into the abstract suites (the fsspec pattern).
+
+``class TestSimUnion(UnionSuite, SimBackend)`` runs every test of ``UnionSuite``
+against the model; ``RealBackend`` and ``RootlessBackend`` against the kernel.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import sim
+from sim.errors import BackendUnavailableError
+from sim.interface import Engine
+
+
+def require_real(*, rootless: bool = False) -> Engine:
+    """The real engine, or a skip with the reason; with LAYERLAB_REQUIRE_REAL=1 a failure instead."""
+    try:
+        return sim.connect("real", rootless=rootless)
+    except BackendUnavailableError as exc:
+        if os.environ.get("LAYERLAB_REQUIRE_REAL") == "1":
+            pytest.fail(f"LAYERLAB_REQUIRE_REAL=1 but the real backend is unavailable: {exc}")
+        pytest.skip(f"real backend unavailable: {exc}")
+
+
+class SimBackend:
+    backend = "sim"
+
+    @pytest.fixture
+    def engine(self) -> Engine:
+        return sim.connect("sim")
+
+
+class RealBackend:
+    backend = "real"
+
+    @pytest.fixture
+    def engine(self) -> Engine:
+        return require_real(rootless=False)
+
+
+class RootlessBackend:
+    """The kernel mounted from a user namespace with ``userxattr`` (as an unprivileged user would)."""
+
+    backend = "real-rootless"
+
+    @pytest.fixture
+    def engine(self) -> Engine:
+        return require_real(rootless=True)

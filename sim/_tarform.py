@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import tarfile
 from typing import IO
 
@@ -22,14 +23,19 @@ from .layer import Compression, Directory, Entry, Layer, RegularFile, Symlink, W
 
 _BLOCK = 512
 _XATTR = "SCHILY.xattr."
+#: A PAX ``mtime``: optional sign, seconds, optional fraction (POSIX allows no exponent).
+_PAX_TIME = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
 
 
 def _mtime_fields(mtime_ns: int, sde: int | None) -> tuple[int, str | None]:
     """Whole seconds for the ustar field and, if there is a fraction, the exact PAX value."""
     if sde is not None:
         mtime_ns = min(mtime_ns, sde * 1_000_000_000)
-    seconds, frac = divmod(mtime_ns, 1_000_000_000)
-    return seconds, (f"{seconds}.{frac:09d}".rstrip("0") if frac else None)
+    # Sign and magnitude apart: divmod floors, so -4.5 s would otherwise print as "-5.5".
+    sign = "-" if mtime_ns < 0 else ""
+    whole, frac = divmod(abs(mtime_ns), 1_000_000_000)
+    seconds = -whole if sign else whole
+    return seconds, (f"{sign}{whole}.{frac:09d}".rstrip("0") if frac else None)
 
 
 def _header(name: str, entry: Entry | None, sde: int | None, **fields: object) -> bytes:
@@ -56,12 +62,25 @@ def _pad(size: int) -> bytes:
     return b"\0" * (-size % _BLOCK)
 
 
-def write_tar(layer: Layer, fileobj: IO[bytes], *, compression: Compression, source_date_epoch: int | None) -> None:
+def _check_expressible(layer: Layer) -> None:
+    """Refuse, before writing a byte, a layer the OCI tar form would silently change."""
     if layer.has_redirects():
         raise LayerFormatError(
             "this layer holds overlay redirects (renamed directories); an OCI tar cannot express them. "
             "Diff the merged tree against the lower layers instead (UnionFS.tree_diff), as Docker's naive differ does"
         )
+    for path, entry in layer.items():
+        if isinstance(entry, Directory) and entry.implied:
+            continue  # never written as an entry of its own, so its name cannot be misread
+        if _paths.basename(path).startswith(_paths.WHITEOUT_PREFIX):
+            # A file a container created as ".wh.x" would come back from the tar as a whiteout of "x".
+            raise LayerFormatError(
+                f"{path!r}: a name starting with '.wh.' cannot be stored in an OCI tar; readers would take it for a whiteout"
+            )
+
+
+def write_tar(layer: Layer, fileobj: IO[bytes], *, compression: Compression, source_date_epoch: int | None) -> None:
+    _check_expressible(layer)
     if compression == "gzip":
         # mtime=0 and no file name keep the gzip header reproducible too.
         with gzip.GzipFile(fileobj=fileobj, mode="wb", mtime=0, filename="") as gz:
@@ -97,17 +116,16 @@ def _write_plain(layer: Layer, out: IO[bytes], sde: int | None) -> None:
     out.write(b"\0" * (2 * _BLOCK))
 
 
-def _open(fileobj: IO[bytes]) -> tarfile.TarFile:
-    head = fileobj.read(2)
-    rest = fileobj.read()
-    raw = head + rest
-    if head == b"\x1f\x8b":
+def _open(fileobj: IO[bytes]) -> tuple[tarfile.TarFile, bytes]:
+    """The archive and its uncompressed bytes."""
+    raw = fileobj.read()
+    if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise LayerFormatError(f"corrupt gzip stream: {exc}") from exc
     try:
-        return tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
+        return tarfile.open(fileobj=io.BytesIO(raw), mode="r:"), raw
     except tarfile.TarError as exc:
         raise LayerFormatError(f"not a tar archive: {exc}") from exc
 
@@ -116,8 +134,23 @@ def _mtime_ns(info: tarfile.TarInfo) -> int:
     exact = info.pax_headers.get("mtime")
     if exact is None:
         return int(info.mtime) * 1_000_000_000
-    seconds, _, frac = exact.partition(".")
-    return int(seconds) * 1_000_000_000 + int((frac + "000000000")[:9] or 0) * (1 if not seconds.startswith("-") else -1)
+    match = _PAX_TIME.fullmatch(exact)
+    if match is None:
+        raise LayerFormatError(f"{info.name!r}: PAX mtime {exact!r} is not a decimal number of seconds")
+    sign, whole, frac = match.groups()
+    magnitude = int(whole) * 1_000_000_000 + int(((frac or "") + "000000000")[:9])
+    return -magnitude if sign else magnitude
+
+
+def _check_end(raw: bytes, offset: int) -> None:
+    """After the last member must come a zero block.
+
+    ``tarfile`` ends the member list silently at a corrupt or cut-off header
+    past the first one; a layer read that way would quietly lose entries.
+    """
+    if raw[offset:offset + _BLOCK] != b"\0" * _BLOCK:
+        what = "is truncated" if len(raw) < offset + _BLOCK else "has a corrupt header"
+        raise LayerFormatError(f"tar archive {what} at byte {offset} (no end-of-archive marker)")
 
 
 def _xattrs(info: tarfile.TarInfo) -> dict[str, bytes]:
@@ -133,11 +166,13 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
     whiteouts: list[str] = []
     opaque: list[str] = []
     seen: set[str] = set()
-    with _open(fileobj) as archive:
+    archive, raw = _open(fileobj)
+    with archive:
         try:
             members = archive.getmembers()
         except tarfile.TarError as exc:
             raise LayerFormatError(f"corrupt tar archive: {exc}") from exc
+        _check_end(raw, archive.offset)
         for info in members:
             raw_name = info.name
             path = _paths.clean_layer_path(raw_name)
@@ -148,6 +183,8 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
             if path in seen:
                 raise LayerFormatError(f"duplicate entry {path!r} in one layer")
             seen.add(path)
+            if raw_name.endswith("/") and not info.isdir():
+                raise LayerFormatError(f"{raw_name!r} ends in '/' but is a {_kind(info)}")
             name = _paths.basename(path)
             if name.startswith(_paths.WHITEOUT_PREFIX):
                 if not info.isreg():
@@ -163,8 +200,6 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
                         raise LayerFormatError(f"{raw_name!r} is not a valid whiteout: it names {victim or 'nothing'!r}")
                     whiteouts.append(_paths.join(parent, victim))
                 continue
-            if raw_name.endswith("/") and not info.isdir():
-                raise LayerFormatError(f"{raw_name!r} ends in '/' but is a {_kind(info)}")
             meta = dict(uid=info.uid, gid=info.gid, mtime_ns=_mtime_ns(info))
             if info.isdir():
                 layer._place(path, Directory(mode=info.mode & 0o7777, xattrs=_xattrs(info), **meta))
@@ -188,6 +223,10 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
                 raise UnsupportedEntryError(f"{raw_name!r}: {_kind(info)} entries are not represented by the model")
     for parent in opaque:
         entry = layer.get(parent)
+        if not parent:
+            # containerd empties the lower layers' root; overlay ignores an opaque root (Docker's
+            # overlay2 keeps everything): the model does not pick a side.
+            raise UnsupportedEntryError("an opaque marker at the layer root is not represented by the model; extractors disagree")
         if entry is None:
             layer._place(parent, Directory(opaque=True, implied=True))
         elif isinstance(entry, Directory):

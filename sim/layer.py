@@ -127,7 +127,39 @@ class _FrozenDict(dict[str, bytes]):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_FrozenDict, (dict(self),))
 
+    def __ior__(self, other: Any) -> _FrozenDict:  # type: ignore[override,misc]
+        # ``entry.xattrs |= {...}`` mutates in place *before* the attribute assignment
+        # that Entry.__setattr__ would refuse, so the in-place operator must refuse itself.
+        self._refuse()
+        return self
+
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+
+#: Namespaces Linux accepts for extended attributes; any other name fails in setxattr(2).
+_XATTR_NAMESPACES = ("user.", "trusted.", "security.", "system.")
+#: Markers the kernel reads from the overlay form.  A layer carries them as
+#: ``Directory.opaque`` / ``redirect`` and whiteout entries, never as plain
+#: xattrs: a tar that smuggled ``trusted.overlay.opaque`` or ``...redirect``
+#: would change what the union shows without any whiteout rule being applied.
+_OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+#: XATTR_NAME_MAX and XATTR_SIZE_MAX of Linux.
+_XATTR_NAME_MAX = 255
+_XATTR_SIZE_MAX = 65536
+
+
+def _check_xattrs(path: str, xattrs: Mapping[str, bytes]) -> None:
+    """Refuse xattrs that the overlay form could not hold or that would forge overlay markers."""
+    for key, value in xattrs.items():
+        if key.startswith(_OVERLAY_XATTR_PREFIXES):
+            raise LayerFormatError(
+                f"{path!r}: xattr {key!r} is an overlay marker; use Directory.opaque or a whiteout entry instead"
+            )
+        namespace = next((ns for ns in _XATTR_NAMESPACES if key.startswith(ns)), None)
+        if namespace is None or key == namespace or "\x00" in key or len(key.encode("utf-8", "surrogateescape")) > _XATTR_NAME_MAX:
+            raise LayerFormatError(f"{path!r}: {key!r} is not a Linux xattr name (user.*, trusted.*, security.*, system.*)")
+        if len(value) > _XATTR_SIZE_MAX:
+            raise LayerFormatError(f"{path!r}: xattr {key!r} holds {len(value)} bytes; Linux allows {_XATTR_SIZE_MAX}")
 
 
 class RegularFile(_Owned):
@@ -269,7 +301,10 @@ class Layer:
     :class:`UnsafeLayerError` and below a file or whiteout
     :class:`LayerFormatError`; adding a path that exists raises
     :class:`LayerFormatError` unless it replaces an implied directory with a
-    directory.  A frozen layer raises :class:`FrozenLayerError` on any change.
+    directory; names starting with ``.wh.`` and xattrs outside the Linux
+    namespaces or of the ``*.overlay.*`` markers raise
+    :class:`LayerFormatError`.  A refused call changes nothing.  A frozen
+    layer raises :class:`FrozenLayerError` on any change.
     """
 
     __slots__ = ("_entries", "_kids", "_frozen", "_diff_ids")
@@ -376,33 +411,48 @@ class Layer:
         return self
 
     def _place(self, path: str, entry: Entry) -> None:
-        """Insert ``entry`` at a cleaned ``path`` after checking parents and conflicts."""
+        """Insert ``entry`` at a cleaned ``path`` after checking parents and conflicts.
+
+        Every check runs before the first change, so a refused entry leaves a
+        writable layer exactly as it was (no stray implied parents).
+        """
         self._check_writable()
         if not path:
             raise LayerFormatError("the layer root itself cannot be replaced")
         existing = self._entries.get(path)
-        if existing is not None:
-            if isinstance(existing, Directory) and existing.implied and isinstance(entry, Directory):
-                entry.opaque = entry.opaque or existing.opaque
-            else:
-                raise LayerFormatError(f"duplicate entry {path!r} in one layer")
-        for parent in _paths.ancestors(path):
-            above = self._entries.get(parent)
-            if above is None:
-                self._insert(parent, Directory(implied=True))
-            elif isinstance(above, Symlink):
-                raise UnsafeLayerError(f"{path!r} lies below the symlink {parent!r} of the same layer")
-            elif isinstance(above, Whiteout):
-                raise LayerFormatError(f"{path!r} lies below {parent!r}, which this layer deletes (a file and its whiteout)")
-            elif not isinstance(above, Directory):
-                raise LayerFormatError(f"{path!r} lies below {parent!r}, which is not a directory")
+        replaces_implied = isinstance(existing, Directory) and existing.implied and isinstance(entry, Directory)
+        if existing is not None and not replaces_implied:
+            raise LayerFormatError(f"duplicate entry {path!r} in one layer")
+        missing = self._check_parents(path)
         if isinstance(entry, Whiteout) and path in self._kids:
             raise LayerFormatError(f"{path!r} is both deleted and populated in one layer")
+        if isinstance(entry, _Owned):
+            _check_xattrs(path, entry.xattrs)
+        if replaces_implied:
+            assert isinstance(existing, Directory) and isinstance(entry, Directory)
+            entry.opaque = entry.opaque or existing.opaque
+        for parent in missing:
+            self._insert(parent, Directory(implied=True))
         self._insert(path, entry)
 
+    def _check_parents(self, path: str) -> list[str]:
+        """The ancestors of ``path`` still to be created; raises if one cannot hold children."""
+        ancestors = _paths.ancestors(path)
+        for i, parent in enumerate(ancestors):
+            above = self._entries.get(parent)
+            if above is None:
+                return ancestors[i:]  # a missing directory has no descendants either
+            if isinstance(above, Symlink):
+                raise UnsafeLayerError(f"{path!r} lies below the symlink {parent!r} of the same layer")
+            if isinstance(above, Whiteout):
+                raise LayerFormatError(f"{path!r} lies below {parent!r}, which this layer deletes (a file and its whiteout)")
+            if not isinstance(above, Directory):
+                raise LayerFormatError(f"{path!r} lies below {parent!r}, which is not a directory")
+        return []
+
     @staticmethod
-    def _user_path(path: str) -> str:
-        cleaned = _paths.clean_layer_path(path)
+    def _user_path(path: str, what: str = "entry") -> str:
+        cleaned = _paths.clean_layer_path(path, what=what)
         if _paths.basename(cleaned).startswith(_paths.WHITEOUT_PREFIX):
             raise LayerFormatError(
                 f"{path!r}: names starting with '.wh.' are reserved for whiteouts and cannot be stored in an OCI layer"
@@ -460,7 +510,7 @@ class Layer:
 
     def add_whiteout(self, path: str) -> Whiteout:
         """Delete ``path`` of the layers below."""
-        path = _paths.clean_layer_path(path, what="whiteout")
+        path = self._user_path(path, what="whiteout")  # a ".wh.x" name cannot exist below, so cannot be deleted
         for parent in _paths.ancestors(path):
             above = self._entries.get(parent)
             if isinstance(above, Directory) and above.opaque:

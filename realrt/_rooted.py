@@ -39,16 +39,23 @@ class RootedOps:
     def _parent(self, path: str, op: str) -> tuple[int, str]:
         """A descriptor of the parent directory and the final name.
 
-        ``.``, ``..`` and the root as final names are answered here with the
-        errno Linux gives, so no ``*at`` call ever sees ``..`` next to the root.
+        ``.``, ``..`` and the root as final names are answered here, after the
+        parent walk, with the errno Linux gives, so no ``*at`` call ever sees
+        ``..`` next to the root.
         """
+        fd, name = self._split(path)
+        if name is None:
+            os.close(fd)
+            raise _err(_paths.dot_errno(op, _paths.final_dot(path) or "/"), path)
+        return fd, name
+
+    def _split(self, path: str) -> tuple[int, str | None]:
         parts = _paths.split_union_path(path)
-        dot = _paths.final_dot(path)
-        if dot is not None:
-            os.close(self._open(path, _DIR))  # the walk itself must succeed first (ENOENT, ENOTDIR)
-            raise _err(_paths.dot_errno(op, dot), path)
-        parent = "/".join(parts[:-1]) or "/"
-        return self._open(parent, _DIR), parts[-1]
+        fd = self._open("/" + "/".join(parts[:-1]), _DIR)
+        if not parts or parts[-1] in (".", ".."):
+            return fd, None
+        # A trailing slash stays on the name: the kernel then insists on a directory.
+        return fd, parts[-1] + ("/" if path.endswith("/") else "")
 
     def _with_umask(self, call, *args, **kwargs):  # type: ignore[no-untyped-def]
         old = os.umask(self.umask)
@@ -145,10 +152,12 @@ class RootedOps:
             os.close(dfd)
 
     def rename(self, src: str, dst: str) -> None:
-        sfd, sname = self._parent(src, "rename")
+        sfd, sname = self._split(src)
         try:
-            dfd, dname = self._parent(dst, "rename")
+            dfd, dname = self._split(dst)
             try:
+                if sname is None or dname is None:
+                    raise _err(errno.EBUSY, src if sname is None else dst)
                 os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
             finally:
                 os.close(dfd)
@@ -156,19 +165,24 @@ class RootedOps:
             os.close(sfd)
 
     def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
-        if follow_symlinks:
-            # linkat through /proc/self/fd/N with AT_SYMLINK_FOLLOW links the object the
-            # confined walk found, without needing CAP_DAC_READ_SEARCH for AT_EMPTY_PATH.
+        if follow_symlinks or _paths.final_dot(src) is not None:  # ".", ".." are directories, never links
             sfd = self._open(src, os.O_PATH)
             try:
+                if os.fstat(sfd).st_mode & 0o170000 == 0o040000:
+                    # vfs_link refuses directories only after creating the new name's dentry.
+                    self._refuse_existing(dst, "link")
+                    raise _err(errno.EPERM, src)
                 dfd, dname = self._parent(dst, "link")
                 try:
+                    # linkat through /proc/self/fd/N links the object the confined walk found,
+                    # without needing CAP_DAC_READ_SEARCH for AT_EMPTY_PATH.
                     os.link(f"/proc/self/fd/{sfd}", dname, dst_dir_fd=dfd, follow_symlinks=True)
                 finally:
                     os.close(dfd)
             finally:
                 os.close(sfd)
             return
+        os.close(self._open(src, os.O_PATH | os.O_NOFOLLOW))  # the old name is looked up first, as linkat does
         spfd, sname = self._parent(src, "link")
         try:
             dfd, dname = self._parent(dst, "link")
@@ -178,6 +192,18 @@ class RootedOps:
                 os.close(dfd)
         finally:
             os.close(spfd)
+
+    def _refuse_existing(self, path: str, op: str) -> None:
+        dfd, name = self._parent(path, op)
+        try:
+            os.stat(name.rstrip("/"), dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            if name.endswith("/"):
+                raise _err(errno.ENOENT, path) from None
+            return
+        finally:
+            os.close(dfd)
+        raise _err(errno.EEXIST, path)
 
     def chmod(self, path: str, mode: int) -> None:
         fd = self._open(path, os.O_PATH)

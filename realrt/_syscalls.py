@@ -37,7 +37,9 @@ def _check(result: int, what: str, path: str | None = None) -> int:
 
 def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = RESOLVE_IN_ROOT) -> int:
     """``openat2(2)``: with ``RESOLVE_IN_ROOT`` the walk treats ``dirfd`` as ``/``."""
-    how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & (os.O_CREAT | getattr(os, "O_TMPFILE", 0)) else 0, resolve)
+    tmpfile = getattr(os, "O_TMPFILE", 0)
+    takes_mode = flags & os.O_CREAT or (tmpfile and flags & tmpfile == tmpfile)
+    how = _OpenHow(flags | os.O_CLOEXEC, mode if takes_mode else 0, resolve)  # openat2 refuses a stray mode
     result = _libc.syscall(SYS_OPENAT2, ctypes.c_int(dirfd), os.fsencode(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
     if result < 0:
         code = ctypes.get_errno()

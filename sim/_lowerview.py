@@ -23,14 +23,18 @@ class LowerNode:
 
     ``layer`` is the index (bottom first) of the layer that supplies
     ``entry`` (for a directory: its metadata); ``merged`` lists, top first,
-    every layer whose directory joins the merge; ``children`` are the names a
-    readdir shows; ``nlink`` is what the kernel reports for it.
+    every layer whose directory joins the merge; ``children`` are the names
+    that exist below it; ``listed`` what readdir shows, which differs for a
+    directory only one layer supplies: the kernel reads that directory as is,
+    so its whiteouts appear as names that cannot be looked up; ``nlink`` is
+    what the kernel reports for it.
     """
 
     entry: Entry
     layer: int
     merged: tuple[int, ...] = ()
     children: tuple[str, ...] = ()
+    listed: tuple[str, ...] = ()
     nlink: int = 1
 
 
@@ -66,6 +70,7 @@ class LowerView:
                     if found.merged:
                         queue.append(child_path)
             node.children = tuple(sorted(visible))
+            node.listed = tuple(sorted(kids)) if len(node.merged) == 1 and path else node.children
 
     def _merge_name(self, path: str, candidates: tuple[int, ...], names: list[Counter[int]]) -> LowerNode | None:
         top: LowerNode | None = None

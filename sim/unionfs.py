@@ -48,11 +48,14 @@ class _Loc:
     upper: Entry | None  # what the upper layer holds at ``path`` (maybe a whiteout)
     lower: LowerNode | None  # the lower object at this name, visible through the parent
     merge_lower: str | None  # for directories: the lower directory merged below, if any
+    alias: RegularFile | None = None  # index=on: the upper copy another name of this lower file made
 
     @property
     def obj(self) -> Entry | None:
         if self.upper is not None:
             return None if isinstance(self.upper, Whiteout) else self.upper
+        if self.alias is not None:
+            return self.alias
         return self.lower.entry if self.lower is not None else None
 
     @property
@@ -111,6 +114,7 @@ class UnionFS(UnionMount):
         self._fds: dict[int, _OpenFile] = {}
         self._copied: dict[tuple[int, str], RegularFile] = {}  # (id(lower file), path) -> its copy
         self._index: dict[int, RegularFile] = {}  # index=on: id(lower file) -> the one upper copy
+        self._index_copies: dict[int, LowerNode] = {}  # index=on: id(upper copy) -> the lower file it copies
         self._inos: dict[int, int] = {}
 
     # -- UnionMount --------------------------------------------------------------
@@ -152,7 +156,8 @@ class UnionFS(UnionMount):
                 merge = lpath
         elif upper is None and lower is not None and lower.merged:
             merge = lpath
-        return _Loc(path, upper, lower, merge)
+        alias = self._index.get(id(lower.entry)) if upper is None and lower is not None and self._index else None
+        return _Loc(path, upper, lower, merge, alias)
 
     def _walk(self, path: str, *, follow: bool = True) -> _Loc:
         """Resolve ``path`` inside the union root, as the kernel walks it.
@@ -160,7 +165,8 @@ class UnionFS(UnionMount):
         Returns the final name's location even when nothing is there (so
         callers can create it); a missing or non-directory intermediate
         component raises ``ENOENT`` / ``ENOTDIR``; more than
-        :data:`MAXSYMLINKS` links raise ``ELOOP``.
+        :data:`MAXSYMLINKS` links raise ``ELOOP``.  A trailing slash follows
+        the final symlink and demands a directory.
         """
         pending = list(reversed(_paths.split_union_path(path)))
         must_be_dir = path.endswith("/")
@@ -204,14 +210,27 @@ class UnionFS(UnionMount):
             raise _err(errno.ENOENT, path)
         return loc
 
-    def _refuse_dot(self, path: str, op: str) -> None:
-        """Calls that act on a final name refuse ".", ".." and "/" the way Linux does."""
-        dot = _paths.final_dot(path)
-        if dot is not None:
-            loc = self._existing(path)
-            if not isinstance(loc.obj, Directory):
-                raise _err(errno.ENOTDIR, path)
-            raise _err(_paths.dot_errno(op, dot), path)
+    def _name(self, path: str, op: str) -> _Loc:
+        """The final name of ``path`` without following it, for calls that create or remove it.
+
+        The parent walk comes first (its ENOENT, ENOTDIR, ELOOP win); a final
+        ".", ".." or "/" then gets the errno Linux gives for ``op``.
+        """
+        parent, name = self._split(path)
+        if name is None:
+            raise _err(_paths.dot_errno(op, _paths.final_dot(path) or "/"), path)
+        return self._child(parent, name)
+
+    def _split(self, path: str) -> tuple[_Loc, str | None]:
+        parts = _paths.split_union_path(path)
+        if not parts:
+            return self._root_loc(), None
+        parent = self._walk("/" + "/".join(parts[:-1]))
+        if parent.obj is None:
+            raise _err(errno.ENOENT, path)
+        if not isinstance(parent.obj, Directory):
+            raise _err(errno.ENOTDIR, path)
+        return parent, (None if parts[-1] in (".", "..") else parts[-1])
 
     def _canonical(self, path: str) -> _Loc:
         """The location of a canonical path (no symlinks on the way)."""
@@ -248,6 +267,7 @@ class UnionFS(UnionMount):
             self._copied[(id(source), loc.path)] = copy
             if self.options.index:
                 self._index[id(source)] = copy
+                self._index_copies[id(copy)] = loc.lower
         self._upper._set(loc.path, copy)
         loc.upper = copy
         self._emit(EventKind.COPY_UP, loc.path, loc.lower.layer, source.kind)
@@ -287,7 +307,10 @@ class UnionFS(UnionMount):
             self._emit(EventKind.REMOVE, loc.path)
         self._touch(parent)
 
-    def _children(self, loc: _Loc) -> list[str]:
+    def _children(self, loc: _Loc, *, listing: bool = False) -> list[str]:
+        """Names inside a directory; ``listing`` gives what readdir shows (see LowerNode.listed)."""
+        if listing and loc.upper is None and loc.lower is not None and len(loc.lower.merged) == 1:
+            return list(loc.lower.listed)
         names: set[str] = set()
         if isinstance(loc.upper, Directory):
             for name in self._upper.children(loc.path):
@@ -332,7 +355,9 @@ class UnionFS(UnionMount):
         else:
             assert isinstance(entry, RegularFile)
             kind, size = _stat.S_IFREG, entry.size
-            if loc.upper is not None:
+            if self.options.index and id(entry) in self._index_copies:
+                nlink = self._union_nlink(loc, entry)
+            elif loc.upper is not None:
                 nlink = sum(1 for p in self._upper._entries.values() if p is entry)
             else:
                 assert loc.lower is not None
@@ -344,14 +369,29 @@ class UnionFS(UnionMount):
              t // 10**9, t // 10**9, t // 10**9, t / 1e9, t / 1e9, t / 1e9, t, t, t)
         )
 
+    def _union_nlink(self, loc: _Loc, entry: RegularFile) -> int:
+        """With ``index=on`` the kernel counts the names of a hard-linked lower file in the union."""
+        source = self._index_copies.get(id(entry)) or loc.lower
+        count = sum(1 for p in self._upper._entries.values() if p is entry)
+        if source is None:
+            return count
+        layer = self.layers[source.layer]
+        for path in [p for p, e in layer._entries.items() if e is source.entry]:
+            other = self._canonical(path)
+            if other.upper is None and other.lower is not None and other.lower.entry is source.entry:
+                count += 1  # a lower name of the same file, neither whited out nor copied up
+        return count
+
     def listdir(self, path: str = "/") -> list[str]:
         loc = self._existing(path)
         if not isinstance(loc.obj, Directory):
             raise _err(errno.ENOTDIR, path)
-        return self._children(loc)
+        return self._children(loc, listing=True)
 
     def readlink(self, path: str) -> str:
-        self._refuse_dot(path, "readlink")
+        if _paths.final_dot(path) is not None:
+            self._existing(path)
+            raise _err(errno.EINVAL, path)
         loc = self._existing(path, follow=False)
         if not isinstance(loc.obj, Symlink):
             raise _err(errno.EINVAL, path)
@@ -363,6 +403,9 @@ class UnionFS(UnionMount):
             raise _err(errno.EINVAL, path)
         creating = bool(flags & os.O_CREAT)
         exclusive = creating and bool(flags & os.O_EXCL)
+        if creating and path.endswith("/"):
+            self._split(path)  # the parent walk's errors come first
+            raise _err(errno.EISDIR, path)
         loc = self._walk(path, follow=not (exclusive or flags & os.O_NOFOLLOW))
         entry = loc.obj
         if entry is None:
@@ -423,8 +466,7 @@ class UnionFS(UnionMount):
             raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
         if n < 0:
             raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-        data = entry.data if entry.frozen else entry._data
-        chunk = bytes(data[handle.pos:handle.pos + n])
+        chunk = bytes(entry._data[handle.pos:handle.pos + n])
         handle.pos += len(chunk)
         return chunk
 
@@ -435,14 +477,15 @@ class UnionFS(UnionMount):
         entry = self._current(handle)
         assert isinstance(entry, RegularFile)
         buf = entry.buffer()
+        if not data:
+            return 0  # a zero-length write does not even move an O_APPEND offset
         if handle.append:
             handle.pos = len(buf)
         if handle.pos > len(buf):
             buf.extend(b"\0" * (handle.pos - len(buf)))
         buf[handle.pos:handle.pos + len(data)] = data
         handle.pos += len(data)
-        if data:
-            entry.mtime_ns = time.time_ns()
+        entry.mtime_ns = time.time_ns()
         return len(data)
 
     def close(self, fd: int) -> None:
@@ -450,8 +493,7 @@ class UnionFS(UnionMount):
         del self._fds[fd]
 
     def mkdir(self, path: str, mode: int = 0o777) -> None:
-        self._refuse_dot(path, "mkdir")
-        loc = self._walk(path, follow=False)
+        loc = self._name(path, "mkdir")
         if loc.obj is not None or loc.path == "":
             raise _err(errno.EEXIST, path)
         parent = self._canonical(_paths.parent_of(loc.path))
@@ -464,8 +506,7 @@ class UnionFS(UnionMount):
             self._emit(EventKind.OPAQUE, loc.path, None, "created over a whiteout" if over_whiteout else "new in a merged directory")
 
     def rmdir(self, path: str) -> None:
-        self._refuse_dot(path, "rmdir")
-        loc = self._walk(path, follow=False)
+        loc = self._name(path, "rmdir")
         if loc.obj is None:
             raise _err(errno.ENOENT, path)
         if loc.path == "":
@@ -477,31 +518,34 @@ class UnionFS(UnionMount):
         self._remove(loc)
 
     def unlink(self, path: str) -> None:
-        self._refuse_dot(path, "unlink")
-        loc = self._walk(path, follow=False)
+        loc = self._name(path, "unlink")
         if loc.obj is None:
             raise _err(errno.ENOENT, path)
         if isinstance(loc.obj, Directory):
             raise _err(errno.EISDIR, path)
+        if path.endswith("/"):
+            raise _err(errno.ENOTDIR, path)
         self._remove(loc)
 
     def symlink(self, target: str, path: str) -> None:
-        self._refuse_dot(path, "symlink")
-        loc = self._walk(path, follow=False)
-        if loc.obj is not None or loc.path == "":
+        loc = self._name(path, "symlink")
+        if loc.obj is not None:
             raise _err(errno.EEXIST, path)
+        if path.endswith("/"):
+            raise _err(errno.ENOENT, path)  # a trailing slash asks for a directory, not a link
         if not target:
             raise _err(errno.ENOENT, target)
         self._place_new(loc, Symlink(target, mtime_ns=time.time_ns()))
 
     def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
         source = self._existing(src, follow=follow_symlinks)
-        if isinstance(source.obj, Directory):
-            raise _err(errno.EPERM, src)
-        self._refuse_dot(dst, "link")
-        loc = self._walk(dst, follow=False)
+        loc = self._name(dst, "link")
         if loc.obj is not None:
             raise _err(errno.EEXIST, dst)
+        if dst.endswith("/"):
+            raise _err(errno.ENOENT, dst)
+        if isinstance(source.obj, Directory):
+            raise _err(errno.EPERM, src)  # checked after the new name, as vfs_link does
         entry = self._copy_up(source)
         self._place_new(loc, entry)
 
@@ -549,12 +593,16 @@ class UnionFS(UnionMount):
         entry.mtime_ns = mtime
 
     def rename(self, src: str, dst: str) -> None:
-        self._refuse_dot(src, "rename")
-        self._refuse_dot(dst, "rename")
-        s = self._walk(src, follow=False)
+        src_parent_loc, src_name = self._split(src)
+        dst_parent_loc, dst_name = self._split(dst)
+        if src_name is None or dst_name is None:
+            raise _err(errno.EBUSY, src if src_name is None else dst)
+        s = self._child(src_parent_loc, src_name)
         if s.obj is None:
             raise _err(errno.ENOENT, src)
-        d = self._walk(dst, follow=False)
+        d = self._child(dst_parent_loc, dst_name)
+        if not isinstance(s.obj, Directory) and (src.endswith("/") or dst.endswith("/")):
+            raise _err(errno.ENOTDIR, src)
         if s.path == "" or d.path == "":
             raise _err(errno.EBUSY, src if s.path == "" else dst)
         if s.path == d.path or (d.obj is not None and d.obj is s.obj):

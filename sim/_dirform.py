@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import Any
 
 from . import _paths
 from .errors import LayerFormatError, TargetNotEmptyError, UnsupportedEntryError
@@ -128,7 +129,7 @@ def read_directory(root: str) -> Layer:
             full = child.path
             cst = child.stat(follow_symlinks=False)
             mode = cst.st_mode
-            meta = dict(uid=cst.st_uid, gid=cst.st_gid, mtime_ns=cst.st_mtime_ns)
+            meta: dict[str, Any] = dict(uid=cst.st_uid, gid=cst.st_gid, mtime_ns=cst.st_mtime_ns)
             if stat.S_ISDIR(mode):
                 xattrs, opaque, redirect = _classify_xattrs(full)
                 entry = Directory(mode=stat.S_IMODE(mode), xattrs=xattrs, opaque=opaque, **meta)

@@ -15,7 +15,7 @@ import gzip
 import io
 import re
 import tarfile
-from typing import IO
+from typing import IO, Any
 
 from . import _paths
 from .errors import LayerFormatError, UnsupportedEntryError
@@ -178,7 +178,7 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
             path = _paths.clean_layer_path(raw_name)
             if not path:
                 if info.isdir():
-                    continue  # "./": the layer root's own metadata is not part of the model (docs/model.md)
+                    continue  # "./": the layer root's own metadata is not part of the model (docs/layers.md)
                 raise LayerFormatError(f"entry {raw_name!r} has an empty name")
             if path in seen:
                 raise LayerFormatError(f"duplicate entry {path!r} in one layer")
@@ -200,7 +200,7 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
                         raise LayerFormatError(f"{raw_name!r} is not a valid whiteout: it names {victim or 'nothing'!r}")
                     whiteouts.append(_paths.join(parent, victim))
                 continue
-            meta = dict(uid=info.uid, gid=info.gid, mtime_ns=_mtime_ns(info))
+            meta: dict[str, Any] = dict(uid=info.uid, gid=info.gid, mtime_ns=_mtime_ns(info))
             if info.isdir():
                 layer._place(path, Directory(mode=info.mode & 0o7777, xattrs=_xattrs(info), **meta))
             elif info.issym():
@@ -236,10 +236,14 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
     for path in whiteouts:
         if path in layer:
             raise LayerFormatError(f"{path!r} and its whiteout are in the same layer; extractors disagree on the result")
-        if any(isinstance(layer.get(a), Directory) and layer[a].opaque for a in _paths.ancestors(path)):  # type: ignore[union-attr]
+        if _inside_opaque(layer, path):
             continue  # redundant: the opaque directory already hides everything below it
         layer._place(path, Whiteout())
     return layer.freeze()
+
+
+def _inside_opaque(layer: Layer, path: str) -> bool:
+    return any(isinstance(entry := layer.get(a), Directory) and entry.opaque for a in _paths.ancestors(path))
 
 
 def _kind(info: tarfile.TarInfo) -> str:

@@ -53,6 +53,7 @@ class Entry:
     """One object in a layer.  Mutable while its layer is being built."""
 
     __slots__ = ("_frozen",)
+    _frozen: bool
     kind: str = "?"
 
     def __init__(self) -> None:

@@ -26,7 +26,9 @@ from sim.errors import (
     UnsafeLayerError,
     UnsupportedEntryError,
 )
-from sim.layer import Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.interface import UnionMount
+from sim.layer import Directory, Layer, RegularFile, Whiteout
+from tests.backends import require_real
 
 CHAIN_VECTOR = "sha256:970a948bffa8de94d6e22d747ba8c95030e6e546909f98f54e99a13005e173a8"
 SECOND = 1_000_000_000
@@ -221,7 +223,7 @@ class TestBuilding:
     )
     def test_metadata_ranges(self, kwargs: dict[str, int]) -> None:
         with pytest.raises(LayerFormatError):
-            Layer().add_file("f", **kwargs)
+            Layer().add_file("f", b"", **kwargs)  # type: ignore[arg-type]
 
     @pytest.mark.parametrize("target", ["", "a\x00b"])
     def test_symlink_targets_must_be_non_empty_without_nul(self, target: str) -> None:
@@ -771,3 +773,53 @@ class TestDirectoryForm:
         assert isinstance(layer[".wh.notes"], RegularFile)
         with pytest.raises(LayerFormatError, match=r"\.wh\."):
             layer.tar_bytes()
+
+
+# -- choices the OCI spec leaves open (docs/layers.md) ---------------------------------------
+
+
+def _implied_parent_stack() -> list[Layer]:
+    """Edge case 9: L1 has ``etc`` 0700; L2 has only ``etc/f``."""
+    lower, upper = Layer(), Layer()
+    lower.add_dir("etc", mode=0o700, mtime_ns=5 * SECOND)
+    lower.add_file("etc/old", b"o")
+    upper.add_file("etc/f", b"f")
+    return [lower.freeze(), upper.freeze()]
+
+
+def _symlink_parent_stack() -> list[Layer]:
+    """Edge case 10: L1 has ``lib -> usr/lib``; L2 has ``lib/x``."""
+    lower, upper = Layer(), Layer()
+    lower.add_file("usr/lib/a", b"a")
+    lower.add_symlink("lib", "usr/lib")
+    upper.add_file("lib/x", b"x")
+    return [lower.freeze(), upper.freeze()]
+
+
+def _check_implied_parent(union: UnionMount) -> None:
+    # Overlay form: L2's implied 0755 directory is the topmost "etc" and supplies the metadata.
+    assert stat.S_IMODE(union.stat("/etc").st_mode) == 0o755
+    assert sorted(union.listdir("/etc")) == ["f", "old"]
+
+
+def _check_symlink_parent(union: UnionMount) -> None:
+    # Overlay form: L2's directory "lib" hides L1's symlink; nothing lands in usr/lib.
+    assert stat.S_ISDIR(union.lstat("/lib").st_mode)
+    assert union.listdir("/lib") == ["x"]
+    assert union.listdir("/usr/lib") == ["a"]
+
+
+class TestOpenChoices:
+    def test_implied_parent_wins_over_the_lower_mode(self) -> None:
+        _check_implied_parent(UnionFS(_implied_parent_stack()))
+
+    def test_parent_that_is_a_lower_symlink_is_hidden(self) -> None:
+        _check_symlink_parent(UnionFS(_symlink_parent_stack()))
+
+    @pytest.mark.real
+    def test_the_kernel_agrees(self) -> None:
+        engine = require_real()
+        with engine.union(_implied_parent_stack()) as union:
+            _check_implied_parent(union)
+        with engine.union(_symlink_parent_stack()) as union:
+            _check_symlink_parent(union)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given, settings
 
-from sim.layer import Layer
+from sim.layer import Layer, RegularFile
 from tests.strategies import NAMES, ODD_NAMES, layer_stacks, layers
 
 ALL_NAMES = NAMES + ODD_NAMES
@@ -80,7 +80,8 @@ def test_diff_id_stable(layer: Layer) -> None:
 @given(any_layer)
 def test_size_counts_each_file_once(layer: Layer) -> None:
     assert via_tar(layer).size == layer.size
-    assert layer.size <= sum(len(e.data) for _, e in layer.items() if e.kind == "file")  # type: ignore[attr-defined]
+    files = {id(e): e.size for _, e in layer.items() if isinstance(e, RegularFile)}
+    assert layer.size == sum(files.values())
 
 
 @needs_root

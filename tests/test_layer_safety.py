@@ -358,6 +358,11 @@ def _wh_etc_is_a_file(layer: Layer, host: Host) -> None:
     assert isinstance(layer[".wh.etc/file"], RegularFile)
     assert isinstance(layer[".wh.etc"], Directory)
     assert "etc" not in layer  # not a whiteout of etc
+    lower = Layer()
+    lower.add_file("etc/passwd", b"root")
+    with UnionFS([lower.freeze(), layer]) as union:
+        assert union.read_bytes("/etc/passwd") == b"root"
+        assert union.read_bytes("/.wh.etc/file") == b"pwned\n"
 
 
 def _opaque_after_children(layer: Layer, host: Host) -> None:

@@ -43,11 +43,15 @@ def overlay_options(lower_dirs_bottom_first: Sequence[str], upper: str, work: st
                     *, userxattr: bool) -> str:
     """The mount data string.  The one place where bottom-first becomes the kernel's top-first."""
     lowerdir = ":".join(reversed(lower_dirs_bottom_first))
+    if userxattr and options.redirect_dir:
+        raise MountError(errno.EINVAL, "an unprivileged (userxattr) overlay cannot use redirect_dir=on; mount as root")
+    # With userxattr the kernel accepts only "nofollow"; it creates no redirects either, like "off".
+    redirect = "on" if options.redirect_dir else ("nofollow" if userxattr else "off")
     parts = [
         f"lowerdir={lowerdir}",
         f"upperdir={upper}",
         f"workdir={work}",
-        f"redirect_dir={'on' if options.redirect_dir else 'off'}",
+        f"redirect_dir={redirect}",
         f"index={'on' if options.index else 'off'}",
         "metacopy=off",
         "xino=off",

@@ -72,24 +72,32 @@ class UnionMachine(RuleBasedStateMachine):
 
     rootless = False
     uids = [0, 1000]
+    examples = 0  # how many stacks were mounted in both backends: the figure the issue reports
+    steps = 0
 
     def __init__(self) -> None:
         super().__init__()
         self.fds: list[tuple[int, int]] = []
         self.mounts: list[Any] = []
 
-    @initialize(data=st.data(), redirect_dir=st.booleans(), index=st.booleans())
+    # index=on is left out: the kernel's union nlink accounting for hard-linked lower files
+    # (trusted.overlay.nlink) is only partly modelled; see docs/unionfs.md.
+    @initialize(data=st.data(), redirect_dir=st.booleans(), index=st.just(False))
     def mount(self, data: st.DataObject, redirect_dir: bool, index: bool) -> None:
+        if self.rootless:
+            redirect_dir = False  # userxattr mounts only take redirect_dir=nofollow
         layers = data.draw(st.lists(lower_layer(self.uids), min_size=1, max_size=4), label="layers")
         for i, layer in enumerate(layers):
             note(f"layer {i}: {layer.items()}")
         self.t0 = time.time_ns()
         opts = dict(redirect_dir=redirect_dir, index=index)
+        type(self).examples += 1
         self.model = sim.connect("sim").union(layers, **opts)
         self.kernel = self.real_engine.union(layers, **opts)
         self.mounts = [self.model, self.kernel]
 
     def both(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        type(self).steps += 1
         got_m = outcome(lambda: getattr(self.model, name)(*args, **kwargs))
         got_k = outcome(lambda: getattr(self.kernel, name)(*args, **kwargs))
         if name in ("stat", "lstat"):
@@ -216,14 +224,18 @@ def _machine(rootless: bool, uids: list[int], examples_factor: float) -> type[Un
 
 @pytest.mark.real
 def test_model_matches_kernel_overlayfs() -> None:
-    machine = _machine(rootless=False, uids=[0, 1000], examples_factor=2)
+    machine = _machine(rootless=False, uids=[0, 1000], examples_factor=5)
     machine.real_engine = require_real(rootless=False)  # type: ignore[attr-defined]
     machine.TestCase().runTest()
+    print(f"differential (root): {machine.examples} stacks, {machine.steps} compared calls")
+    assert machine.examples >= machine.TestCase.settings.max_examples
 
 
 @pytest.mark.real
 def test_model_matches_rootless_overlayfs() -> None:
     """The unprivileged form: a user namespace, ``userxattr``, everything owned by the caller."""
-    machine = _machine(rootless=True, uids=[0], examples_factor=0.5)
+    machine = _machine(rootless=True, uids=[0], examples_factor=1)
     machine.real_engine = require_real(rootless=True)  # type: ignore[attr-defined]
     machine.TestCase().runTest()
+    print(f"differential (rootless): {machine.examples} stacks, {machine.steps} compared calls")
+    assert machine.examples >= machine.TestCase.settings.max_examples

@@ -1,0 +1,48 @@
+"""The public surface is small and pinned: adding a name is a decision, not an accident."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import sim
+import realrt
+
+
+def test_sim_public_names_are_pinned() -> None:
+    assert sorted(sim.__all__) == sorted([
+        "connect", "KNOWN_BACKENDS", "Engine", "FileSystem", "UnionMount", "UnionOptions", "UnionFS",
+        "Layer", "Entry", "RegularFile", "Directory", "Symlink", "Whiteout", "Event", "EventKind",
+        "Digest", "EMPTY_LAYER_DIFF_ID", "chain_id", "chain_ids",
+        "LayerlabError", "LayerFormatError", "UnsafeLayerError", "UnsupportedEntryError", "FrozenLayerError",
+        "TargetNotEmptyError", "UnknownBackendError", "BackendUnavailableError", "MountError",
+    ])
+    for name in sim.__all__:
+        assert hasattr(sim, name), name
+
+
+def test_realrt_public_names_are_pinned() -> None:
+    assert sorted(realrt.__all__) == ["Journal", "KernelUnionFS", "RealEngine", "check_host"]
+
+
+def test_import_sim_does_not_import_the_real_backend() -> None:
+    code = "import sys, sim; sim.connect('sim'); print('realrt' in sys.modules, 'pyroute2' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_unknown_backend_is_a_lookup_error() -> None:
+    try:
+        sim.connect("nope")
+    except LookupError as exc:
+        assert isinstance(exc, sim.UnknownBackendError) and "known: real, sim" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("connect('nope') did not raise")
+
+
+def test_error_tree_inherits_builtins() -> None:
+    assert issubclass(sim.LayerFormatError, ValueError)
+    assert issubclass(sim.UnsafeLayerError, sim.LayerFormatError)
+    assert issubclass(sim.FrozenLayerError, TypeError)
+    assert issubclass(sim.MountError, OSError)
+    assert all(issubclass(getattr(sim, n), sim.LayerlabError) for n in sim.__all__ if n.endswith("Error") and n != "LayerlabError")

@@ -60,11 +60,15 @@ def overlay_options(lower_dirs_bottom_first: Sequence[str], upper: str, work: st
         parts.append("userxattr")
     data = ",".join(parts)
     if len(data) >= 4096:
-        raise MountError(errno.E2BIG, f"overlay options exceed one page ({len(data)} bytes); use fewer layers")
+        raise MountError(errno.E2BIG, f"overlay options exceed one page ({len(data)} bytes); "
+                         "use fewer layers or a shorter LAYERLAB_STATE_DIR")
     return data
 
 
-def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxattr: bool) -> tuple[list[str], str, str, str]:
+def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxattr: bool,
+             options: UnionOptions) -> tuple[list[str], str, str, str]:
+    planned = [str(base / str(i)) for i in range(max(1, len(layers)))]
+    overlay_options(planned, str(base / "u"), str(base / "w"), options, userxattr=userxattr)  # refuse before writing
     lowers = []
     for i, layer in enumerate(layers or [Layer().freeze()]):  # the kernel needs at least one lowerdir
         folder = base / str(i)
@@ -126,7 +130,7 @@ class KernelUnionFS(UnionMount):
             if rootless:
                 self._ops: Any = _Helper(self._base, self.layers, upper, self.options, journal, self._records)
             else:
-                lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False)
+                lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False, options=self.options)
                 self._records.append(journal.record("mount", mnt))
                 _mount(lowers, up, work, mnt, self.options, userxattr=False)
                 self._ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), umask)
@@ -284,7 +288,7 @@ def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Laye
                 f"rootless mode needs unprivileged user namespaces, which this kernel refused ({exc}); "
                 "run as root or enable kernel.unprivileged_userns_clone"
             ) from exc
-        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True)
+        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True, options=options)
         _mount(lowers, up, work, mnt, options, userxattr=True)
         ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), options.umask)
         _send(sock, ("ok", None))

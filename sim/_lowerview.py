@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from . import _paths
 from .errors import LayerFormatError
-from .layer import Directory, Entry, Layer, RegularFile, Whiteout
+from .layer import Directory, Entry, Layer, Whiteout
 
 
 @dataclass(slots=True)
@@ -48,7 +48,7 @@ class LowerView:
         self.layers = tuple(layers)
         names: list[Counter[int]] = []
         for layer in self.layers:
-            names.append(Counter(id(e) for e in layer._entries.values() if isinstance(e, RegularFile)))
+            names.append(Counter(layer._names))
         top_first = tuple(range(len(self.layers) - 1, -1, -1))
         self.nodes: dict[str, LowerNode] = {}
         root = LowerNode(Directory(), layer=-1, merged=top_first)
@@ -89,7 +89,7 @@ class LowerView:
                     break
                 continue
             if top is None:  # a non-directory is found and ends the lookup
-                top = LowerNode(entry, li, nlink=names[li][id(entry)] if isinstance(entry, RegularFile) else 1)
+                top = LowerNode(entry, li, nlink=names[li][id(entry)] or 1)
             break  # a non-directory below a directory is ignored and ends the merge
         if top is not None and merged:
             top.merged = tuple(merged)

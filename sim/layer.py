@@ -308,21 +308,34 @@ class Layer:
     layer raises :class:`FrozenLayerError` on any change.
     """
 
-    __slots__ = ("_entries", "_kids", "_frozen", "_diff_ids")
+    __slots__ = ("_entries", "_kids", "_names", "_frozen", "_diff_ids")
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
         self._kids: dict[str, set[str]] = {}  # parent path -> child names, kept in step with _entries
+        self._names: dict[int, int] = {}  # id(file) -> how many paths hold it (its st_nlink)
         self._frozen = False
         self._diff_ids: dict[int | None, str] = {}
 
+    def _count(self, entry: Entry | None, delta: int) -> None:
+        if isinstance(entry, (RegularFile, Symlink)):  # link(2) without following can share a symlink too
+            left = self._names.get(id(entry), 0) + delta
+            if left:
+                self._names[id(entry)] = left
+            else:
+                del self._names[id(entry)]
+
     def _insert(self, path: str, entry: Entry) -> None:
-        if path not in self._entries:
+        old = self._entries.get(path)
+        if old is None:
             self._kids.setdefault(_paths.parent_of(path), set()).add(_paths.basename(path))
+        self._count(old, -1)
+        self._count(entry, +1)
         self._entries[path] = entry
         self._diff_ids.clear()
 
     def _remove(self, path: str) -> None:
+        self._count(self._entries[path], -1)
         del self._entries[path]
         parent = _paths.parent_of(path)
         kids = self._kids[parent]
@@ -372,7 +385,7 @@ class Layer:
         entry = self._entries[path] if path else None
         if entry is None or isinstance(entry, Directory):
             return 2 + sum(isinstance(self._entries[_paths.join(path, n)], Directory) for n in self._kids.get(path, ()))
-        return sum(1 for e in self._entries.values() if e is entry)
+        return self._names.get(id(entry), 1)
 
     @property
     def size(self) -> int:

@@ -351,14 +351,15 @@ class UnionFS(UnionMount):
                 assert loc.lower is not None
                 nlink = loc.lower.nlink
         elif isinstance(entry, Symlink):
-            kind, size, nlink = _stat.S_IFLNK, len(os.fsencode(entry.target)), 1
+            kind, size = _stat.S_IFLNK, len(os.fsencode(entry.target))
+            nlink = self._upper.nlink(loc.path) if loc.upper is not None else (loc.lower.nlink if loc.lower else 1)
         else:
             assert isinstance(entry, RegularFile)
             kind, size = _stat.S_IFREG, entry.size
             if self.options.index and id(entry) in self._index_copies:
                 nlink = self._union_nlink(loc, entry)
             elif loc.upper is not None:
-                nlink = sum(1 for p in self._upper._entries.values() if p is entry)
+                nlink = self._upper.nlink(loc.path)
             else:
                 assert loc.lower is not None
                 nlink = loc.lower.nlink
@@ -372,7 +373,7 @@ class UnionFS(UnionMount):
     def _union_nlink(self, loc: _Loc, entry: RegularFile) -> int:
         """With ``index=on`` the kernel counts the names of a hard-linked lower file in the union."""
         source = self._index_copies.get(id(entry)) or loc.lower
-        count = sum(1 for p in self._upper._entries.values() if p is entry)
+        count = self._upper._names.get(id(entry), 0)
         if source is None:
             return count
         layer = self.layers[source.layer]

@@ -344,6 +344,17 @@ class Layer:
             del self._kids[parent]
         self._diff_ids.clear()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # ``_names`` is keyed by id(), which means nothing in another process: rebuilt on load.
+        return {"_entries": self._entries, "_kids": self._kids, "_frozen": self._frozen, "_diff_ids": self._diff_ids}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self._names = {}
+        for entry in self._entries.values():
+            self._count(entry, +1)
+
     # -- reading -----------------------------------------------------------------
 
     @property

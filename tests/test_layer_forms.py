@@ -5,6 +5,7 @@ References are to ``/work/shared/reference/layer-semantics.md`` sections 2, 7 an
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import io
@@ -358,6 +359,8 @@ class TestFreezing:
         clone = pickle.loads(pickle.dumps(layer))
         assert clone == layer and clone.frozen
         assert clone.link_groups() == [["etc/passwd", "etc/passwd-"]]
+        assert clone.nlink("etc/passwd") == 2 and clone.nlink("bin") == 1  # link counts survive the trip
+        assert copy.deepcopy(layer).nlink("etc/passwd-") == 2
         with pytest.raises(FrozenLayerError):
             clone["var/cache/new"].xattrs["user.k"] = b"w"
         with pytest.raises(FrozenLayerError):

@@ -117,6 +117,11 @@ class RootedOps:
             os.close(fd)
 
     def readlink(self, path: str) -> str:
+        if path.endswith("/"):
+            # A trailing slash makes readlinkat follow the link, and an *at call would follow
+            # it from the host's root: resolve it confined instead. A directory is not a link.
+            os.close(self._open(path, _DIR))
+            raise _err(errno.EINVAL, path)
         dfd, name = self._parent(path, "readlink")
         try:
             return os.readlink(name, dir_fd=dfd)
@@ -165,7 +170,8 @@ class RootedOps:
             os.close(sfd)
 
     def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
-        if follow_symlinks or _paths.final_dot(src) is not None:  # ".", ".." are directories, never links
+        # ".", ".." and "name/" name directories: follow them confined (see readlink).
+        if follow_symlinks or _paths.final_dot(src) is not None or src.endswith("/"):
             sfd = self._open(src, os.O_PATH)
             try:
                 if os.fstat(sfd).st_mode & 0o170000 == 0o040000:
@@ -228,7 +234,7 @@ class RootedOps:
         follow_symlinks: bool = True,
     ) -> None:
         kwargs = {"ns": ns} if ns is not None else {}
-        if follow_symlinks:
+        if follow_symlinks or path.endswith("/"):  # a trailing slash follows (confined, see readlink)
             fd = self._open(path, os.O_PATH)
             try:
                 os.utime(f"/proc/self/fd/{fd}", times, **kwargs)  # type: ignore[arg-type]

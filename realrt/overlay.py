@@ -90,6 +90,22 @@ def _mount(lowers: list[str], up: str, work: str, mnt: str, options: UnionOption
         _syscalls.mount("overlay", mnt, "overlay", 0, data)
     except OSError as exc:
         raise MountError(exc.errno, f"the kernel refused the overlay mount ({os.strerror(exc.errno or 0)}): {data}") from exc
+    # The kernel may quietly fall back (index=on needs file handles on the upper fs, which a
+    # user namespace does not get); the model would then describe a different mount.
+    if options.index and "index=on" not in _super_options(mnt):
+        _syscalls.umount2(mnt, 0)
+        raise MountError(errno.EOPNOTSUPP, "the kernel fell back to index=off (the upper file system offers no file "
+                         "handles here, as in a user namespace); mount as root to use index=on")
+
+
+def _super_options(mnt: str) -> list[str]:
+    target = os.path.realpath(mnt)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            fields = line.split()
+            if fields[4] == target:
+                return fields[-1].split(",")
+    return []
 
 
 class KernelUnionFS(UnionMount):

@@ -115,6 +115,7 @@ class UnionFS(UnionMount):
         self._copied: dict[tuple[int, str], RegularFile] = {}  # (id(lower file), path) -> its copy
         self._index: dict[int, RegularFile] = {}  # index=on: id(lower file) -> the one upper copy
         self._index_copies: dict[int, LowerNode] = {}  # index=on: id(upper copy) -> the lower file it copies
+        self._union_links: dict[int, int] = {}  # index=on: id(lower file) -> its link count in the union
         self._inos: dict[int, int] = {}
 
     # -- UnionMount --------------------------------------------------------------
@@ -356,8 +357,9 @@ class UnionFS(UnionMount):
         else:
             assert isinstance(entry, RegularFile)
             kind, size = _stat.S_IFREG, entry.size
-            if self.options.index and id(entry) in self._index_copies:
-                nlink = self._union_nlink(loc, entry)
+            key = self._hardlink_key(loc)
+            if key is not None:
+                nlink = self._union_links.get(key[0], key[1])
             elif loc.upper is not None:
                 nlink = self._upper.nlink(loc.path)
             else:
@@ -370,18 +372,22 @@ class UnionFS(UnionMount):
              t // 10**9, t // 10**9, t // 10**9, t / 1e9, t / 1e9, t / 1e9, t, t, t)
         )
 
-    def _union_nlink(self, loc: _Loc, entry: RegularFile) -> int:
-        """With ``index=on`` the kernel counts the names of a hard-linked lower file in the union."""
-        source = self._index_copies.get(id(entry)) or loc.lower
-        count = self._upper._names.get(id(entry), 0)
-        if source is None:
-            return count
-        layer = self.layers[source.layer]
-        for path in [p for p, e in layer._entries.items() if e is source.entry]:
-            other = self._canonical(path)
-            if other.upper is None and other.lower is not None and other.lower.entry is source.entry:
-                count += 1  # a lower name of the same file, neither whited out nor copied up
-        return count
+    def _hardlink_key(self, loc: _Loc) -> tuple[int, int] | None:
+        """index=on: the lower hard-linked file whose union link count the kernel tracks."""
+        if not self.options.index:
+            return None
+        entry = loc.obj
+        source = self._index_copies.get(id(entry)) if entry is not None else None
+        if source is None and loc.upper is None and loc.lower is not None and loc.lower.nlink > 1:
+            source = loc.lower
+        return (id(source.entry), source.nlink) if source is not None else None
+
+    def _adjust_links(self, loc: _Loc, delta: int) -> None:
+        # The kernel counts union links of an indexed lower file from its lower count (lower
+        # whiteouts that existed before the mount are not subtracted), then tracks link/unlink.
+        key = self._hardlink_key(loc)
+        if key is not None:
+            self._union_links[key[0]] = self._union_links.get(key[0], key[1]) + delta
 
     def listdir(self, path: str = "/") -> list[str]:
         loc = self._existing(path)
@@ -526,6 +532,7 @@ class UnionFS(UnionMount):
             raise _err(errno.EISDIR, path)
         if path.endswith("/"):
             raise _err(errno.ENOTDIR, path)
+        self._adjust_links(loc, -1)
         self._remove(loc)
 
     def symlink(self, target: str, path: str) -> None:
@@ -548,6 +555,7 @@ class UnionFS(UnionMount):
         if isinstance(source.obj, Directory):
             raise _err(errno.EPERM, src)  # checked after the new name, as vfs_link does
         entry = self._copy_up(source)
+        self._adjust_links(source, +1)
         self._place_new(loc, entry)
 
     def chmod(self, path: str, mode: int) -> None:
@@ -646,6 +654,8 @@ class UnionFS(UnionMount):
             elif not entry.opaque and self._canonical(dst_parent).merge_lower is not None:
                 entry.opaque = True  # moved into a merged directory: nothing below may show through
                 self._emit(EventKind.OPAQUE, d.path, None, "moved into a merged directory")
+        if d.obj is not None and not isinstance(d.obj, Directory):
+            self._adjust_links(d, -1)  # the replaced file loses a name
         moved = [(p, self._upper[p]) for p in self._upper._subtree(s.path)]
         if d.upper is not None:
             self._upper._delete_tree(d.path)

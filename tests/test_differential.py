@@ -80,12 +80,11 @@ class UnionMachine(RuleBasedStateMachine):
         self.fds: list[tuple[int, int]] = []
         self.mounts: list[Any] = []
 
-    # index=on is left out: the kernel's union nlink accounting for hard-linked lower files
-    # (trusted.overlay.nlink) is only partly modelled; see docs/unionfs.md.
-    @initialize(data=st.data(), redirect_dir=st.booleans(), index=st.just(False))
+    @initialize(data=st.data(), redirect_dir=st.booleans(), index=st.booleans())
     def mount(self, data: st.DataObject, redirect_dir: bool, index: bool) -> None:
         if self.rootless:
             redirect_dir = False  # userxattr mounts only take redirect_dir=nofollow
+            index = False  # and fall back to index=off (no file handles in a user namespace)
         layers = data.draw(st.lists(lower_layer(self.uids), min_size=1, max_size=4), label="layers")
         for i, layer in enumerate(layers):
             note(f"layer {i}: {layer.items()}")

@@ -193,6 +193,17 @@ class UnionSuite:
             assert fs.read_bytes("/tmp/created") == b"inside"
             assert victim.read_text() == "host secret" and not Path("/tmp/created").exists()
 
+    def test_trailing_slash_follows_links_inside_the_root_only(self, engine: Engine, tmp_path: Path) -> None:
+        host_dir = tmp_path / "hostdir"
+        host_dir.mkdir()
+        os.utime(host_dir, ns=(1, 1))
+        with self.mount(engine, layer(("l", "h", str(host_dir)), ("l", "self", "/self"))) as fs:
+            assert errno_of(lambda: fs.readlink("/h/")) == errno.ENOENT
+            assert errno_of(lambda: fs.utime("/h/", ns=(5, 5), follow_symlinks=False)) == errno.ENOENT
+            assert errno_of(lambda: fs.link("/h/", "/x", follow_symlinks=False)) == errno.ENOENT
+            assert errno_of(lambda: fs.readlink("/self/")) == errno.ELOOP
+        assert host_dir.stat().st_mtime_ns == 1
+
     # -- os-shaped errors ---------------------------------------------------------------
 
     @pytest.mark.parametrize(
@@ -241,6 +252,18 @@ class UnionSuite:
             ro = fs.open("/f", os.O_RDONLY)
             assert errno_of(lambda: fs.write(ro, b"x")) == errno.EBADF
             fs.close(ro)
+
+    def test_index_keeps_hard_links_together(self, engine: Engine) -> None:
+        if self.rootless_kernel:  # the kernel would fall back to index=off: a typed error says so
+            with pytest.raises(sim.MountError, match="index=off"):
+                self.mount(engine, layer(("f", "a")), index=True)
+            return
+        with self.mount(engine, layer(("f", "a", "same"), ("h", "b", "a")), index=True) as fs:
+            fs.write_bytes("/a", b"changed")
+            assert fs.read_bytes("/b") == b"changed"
+            assert fs.stat("/b").st_nlink == 2
+            fs.unlink("/a")
+            assert fs.stat("/b").st_nlink == 1
 
     def test_frozen_upper_is_refused(self, engine: Engine) -> None:
         with pytest.raises(FrozenLayerError):

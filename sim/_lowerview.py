@@ -8,7 +8,6 @@ is then a dictionary hit whatever the depth of the stack.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,56 +45,52 @@ class LowerView:
             if layer.has_redirects():
                 raise LayerFormatError(f"lower layer {i} holds overlay redirects; the model follows redirects only in the upper layer")
         self.layers = tuple(layers)
-        names: list[Counter[int]] = []
-        for layer in self.layers:
-            names.append(Counter(layer._names))
-        top_first = tuple(range(len(self.layers) - 1, -1, -1))
-        self.nodes: dict[str, LowerNode] = {}
-        root = LowerNode(Directory(), layer=-1, merged=top_first)
-        self.nodes[""] = root
+        self.nodes: dict[str, LowerNode] = {"": LowerNode(Directory(), layer=-1, merged=tuple(range(len(layers) - 1, -1, -1)))}
         queue = [""]
         while queue:
             path = queue.pop()
             node = self.nodes[path]
-            kids: set[str] = set()
-            for li in node.merged:
-                kids.update(self.layers[li]._kids.get(path, ()))
-            visible = []
-            for name in kids:
+            kids, found = self._merge_children(path, node.merged)
+            for name, (top, merged) in found.items():
                 child_path = _paths.join(path, name)
-                found = self._merge_name(child_path, node.merged, names)
-                if found is not None:
-                    visible.append(name)
-                    self.nodes[child_path] = found
-                    if found.merged:
-                        queue.append(child_path)
-            node.children = tuple(sorted(visible))
+                self.nodes[child_path] = top
+                if merged:
+                    top.merged = tuple(merged)
+                    # The kernel does not count the subdirectories of merged directories.
+                    top.nlink = 1 if len(merged) > 1 else self.layers[merged[0]].nlink(child_path)
+                    queue.append(child_path)
+            node.children = tuple(sorted(found))
             node.listed = tuple(sorted(kids)) if len(node.merged) == 1 and path else node.children
 
-    def _merge_name(self, path: str, candidates: tuple[int, ...], names: list[Counter[int]]) -> LowerNode | None:
-        top: LowerNode | None = None
-        merged: list[int] = []
+    def _merge_children(
+        self, path: str, candidates: tuple[int, ...]
+    ) -> tuple[set[str], dict[str, tuple[LowerNode, list[int]]]]:
+        """Look up every name of a merged directory in one pass over its layers, top first.
+
+        A name is settled by its first whiteout, non-directory or opaque
+        directory, so the cost is the number of entries, not names x layers.
+        """
+        kids: set[str] = set()
+        found: dict[str, tuple[LowerNode, list[int]]] = {}
+        settled: set[str] = set()
         for li in candidates:
-            entry = self.layers[li].get(path)
-            if entry is None:
-                continue
-            if isinstance(entry, Whiteout):
-                break
-            if isinstance(entry, Directory):
-                if top is None:
-                    top = LowerNode(entry, li)
-                merged.append(li)
-                if entry.opaque:
-                    break
-                continue
-            if top is None:  # a non-directory is found and ends the lookup
-                top = LowerNode(entry, li, nlink=names[li][id(entry)] or 1)
-            break  # a non-directory below a directory is ignored and ends the merge
-        if top is not None and merged:
-            top.merged = tuple(merged)
-            if len(merged) > 1:
-                top.nlink = 1  # the kernel does not count subdirectories of merged directories
-            else:
-                layer = self.layers[merged[0]]
-                top.nlink = layer.nlink(path)
-        return top
+            layer = self.layers[li]
+            for name in layer._kids.get(path, ()):
+                kids.add(name)
+                if name in settled:
+                    continue
+                entry = layer._entries[_paths.join(path, name)]
+                seen = found.get(name)
+                if isinstance(entry, Whiteout):
+                    settled.add(name)  # hides the name, or ends the merge of a directory above
+                elif isinstance(entry, Directory):
+                    if seen is None:
+                        seen = found[name] = (LowerNode(entry, li), [])
+                    seen[1].append(li)
+                    if entry.opaque:
+                        settled.add(name)
+                else:
+                    if seen is None:
+                        found[name] = (LowerNode(entry, li, nlink=layer._names.get(id(entry), 1)), [])
+                    settled.add(name)  # a non-directory ends the lookup, or the merge below a directory
+        return kids, found

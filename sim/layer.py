@@ -308,7 +308,7 @@ class Layer:
     layer raises :class:`FrozenLayerError` on any change.
     """
 
-    __slots__ = ("_entries", "_kids", "_names", "_frozen", "_diff_ids")
+    __slots__ = ("_entries", "_kids", "_names", "_frozen", "_diff_ids", "_version")
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
@@ -316,6 +316,7 @@ class Layer:
         self._names: dict[int, int] = {}  # id(file) -> how many paths hold it (its st_nlink)
         self._frozen = False
         self._diff_ids: dict[int | None, str] = {}
+        self._version = 0  # bumped on every change of the name table (for lookup caches)
 
     def _count(self, entry: Entry | None, delta: int) -> None:
         if isinstance(entry, (RegularFile, Symlink)):  # link(2) without following can share a symlink too
@@ -332,11 +333,13 @@ class Layer:
         self._count(old, -1)
         self._count(entry, +1)
         self._entries[path] = entry
+        self._version += 1
         self._diff_ids.clear()
 
     def _remove(self, path: str) -> None:
         self._count(self._entries[path], -1)
         del self._entries[path]
+        self._version += 1
         parent = _paths.parent_of(path)
         kids = self._kids[parent]
         kids.discard(_paths.basename(path))

@@ -32,6 +32,7 @@ __all__ = ["UnionFS", "MAXSYMLINKS"]
 
 #: Symlinks one path walk may follow before ``ELOOP`` (Linux ``MAXSYMLINKS``).
 MAXSYMLINKS = 40
+_LOOKUP_CACHE_SIZE = 1 << 16
 #: ``st_size`` reported for directories (ext4's block; the kernel reports the real directory's).
 DIR_SIZE = 4096
 
@@ -117,6 +118,8 @@ class UnionFS(UnionMount):
         self._index_copies: dict[int, LowerNode] = {}  # index=on: id(upper copy) -> the lower file it copies
         self._union_links: dict[int, int] = {}  # index=on: id(lower file) -> its link count in the union
         self._inos: dict[int, int] = {}
+        self._lookups: dict[tuple[str, bool], _Loc] = {}
+        self._lookup_version = -1
 
     # -- UnionMount --------------------------------------------------------------
 
@@ -161,6 +164,22 @@ class UnionFS(UnionMount):
         return _Loc(path, upper, lower, merge, alias)
 
     def _walk(self, path: str, *, follow: bool = True) -> _Loc:
+        """:meth:`_walk_uncached` behind a cache that lives until the upper layer's names change.
+
+        Like the kernel's dentry cache, it makes a repeated lookup one dictionary
+        hit; lower layers never change, so only the upper layer can stale it.
+        """
+        version = self._upper._version
+        if version != self._lookup_version or len(self._lookups) > _LOOKUP_CACHE_SIZE:
+            self._lookups.clear()
+            self._lookup_version = version
+        key = (path, follow)
+        loc = self._lookups.get(key)
+        if loc is None:
+            loc = self._lookups[key] = self._walk_uncached(path, follow=follow)
+        return loc
+
+    def _walk_uncached(self, path: str, *, follow: bool = True) -> _Loc:
         """Resolve ``path`` inside the union root, as the kernel walks it.
 
         Returns the final name's location even when nothing is there (so

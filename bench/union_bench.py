@@ -47,8 +47,6 @@ LISTDIR_CATEGORIES = ("small", "large")
 SIDE_LABEL = {"model": "model fs.stat", "kernel": "kernel os.stat", "twin": "kernel fs.stat (twin)"}
 SIDE_LABEL_LS = {"model": "model fs.listdir", "kernel": "kernel os.listdir", "twin": "kernel fs.listdir (twin)"}
 GROWTH_LIMIT = 1.5  # "does not grow linearly": at most this factor from the smallest to the largest stack
-PAGE = 4096  # the legacy mount(2) data page the overlay options must fit in
-SHORT_STATE_DIR = "/run/l"  # used when the default state dir makes 128 lowerdirs overflow that page
 MY_MOUNTS: list[str] = []  # every mount point this run made, checked at the end
 
 
@@ -216,35 +214,18 @@ def make_stack(n_layers: int, files: int, per_layer: bool, targets_per_category:
 
 
 def real_engine(args: argparse.Namespace, max_layers: int) -> tuple[Any, str | None, str]:
-    """The real engine (or None and why not), with a state dir short enough for ``max_layers``."""
+    """The real engine, or None and why not."""
     if args.no_kernel:
         return None, None, "--no-kernel"
     if os.geteuid() != 0:  # rootless mounts live in a helper's namespace: os.stat(mountpoint) cannot reach them
         return None, None, "needs root (the direct os.stat path needs the mount in this mount namespace)"
     try:
         from realrt.engine import RealEngine
-        from realrt.journal import default_state_dir
-        from realrt.overlay import overlay_options
-        from sim.interface import UnionOptions
     except ImportError as exc:
         return None, None, f"realrt unavailable: {exc}"
+    # realrt mounts with fsconfig "lowerdir+", so no state-dir length limits the layer count.
     note = None
     state_dir = args.state_dir
-    if state_dir is None:
-        state_dir = str(default_state_dir())
-
-        def options_len(sd: str) -> int:
-            base = f"{sd}/mounts/{'x' * 12}"  # what KernelUnionFS uses: <state>/mounts/<12 hex>/<i>
-            try:
-                return len(overlay_options([f"{base}/{i}" for i in range(max_layers)], f"{base}/u", f"{base}/w",
-                                           UnionOptions(), userxattr=False))
-            except Exception:  # noqa: BLE001 - overlay_options raises once the page is exceeded
-                return PAGE + 1
-
-        if options_len(state_dir) >= PAGE:
-            note = (f"the default state dir {state_dir} makes the overlay options for {max_layers} lowerdirs "
-                    f"exceed one page ({PAGE} bytes); using {SHORT_STATE_DIR} instead")
-            state_dir = SHORT_STATE_DIR
     try:
         return RealEngine(state_dir=state_dir), note, ""
     except BackendUnavailableError as exc:
@@ -830,10 +811,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["targets"] = evaluate(results)
     results["environment"]["loadavg_end"] = os.getloadavg()
     results["leftover_mounts"] = leftover_mounts()
-    if real is not None and note and not results["leftover_mounts"]:
-        for d in ("mounts", "journal", ""):  # the short state dir this run chose: remove it once empty
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(SHORT_STATE_DIR, d))
     return results
 
 

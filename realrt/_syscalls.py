@@ -12,7 +12,16 @@ _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctype
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 
-SYS_OPENAT2 = 437  # x86_64 and aarch64 share this number
+SYS_OPENAT2 = 437  # x86_64 and aarch64 share these numbers
+SYS_MOVE_MOUNT = 429
+SYS_FSOPEN = 430
+SYS_FSCONFIG = 431
+SYS_FSMOUNT = 432
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+AT_FDCWD = -100
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
@@ -53,6 +62,40 @@ def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: st
         "mount",
         target,
     )
+
+
+def _sys(number: int, *args: object) -> int:
+    result = _libc.syscall(number, *args)
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return int(result)
+
+
+def fsmount_overlay(target: str, settings: list[tuple[str, str | None]]) -> None:
+    """Mount an overlay with the new mount API (fsopen/fsconfig/fsmount/move_mount).
+
+    Each ``(key, value)`` is one fsconfig call (``value=None`` sets a flag), so
+    ``lowerdir+`` can add any number of layers: the one-page limit of the
+    ``mount(2)`` option string does not apply.
+    """
+    fs = _sys(SYS_FSOPEN, b"overlay", ctypes.c_uint(1))  # FSOPEN_CLOEXEC
+    try:
+        for key, value in settings:
+            if value is None:
+                _sys(SYS_FSCONFIG, ctypes.c_int(fs), ctypes.c_uint(FSCONFIG_SET_FLAG), key.encode(), None, ctypes.c_int(0))
+            else:
+                _sys(SYS_FSCONFIG, ctypes.c_int(fs), ctypes.c_uint(FSCONFIG_SET_STRING), key.encode(), value.encode(),
+                     ctypes.c_int(0))
+        _sys(SYS_FSCONFIG, ctypes.c_int(fs), ctypes.c_uint(FSCONFIG_CMD_CREATE), None, None, ctypes.c_int(0))
+        mnt = _sys(SYS_FSMOUNT, ctypes.c_int(fs), ctypes.c_uint(1), ctypes.c_uint(0))  # FSMOUNT_CLOEXEC
+        try:
+            _sys(SYS_MOVE_MOUNT, ctypes.c_int(mnt), b"", ctypes.c_int(AT_FDCWD), target.encode(),
+                 ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+        finally:
+            os.close(mnt)
+    finally:
+        os.close(fs)
 
 
 def umount2(target: str, flags: int = 0) -> None:

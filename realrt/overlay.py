@@ -33,42 +33,48 @@ from . import _syscalls
 from ._rooted import RootedOps
 from .journal import Journal
 
-__all__ = ["KernelUnionFS", "overlay_options"]
+__all__ = ["KernelUnionFS", "overlay_settings", "legacy_options"]
 
 _FS_CALLS = ("open", "read", "write", "close", "stat", "lstat", "listdir", "mkdir", "rmdir", "unlink",
              "rename", "symlink", "link", "readlink", "chmod", "truncate", "utime")
 
 
-def overlay_options(lower_dirs_bottom_first: Sequence[str], upper: str, work: str, options: UnionOptions,
-                    *, userxattr: bool) -> str:
-    """The mount data string.  The one place where bottom-first becomes the kernel's top-first."""
-    lowerdir = ":".join(reversed(lower_dirs_bottom_first))
+def overlay_settings(lower_dirs_bottom_first: Sequence[str], upper: str, work: str, options: UnionOptions,
+                     *, userxattr: bool) -> list[tuple[str, str | None]]:
+    """Every mount option as (key, value); ``None`` marks a flag.
+
+    The one place where the API's bottom-first layers become the kernel's
+    top-first ``lowerdir`` order.
+    """
     if userxattr and options.redirect_dir:
         raise MountError(errno.EINVAL, "an unprivileged (userxattr) overlay cannot use redirect_dir=on; mount as root")
     # With userxattr the kernel accepts only "nofollow"; it creates no redirects either, like "off".
     redirect = "on" if options.redirect_dir else ("nofollow" if userxattr else "off")
-    parts = [
-        f"lowerdir={lowerdir}",
-        f"upperdir={upper}",
-        f"workdir={work}",
-        f"redirect_dir={redirect}",
-        f"index={'on' if options.index else 'off'}",
-        "metacopy=off",
-        "xino=off",
+    settings: list[tuple[str, str | None]] = [("lowerdir+", d) for d in reversed(lower_dirs_bottom_first)]
+    settings += [
+        ("upperdir", upper),
+        ("workdir", work),
+        ("redirect_dir", redirect),
+        ("index", "on" if options.index else "off"),
+        ("metacopy", "off"),
+        ("xino", "off"),
     ]
     if userxattr:
-        parts.append("userxattr")
-    data = ",".join(parts)
-    if len(data) >= 4096:
-        raise MountError(errno.E2BIG, f"overlay options exceed one page ({len(data)} bytes); "
-                         "use fewer layers or a shorter LAYERLAB_STATE_DIR")
-    return data
+        settings.append(("userxattr", None))
+    return settings
+
+
+def legacy_options(settings: list[tuple[str, str | None]]) -> str:
+    """The same settings as one mount(2) data string (``lowerdir=top:...:bottom``), for older kernels."""
+    lowers = [v for k, v in settings if k == "lowerdir+"]
+    rest = [k if v is None else f"{k}={v}" for k, v in settings if k != "lowerdir+"]
+    return ",".join([f"lowerdir={':'.join(str(v) for v in lowers)}", *rest])
 
 
 def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxattr: bool,
              options: UnionOptions) -> tuple[list[str], str, str, str]:
     planned = [str(base / str(i)) for i in range(max(1, len(layers)))]
-    overlay_options(planned, str(base / "u"), str(base / "w"), options, userxattr=userxattr)  # refuse before writing
+    overlay_settings(planned, str(base / "u"), str(base / "w"), options, userxattr=userxattr)  # refuse before writing
     lowers = []
     for i, layer in enumerate(layers or [Layer().freeze()]):  # the kernel needs at least one lowerdir
         folder = base / str(i)
@@ -85,11 +91,23 @@ def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxa
 
 
 def _mount(lowers: list[str], up: str, work: str, mnt: str, options: UnionOptions, *, userxattr: bool) -> None:
-    data = overlay_options(lowers, up, work, options, userxattr=userxattr)
+    settings = overlay_settings(lowers, up, work, options, userxattr=userxattr)
     try:
-        _syscalls.mount("overlay", mnt, "overlay", 0, data)
+        _syscalls.fsmount_overlay(mnt, settings)
     except OSError as exc:
-        raise MountError(exc.errno, f"the kernel refused the overlay mount ({os.strerror(exc.errno or 0)}): {data}") from exc
+        if exc.errno not in (errno.ENOSYS, errno.EINVAL):
+            raise MountError(exc.errno, f"the kernel refused the overlay mount ({os.strerror(exc.errno or 0)}): "
+                             f"{legacy_options(settings)}") from exc
+        # No new mount API (or no "lowerdir+", before Linux 6.8): the one-page mount(2) string.
+        data = legacy_options(settings)
+        if len(data) >= 4096:
+            raise MountError(errno.E2BIG, f"overlay options exceed one page ({len(data)} bytes) and this kernel "
+                             "lacks fsconfig lowerdir+: use fewer layers or a shorter LAYERLAB_STATE_DIR") from exc
+        try:
+            _syscalls.mount("overlay", mnt, "overlay", 0, data)
+        except OSError as exc2:
+            raise MountError(exc2.errno, f"the kernel refused the overlay mount ({os.strerror(exc2.errno or 0)}): "
+                             f"{data}") from exc2
     # The kernel may quietly fall back (index=on needs file handles on the upper fs, which a
     # user namespace does not get); the model would then describe a different mount.
     if options.index and "index=on" not in _super_options(mnt):

@@ -265,6 +265,12 @@ class UnionSuite:
             fs.unlink("/a")
             assert fs.stat("/b").st_nlink == 1
 
+    def test_deep_stacks_mount_and_the_top_layer_wins(self, engine: Engine) -> None:
+        stack = [layer(("f", "same", f"layer {i}"), ("f", f"only{i}")) for i in range(200)]
+        with self.mount(engine, *stack) as fs:
+            assert fs.read_bytes("/same") == b"layer 199"
+            assert len(fs.listdir("/")) == 201
+
     def test_frozen_upper_is_refused(self, engine: Engine) -> None:
         with pytest.raises(FrozenLayerError):
             engine.union([layer(("f", "a"))], Layer().freeze())
@@ -355,3 +361,15 @@ def test_unprivileged_user_mounts_through_a_user_namespace() -> None:
     assert run.returncode == 0, run.stderr
     uid, same, _ = run.stdout.split(" ", 2)
     assert uid == "65534" and same == "True", run.stdout
+
+
+def test_kernel_layer_order_is_flipped_in_one_place() -> None:
+    from realrt.overlay import legacy_options, overlay_settings
+
+    settings = overlay_settings(["/l/bottom", "/l/top"], "/u", "/w", sim.UnionOptions(), userxattr=False)
+    assert [v for k, v in settings if k == "lowerdir+"] == ["/l/top", "/l/bottom"]
+    assert legacy_options(settings) == (
+        "lowerdir=/l/top:/l/bottom,upperdir=/u,workdir=/w,redirect_dir=off,index=off,metacopy=off,xino=off"
+    )
+    rootless = overlay_settings(["/l"], "/u", "/w", sim.UnionOptions(), userxattr=True)
+    assert ("redirect_dir", "nofollow") in rootless and ("userxattr", None) in rootless

@@ -11,7 +11,19 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     ├── TargetNotEmptyError (FileExistsError) to_directory() into a non-empty folder
     ├── UnknownBackendError (LookupError)     connect("nope")
     ├── BackendUnavailableError (RuntimeError) the backend cannot run on this machine
-    └── MountError (OSError)                  the kernel refused an overlay mount
+    ├── MountError (OSError)                  the kernel refused an overlay mount
+    ├── BuildfileError (ValueError)           a Buildfile does not parse ("Buildfile:3: ...")
+    ├── BuildError (RuntimeError)             a build step failed (RUN exit code, missing COPY source)
+    ├── InvalidReferenceError (ValueError)    "invalid reference format", uppercase repository ...
+    ├── NotFoundError (LookupError)
+    │   ├── ImageNotFoundError                no image by that reference or ID
+    │   ├── ContainerNotFoundError            no container by that name or ID
+    │   └── VolumeNotFoundError               no volume by that name
+    ├── ConflictError (RuntimeError)          a name in use, an image used by a container ...
+    │   └── ContainerStateError               removing a running container, exec in a stopped one
+    ├── InvalidLimitError (ValueError)        --memory 1k, --cpus -1, malformed sizes
+    ├── DigestMismatchError (ValueError)      a blob's size or sha256 is not what was promised
+    └── UnsupportedCommandError (NotImplementedError)  the model's shell cannot run this program
 
 File-system calls (``open``, ``stat``, ``rename`` ...) do not use this tree:
 like ``os`` they raise plain :class:`OSError` with the kernel's errno, so code
@@ -30,6 +42,18 @@ __all__ = [
     "UnknownBackendError",
     "BackendUnavailableError",
     "MountError",
+    "BuildfileError",
+    "BuildError",
+    "InvalidReferenceError",
+    "NotFoundError",
+    "ImageNotFoundError",
+    "ContainerNotFoundError",
+    "VolumeNotFoundError",
+    "ConflictError",
+    "ContainerStateError",
+    "InvalidLimitError",
+    "DigestMismatchError",
+    "UnsupportedCommandError",
 ]
 
 
@@ -67,3 +91,64 @@ class BackendUnavailableError(LayerlabError, RuntimeError):
 
 class MountError(LayerlabError, OSError):
     """The kernel refused to mount an overlay; ``errno`` is the kernel's."""
+
+
+class BuildfileError(LayerlabError, ValueError):
+    """A Buildfile does not parse; ``str()`` reads ``<file>:<line>: <message>``."""
+
+    def __init__(self, message: str, *, filename: str = "Buildfile", line: int | None = None) -> None:
+        self.filename = filename
+        self.line = line
+        self.message = message
+        super().__init__(f"{filename}:{line}: {message}" if line is not None else f"{filename}: {message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_buildfile_error, (self.message, self.filename, self.line))
+
+
+def _rebuild_buildfile_error(message: str, filename: str, line: int | None) -> BuildfileError:
+    return BuildfileError(message, filename=filename, line=line)
+
+
+class BuildError(LayerlabError, RuntimeError):
+    """A build step failed; nothing of the failed step is kept."""
+
+
+class InvalidReferenceError(LayerlabError, ValueError):
+    """An image reference breaks the distribution/reference grammar."""
+
+
+class NotFoundError(LayerlabError, LookupError):
+    """Something named by the user does not exist."""
+
+
+class ImageNotFoundError(NotFoundError):
+    """No image by that reference or ID."""
+
+
+class ContainerNotFoundError(NotFoundError):
+    """No container by that name or ID."""
+
+
+class VolumeNotFoundError(NotFoundError):
+    """No volume by that name."""
+
+
+class ConflictError(LayerlabError, RuntimeError):
+    """The request conflicts with what exists (a name in use, an image in use)."""
+
+
+class ContainerStateError(ConflictError):
+    """The container is in the wrong state for this (running, stopped, created)."""
+
+
+class InvalidLimitError(LayerlabError, ValueError):
+    """A resource limit is malformed or out of range."""
+
+
+class DigestMismatchError(LayerlabError, ValueError):
+    """Content does not match the size or digest it was promised under."""
+
+
+class UnsupportedCommandError(LayerlabError, NotImplementedError):
+    """The model's shell does not implement this program; the real backend can run it."""

@@ -16,6 +16,9 @@ def test_sim_public_names_are_pinned() -> None:
         "Digest", "EMPTY_LAYER_DIFF_ID", "chain_id", "chain_ids",
         "LayerlabError", "LayerFormatError", "UnsafeLayerError", "UnsupportedEntryError", "FrozenLayerError",
         "TargetNotEmptyError", "UnknownBackendError", "BackendUnavailableError", "MountError",
+        "BuildfileError", "BuildError", "InvalidReferenceError", "NotFoundError", "ImageNotFoundError",
+        "ContainerNotFoundError", "VolumeNotFoundError", "ConflictError", "ContainerStateError",
+        "InvalidLimitError", "DigestMismatchError", "UnsupportedCommandError",
     ])
     for name in sim.__all__:
         assert hasattr(sim, name), name

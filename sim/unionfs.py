@@ -111,7 +111,7 @@ class UnionFS(UnionMount):
         self._lower = LowerView(self.layers)
         self._upper = upper if upper is not None else Layer()
         self._root = Directory(mtime_ns=time.time_ns())
-        self._events = []
+        self._events: list[Event] = []
         self._fds: dict[int, _OpenFile] = {}
         self._copied: dict[tuple[int, str], RegularFile] = {}  # (id(lower file), path) -> its copy
         self._index: dict[int, RegularFile] = {}  # index=on: id(lower file) -> the one upper copy

@@ -379,9 +379,7 @@ print("container layer:", [describe(p, e) for p, e in box.upper.items() if p.sta
 print("layer 0 still stores bin/ls:", base["bin/ls"].size, "bytes")
 
 if BACKEND == "real":
-    # KernelUnionFS has no public accessor for its upper directory yet: it is <mountpoint>/../u,
-    # kept in the private attribute _upper_dir.
-    upper_dir = box._upper_dir
+    upper_dir = box.upper_dir  # the kernel mount's upper directory on the host
     st = os.lstat(os.path.join(upper_dir, "bin", "ls"))
     print(f"\non disk: {upper_dir}/bin/ls")
     print(f"  {stat.filemode(st.st_mode)}  S_ISCHR={stat.S_ISCHR(st.st_mode)}  "
@@ -417,7 +415,7 @@ print("container layer entry:", describe("var/log", box.upper["var/log"]))
 
 if BACKEND == "real":
     prefix = "user.overlay." if getattr(engine, "rootless", False) else "trusted.overlay."
-    value = os.getxattr(os.path.join(box._upper_dir, "var", "log"), prefix + "opaque")
+    value = os.getxattr(os.path.join(box.upper_dir, "var", "log"), prefix + "opaque")
     print(f"on disk: os.getxattr(<upper>/var/log, {prefix + 'opaque'!r}) = {value!r}")
     assert value == b"y"
 """),

@@ -181,6 +181,11 @@ class KernelUnionFS(UnionMount):
         return str(self._base / "m")
 
     @property
+    def upper_dir(self) -> str:
+        """The upper directory on the host: where the kernel leaves char 0/0 whiteouts and opaque xattrs."""
+        return self._upper_dir
+
+    @property
     def upper(self) -> Layer:
         if isinstance(self._ops, _Helper):
             layer: Layer = self._ops.call("read_upper")

@@ -175,18 +175,9 @@ def describe_entry(path: str, entry: object) -> str:
 
 
 def upper_dir_on_disk(mount: UnionMount) -> str | None:
-    """The kernel mount's upper directory, or ``None`` for the model.
-
-    :class:`realrt.overlay.KernelUnionFS` has no public accessor yet; it keeps
-    the path in ``_upper_dir`` (``<mountpoint>/../u``).
-    """
-    upper = getattr(mount, "_upper_dir", None)
-    if isinstance(upper, str):
-        return upper
-    mountpoint = getattr(mount, "mountpoint", None)
-    if isinstance(mountpoint, str):
-        return os.path.join(os.path.dirname(mountpoint), "u")
-    return None
+    """The kernel mount's upper directory on the host, or ``None`` for the model."""
+    upper = getattr(mount, "upper_dir", None)
+    return upper if isinstance(upper, str) else None
 
 
 def overlay_xattr(path: str, name: str) -> tuple[str, bytes] | None:

@@ -316,7 +316,7 @@ class TestKernelUnion(UnionSuite, RealBackend):
     def test_upper_holds_a_char_0_0_whiteout_on_disk(self, engine: Engine) -> None:
         with self.mount(engine, layer(("f", "a"))) as fs:
             fs.unlink("/a")
-            st = os.lstat(Path(fs.mountpoint).parent / "u" / "a")  # type: ignore[attr-defined]
+            st = os.lstat(Path(fs.upper_dir) / "a")  # type: ignore[attr-defined]
             assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 

@@ -113,3 +113,112 @@ def openat2_supported() -> bool:
         return False
     os.close(fd)
     return True
+
+
+# -- added for the container runtime (realrt/runtime.py) ---------------------------------
+
+import platform as _platform  # noqa: E402
+
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+#: pivot_root(2) has no wrapper in older glibc; the number differs per architecture.
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(
+    _platform.machine(), 155)
+
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_SLAVE = 1 << 19
+MS_STRICTATIME = 1 << 24
+
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+RESOLVE_BENEATH = 0x08
+RESOLVE_NO_SYMLINKS = 0x04
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """``setns(2)``: join the namespace ``fd`` refers to (an open ``/proc/<pid>/ns/*``)."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def sethostname(name: str) -> None:
+    data = name.encode()
+    _check(_libc.sethostname(data, len(data)), "sethostname")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _sys(SYS_PIVOT_ROOT, new_root.encode(), put_old.encode())
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), "prctl")
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """``capset(2)`` on the calling thread; each set is a 64-bit mask (bit N = capability N)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        data[i].effective = (effective >> (32 * i)) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> (32 * i)) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> (32 * i)) & 0xFFFFFFFF
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+def last_cap() -> int:
+    """The highest capability number this kernel knows (``/proc/sys/kernel/cap_last_cap``)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 40
+
+SYS_CLOSE_RANGE = 436  # the same number on every architecture (added after the syscall table unification)
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF) -> None:
+    """Close every descriptor from ``first`` to ``last``; falls back to walking ``/proc/self/fd``."""
+    if _libc.syscall(SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(0)) == 0:
+        return
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if first <= fd <= last:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def default_signals() -> None:
+    """Every signal back to its default action (an ignored signal stays ignored across execve)."""
+    _libc.signal.restype = ctypes.c_void_p
+    _libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    for sig in range(1, 65):
+        if sig not in (9, 19):  # SIGKILL and SIGSTOP cannot be changed
+            _libc.signal(sig, None)  # SIG_DFL is 0

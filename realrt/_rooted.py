@@ -218,6 +218,13 @@ class RootedOps:
         finally:
             os.close(fd)
 
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        fd = self._open(path, os.O_PATH)
+        try:
+            os.chown(f"/proc/self/fd/{fd}", uid, gid)
+        finally:
+            os.close(fd)
+
     def truncate(self, path: str, length: int) -> None:
         fd = self._open(path, os.O_PATH)
         try:

@@ -6,9 +6,16 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import shutil
+from typing import Any
+
+from sim._engine_core import Container, EngineCore, ProcessSpec
 from sim.errors import BackendUnavailableError
-from sim.interface import Engine
+from sim.interface import FileSystem
 from sim.layer import Layer
+from sim.mounts import HostDirFS, MountedFS
+from sim.results import ExecResult
+from sim.store import ImageStore
 
 from . import _syscalls
 from .journal import Journal, default_state_dir
@@ -30,8 +37,13 @@ def check_host(*, rootless: bool) -> None:
         raise BackendUnavailableError("mounting as root needs root; use connect('real', rootless=True)")
 
 
-class RealEngine(Engine):
-    """``rootless`` defaults to "not root".  Starting an engine sweeps what killed runs left."""
+class RealEngine(EngineCore):
+    """``rootless`` defaults to "not root".  Starting an engine sweeps what killed runs left.
+
+    Images live in an OCI layout under the state folder; containers are kernel
+    overlay mounts run by :mod:`realrt.runtime`; volumes are host folders bind
+    mounted into them.
+    """
 
     name = "real"
 
@@ -42,6 +54,7 @@ class RealEngine(Engine):
         self.journal = Journal(self.state_dir)
         self.journal.sweep()
         self.workspace = self.state_dir / "mounts"
+        super().__init__(ImageStore(self.state_dir / "images"))
 
     def union(
         self,
@@ -54,6 +67,43 @@ class RealEngine(Engine):
     ) -> KernelUnionFS:
         return KernelUnionFS(layers, upper, redirect_dir=redirect_dir, index=index, umask=umask,
                              rootless=self.rootless, journal=self.journal, workspace=self.workspace)
+
+    def base_layer(self) -> Layer:
+        from .base import busybox_layer
+
+        return busybox_layer()
+
+    def container_fs(self, container: Container) -> FileSystem:
+        mounts: dict[str, FileSystem] = {p: HostDirFS(self._volumes[v]) for p, v in container.volumes.items()}
+        mounts.update({p: HostDirFS(h) for p, h in container.binds.items()})
+        return MountedFS(container.mount, mounts)
+
+    def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
+        from . import runtime
+
+        if self.rootless:
+            raise BackendUnavailableError(
+                "rootless containers are not wired up yet: the overlay lives in a helper's namespace; run as root"
+            )
+        binds = [runtime.BindMount(str(self._volumes[v]), p) for p, v in container.volumes.items()]
+        binds += [runtime.BindMount(h, p) for p, h in container.binds.items()]
+        return runtime.run(
+            container.mount.mountpoint,  # type: ignore[attr-defined]
+            runtime.ContainerSpec(argv=spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
+                                  hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin),
+            journal=self.journal,
+        )
+
+    def _new_volume(self, name: str) -> Any:
+        path = self.state_dir / "volumes" / name / "_data"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _volume_size(self, handle: Any) -> int:
+        return sum(p.stat().st_size for p in Path(handle).rglob("*") if p.is_file() and not p.is_symlink())
+
+    def _drop_volume(self, handle: Any) -> None:
+        shutil.rmtree(Path(handle).parent, ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"<RealEngine {'rootless' if self.rootless else 'root'}>"

@@ -36,7 +36,7 @@ from .journal import Journal
 __all__ = ["KernelUnionFS", "overlay_settings", "legacy_options"]
 
 _FS_CALLS = ("open", "read", "write", "close", "stat", "lstat", "listdir", "mkdir", "rmdir", "unlink",
-             "rename", "symlink", "link", "readlink", "chmod", "truncate", "utime")
+             "rename", "symlink", "link", "readlink", "chmod", "chown", "truncate", "utime")
 
 
 def overlay_settings(lower_dirs_bottom_first: Sequence[str], upper: str, work: str, options: UnionOptions,
@@ -216,6 +216,7 @@ class KernelUnionFS(UnionMount):
     def readlink(self, path: str) -> str: raise AssertionError  # noqa: E704
     def chmod(self, path: str, mode: int) -> None: raise AssertionError  # noqa: E704
     def truncate(self, path: str, length: int) -> None: raise AssertionError  # noqa: E704
+    def chown(self, path: str, uid: int, gid: int) -> None: raise AssertionError  # noqa: E704
 
     def utime(self, path: str, times: tuple[float, float] | None = None, *, ns: tuple[int, int] | None = None,
               follow_symlinks: bool = True) -> None:

@@ -1,18 +1,28 @@
-"""The model's engine: everything in memory, nothing needs privileges."""
+"""The model's engine: everything in memory, processes run by the model's shell."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from .interface import Engine
+from ._engine_core import Container, EngineCore, ProcessSpec, _env_dict
+from .interface import FileSystem
 from .layer import Layer
+from .mounts import HostDirFS, MountedFS
+from .results import ExecResult
+from .store import ImageStore
 from .unionfs import UnionFS
 
 __all__ = ["SimEngine"]
 
 
-class SimEngine(Engine):
+class SimEngine(EngineCore):
+    """Images in a memory store, unions in :class:`UnionFS`, ``RUN`` by :mod:`sim.shell`."""
+
     name = "sim"
+
+    def __init__(self) -> None:
+        super().__init__(ImageStore())
 
     def union(
         self,
@@ -24,6 +34,35 @@ class SimEngine(Engine):
         umask: int = 0o022,
     ) -> UnionFS:
         return UnionFS(layers, upper, redirect_dir=redirect_dir, index=index, umask=umask)
+
+    def base_layer(self) -> Layer:
+        # The same bytes as the real backend's base: the host's static busybox, read, never run.
+        from realrt.base import busybox_layer
+
+        return busybox_layer()
+
+    def container_fs(self, container: Container) -> FileSystem:
+        mounts: dict[str, FileSystem] = {p: self._volumes[v] for p, v in container.volumes.items()}
+        mounts.update({p: HostDirFS(h) for p, h in container.binds.items()})
+        return MountedFS(container.mount, mounts)
+
+    def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
+        from .shell import run as run_shell
+
+        argv = spec.argv
+        script: str | Sequence[str] = argv[2] if len(argv) == 3 and argv[0] in ("/bin/sh", "sh") and argv[1] == "-c" else list(argv)
+        result = run_shell(script, self.container_fs(container), env=_env_dict(spec.env), cwd=spec.cwd,
+                           uid=spec.uid, gid=spec.gid, hostname=spec.hostname, stdin=spec.stdin or b"")
+        return ExecResult(result.exit_code, result.stdout, result.stderr)
+
+    def _new_volume(self, name: str) -> Any:
+        return UnionFS([])  # a volume is a plain writable tree: a union with nothing below
+
+    def _volume_size(self, handle: Any) -> int:
+        return int(handle.upper.size)
+
+    def _drop_volume(self, handle: Any) -> None:
+        handle.unmount()
 
     def __repr__(self) -> str:
         return "<SimEngine>"

@@ -89,6 +89,10 @@ class FileSystem(abc.ABC):
         follow_symlinks: bool = True,
     ) -> None: ...
 
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        """Like ``os.chown`` (follows symlinks); ``-1`` keeps a value.  Optional for a file system."""
+        raise NotImplementedError(f"{type(self).__name__} does not support chown")
+
     # Conveniences built on the primitives, identical on every backend.
 
     def read_bytes(self, path: str) -> bytes:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from . import _paths
 from .interface import FileSystem
 
-__all__ = ["MountedFS"]
+__all__ = ["MountedFS", "HostDirFS"]
 
 _MAXSYMLINKS = 40
 
@@ -206,6 +206,10 @@ class MountedFS(FileSystem):
         fs, inner = self._at(path, follow=True)
         fs.truncate(inner, length)
 
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        fs, inner = self._at(path, follow=True)
+        fs.chown(inner, uid, gid)
+
     def utime(
         self,
         path: str,
@@ -216,3 +220,96 @@ class MountedFS(FileSystem):
     ) -> None:
         fs, inner = self._at(path, follow=follow_symlinks)
         fs.utime(inner, times, ns=ns, follow_symlinks=follow_symlinks)
+
+
+class HostDirFS(FileSystem):
+    """A host folder as a file system: what a bind mount (``-v /host/dir:/data``) shows the model.
+
+    It is meant to sit below :class:`MountedFS`, which resolves every symlink
+    itself and hands down canonical paths; the calls here never follow a
+    symlink in a parent component and refuse ``..``.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = os.path.realpath(root)
+        if not os.path.isdir(self.root):
+            raise NotADirectoryError(errno.ENOTDIR, "bind source is not a directory", str(root))
+        self._fds: set[int] = set()
+
+    def _host(self, path: str) -> str:
+        parts = _paths.split_union_path(path) if path not in ("", "/") else []
+        if ".." in parts:
+            raise _err(errno.EINVAL, path)
+        return os.path.join(self.root, *parts) + ("/" if path.endswith("/") and parts else "")
+
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        fd = os.open(self._host(path), flags | os.O_CLOEXEC, mode)
+        self._fds.add(fd)
+        return fd
+
+    def _own(self, fd: int) -> int:
+        if fd not in self._fds:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return fd
+
+    def read(self, fd: int, n: int) -> bytes:
+        return os.read(self._own(fd), n)
+
+    def write(self, fd: int, data: bytes) -> int:
+        return os.write(self._own(fd), data)
+
+    def close(self, fd: int) -> None:
+        os.close(self._own(fd))
+        self._fds.discard(fd)
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.stat(self._host(path))
+
+    def lstat(self, path: str) -> os.stat_result:
+        return os.lstat(self._host(path))
+
+    def listdir(self, path: str = "/") -> list[str]:
+        return os.listdir(self._host(path))
+
+    def mkdir(self, path: str, mode: int = 0o777) -> None:
+        os.mkdir(self._host(path), mode)
+
+    def rmdir(self, path: str) -> None:
+        os.rmdir(self._host(path))
+
+    def unlink(self, path: str) -> None:
+        os.unlink(self._host(path))
+
+    def rename(self, src: str, dst: str) -> None:
+        os.rename(self._host(src), self._host(dst))
+
+    def symlink(self, target: str, path: str) -> None:
+        os.symlink(target, self._host(path))
+
+    def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
+        os.link(self._host(src), self._host(dst), follow_symlinks=follow_symlinks)
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(self._host(path))
+
+    def chmod(self, path: str, mode: int) -> None:
+        os.chmod(self._host(path), mode)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        os.chown(self._host(path), uid, gid)
+
+    def truncate(self, path: str, length: int) -> None:
+        os.truncate(self._host(path), length)
+
+    def utime(
+        self,
+        path: str,
+        times: tuple[float, float] | None = None,
+        *,
+        ns: tuple[int, int] | None = None,
+        follow_symlinks: bool = True,
+    ) -> None:
+        if ns is not None:
+            os.utime(self._host(path), ns=ns, follow_symlinks=follow_symlinks)
+        else:
+            os.utime(self._host(path), times, follow_symlinks=follow_symlinks)

@@ -583,6 +583,15 @@ class UnionFS(UnionMount):
         assert isinstance(entry, (RegularFile, Directory))
         entry.mode = mode & 0o7777
 
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        loc = self._existing(path)
+        entry = self._copy_up(loc)
+        assert isinstance(entry, (RegularFile, Directory, Symlink))
+        if uid != -1:
+            entry.uid = uid
+        if gid != -1:
+            entry.gid = gid
+
     def truncate(self, path: str, length: int) -> None:
         loc = self._existing(path)
         if isinstance(loc.obj, Directory):

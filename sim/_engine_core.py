@@ -1,0 +1,733 @@
+"""One engine, two runtimes: images, builds, containers and volumes over any backend.
+
+Everything Docker does *around* a process is the same in the model and on
+the kernel: the image store, the build steps and their cache, the container's
+writable layer, ``diff``, ``commit``, ``df``.  Only three things differ and
+are left to the subclass: mounting a union, running a process in it, and
+where a volume's files live.  So the two backends cannot drift apart in
+bookkeeping, and the parity tests compare what really differs.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import io
+import os
+import shlex
+import stat as _stat
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import _paths
+from ._lowerview import LowerView
+from .buildfile import Buildfile, Instruction, parse
+from .changes import Change, upper_changes
+from .digest import chain_ids
+from .errors import (
+    BuildError,
+    BuildfileError,
+    ConflictError,
+    ContainerNotFoundError,
+    ContainerStateError,
+    ImageNotFoundError,
+    VolumeNotFoundError,
+)
+from .interface import Engine, FileSystem, UnionMount
+from .layer import Directory, Layer, RegularFile, Symlink, Whiteout, source_date_epoch
+from .oci import ContainerConfig, History, ImageConfig, RootFS, host_platform, rfc3339
+from .reference import parse_reference
+from .results import BuildResult, BuildStep, ContainerInfo, DiskUsage, ExecResult, HistoryEntry, ImageInfo, VolumeInfo
+from .store import ImageRecord, ImageStore
+
+__all__ = ["EngineCore", "ProcessSpec", "Container"]
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A process to run in a container: what the runtime half of an engine receives."""
+
+    argv: tuple[str, ...]
+    env: tuple[str, ...]
+    cwd: str
+    uid: int
+    gid: int
+    hostname: str
+    stdin: bytes | None = None
+
+
+@dataclass
+class Container:
+    """A container: an image's layers, its own writable layer, mounts and a state (容器)."""
+
+    id: str
+    name: str
+    image: ImageRecord
+    mount: UnionMount
+    volumes: dict[str, str]  # container path -> volume name
+    binds: dict[str, str]  # container path -> host path
+    command: tuple[str, ...]
+    env: tuple[str, ...]
+    workdir: str
+    user: str
+    hostname: str
+    state: str = "created"
+    exit_code: int | None = None
+    logs: bytes = b""
+    created: float = field(default_factory=time.time)
+
+
+def _created_stamp() -> str:
+    sde = source_date_epoch()
+    return rfc3339(sde if sde is not None else int(time.time()))
+
+
+def _env_dict(env: Sequence[str]) -> dict[str, str]:
+    return dict(e.split("=", 1) for e in env if "=" in e)
+
+
+def _env_list(env: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f"{k}={v}" for k, v in env.items())
+
+
+def _user_ids(user: str, fs: FileSystem) -> tuple[int, int]:
+    """``USER`` as uid and gid: numbers, or names looked up in the image's /etc/passwd."""
+    if not user:
+        return 0, 0
+    name, _, group = user.partition(":")
+    uid = gid = None
+    if name.isdigit():
+        uid = int(name)
+    try:
+        passwd = fs.read_bytes("/etc/passwd").decode(errors="replace").splitlines()
+    except OSError:
+        passwd = []
+    for line in passwd:
+        fields = line.split(":")
+        if len(fields) > 3 and (fields[0] == name or (uid is not None and fields[2] == str(uid))):
+            uid, gid = int(fields[2]), int(fields[3])
+            break
+    if uid is None:
+        raise ConflictError(f"unable to find user {name}: no matching entries in passwd file")
+    if group:
+        gid = int(group) if group.isdigit() else gid
+    return uid, gid if gid is not None else 0
+
+
+def _mkdir_p(fs: FileSystem, path: str, mode: int = 0o755) -> None:
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        sub = "/" + "/".join(parts[:i])
+        try:
+            st = fs.stat(sub)
+        except FileNotFoundError:
+            fs.mkdir(sub, mode)
+            continue
+        if not _stat.S_ISDIR(st.st_mode):
+            raise NotADirectoryError(20, "Not a directory", sub)
+
+
+class EngineCore(Engine):
+    """The engine both backends share; a subclass supplies the runtime (see the module docstring)."""
+
+    name = "core"
+
+    def __init__(self, store: ImageStore) -> None:
+        self.store = store
+        self._containers: dict[str, Container] = {}
+        self._volumes: dict[str, Any] = {}
+        self._cache: dict[str, str] = {}  # build cache key -> DiffID of the layer it made
+
+    # -- what a backend supplies -------------------------------------------------------
+
+    @abc.abstractmethod
+    def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
+        """Run ``spec`` in ``container`` (its union mounted, its volumes in place) to the end."""
+
+    @abc.abstractmethod
+    def _new_volume(self, name: str) -> Any:
+        """Make the storage of a named volume."""
+
+    @abc.abstractmethod
+    def _volume_size(self, handle: Any) -> int: ...
+
+    @abc.abstractmethod
+    def _drop_volume(self, handle: Any) -> None: ...
+
+    @abc.abstractmethod
+    def container_fs(self, container: Container) -> FileSystem:
+        """The container's whole tree as an os-shaped file system (volumes included)."""
+
+    @abc.abstractmethod
+    def base_layer(self) -> Layer:
+        """The base image's one layer (the host's static busybox), identical in every backend."""
+
+    # -- images (镜像) -------------------------------------------------------------------
+
+    def base_image(self, ref: str = "busybox:latest") -> ImageInfo:
+        """Import the busybox base image under ``ref`` (idempotent: same bytes, same ImageID)."""
+        layer = self.base_layer()
+        created = rfc3339(source_date_epoch() or 0)
+        config = ImageConfig(
+            architecture=host_platform().architecture, os="linux",
+            rootfs=RootFS(diff_ids=(layer.diff_id,)),
+            config=ContainerConfig(env=(f"PATH={DEFAULT_PATH}",), cmd=("sh",)),
+            history=(History(created=created, created_by="layerlab base: host busybox-static"),),
+            created=created,
+        )
+        return self.image_info(self.store.add([layer], config, tags=[ref]))
+
+    def _image(self, ref: str) -> ImageRecord:
+        try:
+            return self.store.resolve(ref)
+        except ImageNotFoundError:
+            if parse_reference(ref).path == "library/busybox" and not self.store.list():
+                self.base_image(str(parse_reference(ref).familiar))  # first use: make the base image
+                return self.store.resolve(ref)
+            raise
+
+    def image_info(self, record: ImageRecord) -> ImageInfo:
+        diff_ids = tuple(record.diff_ids)
+        return ImageInfo(
+            id=str(record.id), tags=tuple(record.tags), diff_ids=diff_ids,
+            chain_ids=tuple(chain_ids(list(diff_ids))) if diff_ids else (),
+            size=record.size, created=record.created or "", config=_config_summary(record.config),
+        )
+
+    def images(self) -> list[ImageInfo]:
+        return [self.image_info(r) for r in self.store.list()]
+
+    def inspect_image(self, ref: str) -> ImageInfo:
+        return self.image_info(self._image(ref))
+
+    def history(self, ref: str) -> list[HistoryEntry]:
+        """``docker history``, newest first: metadata steps have no layer and size 0."""
+        record = self._image(ref)
+        layers = list(record.diff_ids)
+        sizes = [d.size for d in record.layers]
+        out: list[HistoryEntry] = []
+        i = 0
+        for h in record.config.history:
+            if h.empty_layer:
+                out.append(HistoryEntry(h.created_by or "", None, 0, True, h.comment or ""))
+            else:
+                out.append(HistoryEntry(h.created_by or "", layers[i] if i < len(layers) else None,
+                                        sizes[i] if i < len(sizes) else 0, False, h.comment or ""))
+                i += 1
+        return out[::-1]
+
+    def tag(self, source: str, target: str) -> ImageInfo:
+        return self.image_info(self.store.tag(source, target))
+
+    def remove_image(self, ref: str, *, force: bool = False) -> list[str]:
+        record = self._image(ref)
+        users = [c.name for c in self._containers.values() if c.image.id == record.id]
+        if users and not force:
+            raise ConflictError(
+                f"unable to remove {ref} (must force) - image is being used by container {users[0]}"
+            )
+        return self.store.remove(ref, force=force).lines()
+
+    def save(self, refs: Sequence[str], fileobj: io.BufferedIOBase | Any) -> None:
+        self.store.save(list(refs), fileobj)
+
+    def load(self, fileobj: io.BufferedIOBase | Any) -> list[ImageInfo]:
+        return [self.image_info(r) for r in self.store.load(fileobj)]
+
+    # -- build -------------------------------------------------------------------------------
+
+    def build(self, context: str | os.PathLike[str], *, buildfile: str = "Buildfile", tag: str | None = None,
+              build_args: Mapping[str, str] | None = None, no_cache: bool = False) -> BuildResult:
+        """Build the Buildfile in ``context``: one layer per file-changing step, cached by parent chain,
+        instruction and copied content ("CACHED" steps).  A failing step leaves no layer behind."""
+        context = Path(context)
+        path = context / buildfile
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise BuildfileError(f"cannot read the Buildfile: {exc.strerror}", filename=str(path)) from exc
+        parsed = parse(text, filename=buildfile)
+        if tag is not None:
+            parse_reference(tag)  # refuse a bad name before doing any work
+        return _Builder(self, parsed, context, dict(build_args or {}), no_cache).run(tag)
+
+    # -- containers (容器) ---------------------------------------------------------------------
+
+    def create(self, image: str, command: Sequence[str] | str | None = None, *, name: str | None = None,
+               env: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None,
+               binds: Mapping[str, str] | None = None, workdir: str | None = None, user: str | None = None,
+               hostname: str | None = None) -> ContainerInfo:
+        """``docker create``: the image's layers, a new empty writable layer, the mounts named.
+
+        ``volumes`` maps container paths to volume names (made on first use);
+        ``binds`` maps container paths to host folders.
+        """
+        record = self._image(image)
+        if name is not None:
+            if not name or name[0] not in _NAME_CHARS - {"_", ".", "-"} or not set(name) <= _NAME_CHARS:
+                raise ValueError(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            if any(c.name == name for c in self._containers.values()):
+                raise ConflictError(f'Conflict. The container name "/{name}" is already in use')
+        for target in [*(volumes or {}), *(binds or {})]:
+            if not target.startswith("/") or target == "/":
+                raise ValueError(f"invalid mount target {target!r}: an absolute path other than /")
+        for source in (binds or {}).values():
+            if not os.path.isabs(source) or not os.path.isdir(source):
+                raise ValueError(f"bind source {source!r} must be an existing absolute host folder")
+        cfg = record.config.config
+        if isinstance(command, str):
+            command = ("/bin/sh", "-c", command)
+        argv = tuple(cfg.entrypoint or ()) + tuple(command if command else (cfg.cmd or ()))
+        if not argv:
+            raise ConflictError("no command specified")
+        cid = uuid.uuid4().hex + uuid.uuid4().hex
+        layers = self.store.load_layers(record)
+        mount = self.union(layers)
+        for vname in (volumes or {}).values():
+            if vname not in self._volumes:
+                self.create_volume(vname)
+        container = Container(
+            id=cid, name=name or f"layerlab_{cid[:8]}", image=record, mount=mount,
+            volumes=dict(volumes or {}), binds=dict(binds or {}), command=argv,
+            env=_env_list({**_env_dict(cfg.env), **(env or {})}),
+            workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
+            hostname=hostname or cid[:12],
+        )
+        self._containers[cid] = container
+        return self.container_info(container)
+
+    def run(self, image: str, command: Sequence[str] | str | None = None, *, remove: bool = False,
+            stdin: bytes | None = None, **options: Any) -> ExecResult:
+        """``docker run`` in the foreground: create, start, wait; ``remove`` is ``--rm``."""
+        info = self.create(image, command, **options)
+        try:
+            return self.start(info.id, stdin=stdin)
+        finally:
+            if remove:
+                self.remove(info.id)
+
+    def start(self, ref: str, *, stdin: bytes | None = None) -> ExecResult:
+        container = self._container(ref)
+        if container.state == "running":
+            raise ContainerStateError(f"container {container.name} is already running")
+        result = self._run_in(container, container.command, stdin=stdin)
+        container.state, container.exit_code = "exited", result.exit_code
+        container.logs += result.stdout + result.stderr
+        return result
+
+    def exec(self, ref: str, command: Sequence[str] | str, *, stdin: bytes | None = None) -> ExecResult:
+        """``docker exec``: another process in an existing container's file system."""
+        container = self._container(ref)
+        argv = ("/bin/sh", "-c", command) if isinstance(command, str) else tuple(command)
+        return self._run_in(container, argv, stdin=stdin)
+
+    def _run_in(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ExecResult:
+        fs = self.container_fs(container)
+        uid, gid = _user_ids(container.user, fs)
+        _mkdir_p(container.mount, container.workdir)  # Docker creates a missing WORKDIR too
+        for target in [*container.volumes, *container.binds]:
+            _mkdir_p(container.mount, target)  # mount points appear in the container layer, as with Docker
+        spec = ProcessSpec(argv=argv, env=container.env, cwd=container.workdir, uid=uid, gid=gid,
+                           hostname=container.hostname, stdin=stdin)
+        return self._execute(container, spec)
+
+    def logs(self, ref: str) -> bytes:
+        return self._container(ref).logs
+
+    def remove(self, ref: str, *, force: bool = False) -> int:
+        """``docker rm``: the writable layer is gone (returns its bytes); volumes keep their data."""
+        container = self._container(ref)
+        if container.state == "running" and not force:
+            raise ContainerStateError(
+                f"cannot remove container {container.name}: container is running: stop the container before "
+                "removing or force remove"
+            )
+        freed = container.mount.upper.size
+        container.mount.unmount()
+        del self._containers[container.id]
+        return freed
+
+    def containers(self, *, all: bool = True) -> list[ContainerInfo]:
+        return [self.container_info(c) for c in self._containers.values() if all or c.state == "running"]
+
+    def container_info(self, container: Container) -> ContainerInfo:
+        return ContainerInfo(
+            id=container.id, name=container.name, image=(container.image.tags or (str(container.image.id),))[0],
+            state=container.state, exit_code=container.exit_code, command=container.command,
+            upper_size=container.mount.upper.size,
+            mounts=tuple([(v, p) for p, v in container.volumes.items()] + [(h, p) for p, h in container.binds.items()]),
+        )
+
+    def _container(self, ref: str) -> Container:
+        for c in self._containers.values():
+            if ref in (c.id, c.name) or (len(ref) >= 3 and c.id.startswith(ref)):
+                return c
+        raise ContainerNotFoundError(f"No such container: {ref}")
+
+    def diff(self, ref: str) -> list[Change]:
+        """``docker diff``: A/C/D from the container layer (see :mod:`sim.changes`)."""
+        container = self._container(ref)
+        below = LowerView(list(container.mount.layers)).nodes  # type: ignore[attr-defined]
+        return upper_changes(container.mount.upper, lambda p: p in below)
+
+    def commit(self, ref: str, tag: str | None = None, *, message: str = "") -> ImageInfo:
+        """``docker commit``: the writable layer becomes a new image layer on top of the image's."""
+        container = self._container(ref)
+        if tag is not None:
+            parse_reference(tag)
+        upper = _snapshot(container.mount.upper)
+        layers = [*self.store.load_layers(container.image), upper]
+        base = container.image.config
+        history = (*base.history, History(created=_created_stamp(), created_by=" ".join(container.command),
+                                          comment=message or None))
+        config = replace(base, rootfs=RootFS(diff_ids=(*base.rootfs.diff_ids, upper.diff_id)),
+                         history=history, created=_created_stamp())
+        return self.image_info(self.store.add(layers, config, tags=[tag] if tag else [], parent=str(base and container.image.id)))
+
+    # -- volumes (数据卷) ----------------------------------------------------------------------
+
+    def create_volume(self, name: str) -> VolumeInfo:
+        if not name or not set(name) <= _NAME_CHARS or name[0] in "_.-":
+            raise ValueError(f"invalid volume name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if name not in self._volumes:
+            self._volumes[name] = self._new_volume(name)
+        return self.volume_info(name)
+
+    def volume_info(self, name: str) -> VolumeInfo:
+        if name not in self._volumes:
+            raise VolumeNotFoundError(f"no such volume: {name}")
+        users = tuple(c.name for c in self._containers.values() if name in c.volumes.values())
+        return VolumeInfo(name=name, size=self._volume_size(self._volumes[name]), used_by=users)
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        return [self.volume_info(n) for n in sorted(self._volumes)]
+
+    def remove_volume(self, name: str) -> None:
+        info = self.volume_info(name)
+        if info.used_by:
+            raise ConflictError(f"remove {name}: volume is in use - [{', '.join(info.used_by)}]")
+        self._drop_volume(self._volumes.pop(name))
+
+    # -- disk usage ---------------------------------------------------------------------------
+
+    def df(self) -> DiskUsage:
+        """``docker system df -v``: each layer counted once, split into shared and unique bytes."""
+        records = self.store.list()
+        users: dict[str, set[str]] = {}
+        sizes: dict[str, int] = {}
+        for r in records:
+            for d in r.layers:
+                users.setdefault(str(d.digest), set()).add(str(r.id))
+                sizes[str(d.digest)] = d.size
+        shared = sum(sizes[d] for d, u in users.items() if len(u) > 1)
+        unique = sum(sizes[d] for d, u in users.items() if len(u) == 1)
+        per_image = {
+            (r.tags[0] if r.tags else r.short_id): (
+                sum(d.size for d in r.layers if len(users[str(d.digest)]) > 1),
+                sum(d.size for d in r.layers if len(users[str(d.digest)]) == 1),
+            )
+            for r in records
+        }
+        return DiskUsage(
+            images=len(records), layers=len(sizes), shared_bytes=shared, unique_bytes=unique,
+            containers=len(self._containers),
+            container_bytes=sum(c.mount.upper.size for c in self._containers.values()),
+            volumes=len(self._volumes), volume_bytes=sum(self._volume_size(v) for v in self._volumes.values()),
+            per_image=per_image,
+        )
+
+    def close(self) -> None:
+        """Unmount every container (their writable layers are lost, as with ``docker rm -f``)."""
+        for container in list(self._containers.values()):
+            container.mount.unmount()
+        self._containers.clear()
+
+
+def _config_summary(config: ImageConfig) -> dict[str, object]:
+    c = config.config
+    return {
+        "Env": list(c.env), "Cmd": list(c.cmd or ()), "Entrypoint": list(c.entrypoint or ()),
+        "WorkingDir": c.working_dir, "User": c.user, "Labels": dict(c.labels), "Volumes": list(c.volumes),
+        "ExposedPorts": list(c.exposed_ports),
+    }
+
+
+def _snapshot(upper: Layer) -> Layer:
+    """A frozen copy of a container layer, without the kernel's private bookkeeping."""
+    out = Layer()
+    copies: dict[int, Any] = {}
+    for path, entry in upper.items():
+        if isinstance(entry, Directory):
+            if entry.redirect:
+                raise BuildError("the container layer holds overlay redirects; it cannot be committed as a tar")
+            new: Any = Directory(mode=entry.mode, uid=entry.uid, gid=entry.gid, mtime_ns=entry.mtime_ns,
+                                 xattrs=entry.xattrs, opaque=entry.opaque)
+        elif isinstance(entry, RegularFile):
+            new = copies.get(id(entry)) or RegularFile(entry.data, mode=entry.mode, uid=entry.uid, gid=entry.gid,
+                                                        mtime_ns=entry.mtime_ns, xattrs=entry.xattrs)
+            copies[id(entry)] = new
+        elif isinstance(entry, Symlink):
+            new = Symlink(entry.target, uid=entry.uid, gid=entry.gid, mtime_ns=entry.mtime_ns)
+        else:
+            assert isinstance(entry, Whiteout)
+            new = Whiteout()
+        out._set(path, new)
+    return out.freeze()
+
+
+class _Builder:
+    """One build: steps in order, each a container over the layers so far."""
+
+    def __init__(self, engine: EngineCore, buildfile: Buildfile, context: Path, build_args: dict[str, str],
+                 no_cache: bool) -> None:
+        self.engine = engine
+        self.buildfile = buildfile
+        self.context = context
+        self.build_args = build_args
+        self.no_cache = no_cache
+
+    def run(self, tag: str | None) -> BuildResult:
+        bf = self.buildfile
+        meta_env = {}
+        for ins in bf.meta_args:
+            for key, value in ins.expanded(meta_env, filename=bf.filename).pairs:
+                meta_env[key] = self.build_args.get(key, value or "")
+        layers: list[Layer] = []
+        config = ContainerConfig()
+        history: list[History] = []
+        args: dict[str, str] = {}
+        steps: list[BuildStep] = []
+        started = False
+        for number, raw in enumerate(bf.instructions, start=1):
+            if not started and raw.kind == "ARG":
+                continue
+            env = {**_env_dict(config.env), **args}
+            ins = raw.expanded(env, filename=bf.filename) if raw.kind not in ("RUN", "CMD", "ENTRYPOINT") else raw
+            text = f"{ins.kind} {' '.join(ins.args)}"
+            if ins.kind == "FROM":
+                started = True
+                source = raw.expanded(meta_env, filename=bf.filename).image
+                if source == "scratch":
+                    layers, config, history = [], ContainerConfig(), []
+                else:
+                    try:
+                        base = self.engine._image(source)
+                    except ImageNotFoundError:
+                        raise bf.error(raw, f"pull access denied for {source}, repository does not exist") from None
+                    layers = list(self.engine.store.load_layers(base))
+                    config, history = base.config.config, list(base.config.history)
+                steps.append(BuildStep(number, text, False, None, 0))
+                continue
+            if ins.kind in ("COPY", "ADD", "RUN"):
+                step = self._layer_step(number, ins, layers, config, env, text)
+                steps.append(step)
+                history.append(History(created=_created_stamp(), created_by=self._created_by(ins)))
+                continue
+            config = self._metadata(ins, config, args)
+            history.append(History(created=_created_stamp(), created_by=self._created_by(ins), empty_layer=True))
+            steps.append(BuildStep(number, text, False, None, 0))
+        if not started:
+            raise BuildfileError("no FROM instruction", filename=bf.filename)
+        image_config = ImageConfig(
+            architecture=host_platform().architecture, os="linux",
+            rootfs=RootFS(diff_ids=tuple(layer.diff_id for layer in layers)),
+            config=config, history=tuple(history), created=_created_stamp(),
+        )
+        record = self.engine.store.add(layers, image_config, tags=[tag] if tag else [])
+        return BuildResult(self.engine.image_info(record), tuple(steps))
+
+    def _created_by(self, ins: Instruction) -> str:
+        if ins.kind == "RUN":
+            body = " ".join(ins.args) if ins.form == "shell" else shlex.join(ins.args)
+            return f"RUN /bin/sh -c {body}" if ins.form == "shell" else f"RUN {body}"
+        return f"{ins.kind} {' '.join(ins.args)}"
+
+    def _metadata(self, ins: Instruction, config: ContainerConfig, args: dict[str, str]) -> ContainerConfig:
+        kind = ins.kind
+        if kind == "ENV":
+            env = _env_dict(config.env)
+            for key, value in ins.pairs:
+                env[key] = value or ""
+            return replace(config, env=_env_list(env))
+        if kind == "ARG":
+            for key, value in ins.pairs:
+                args[key] = self.build_args.get(key, value or "")
+            return config
+        if kind == "WORKDIR":
+            return replace(config, working_dir=_paths_join(config.working_dir or "/", ins.args[0]))
+        if kind == "USER":
+            return replace(config, user=ins.args[0])
+        if kind == "LABEL":
+            labels = dict(config.labels)
+            labels.update({k: v or "" for k, v in ins.pairs})
+            return replace(config, labels=labels)  # type: ignore[arg-type]
+        if kind in ("CMD", "ENTRYPOINT"):
+            argv = ("/bin/sh", "-c", ins.args[0]) if ins.form == "shell" else tuple(ins.args)
+            return replace(config, **{"cmd" if kind == "CMD" else "entrypoint": argv})
+        if kind == "VOLUME":
+            return replace(config, volumes=tuple(sorted({*config.volumes, *ins.args})))
+        if kind == "EXPOSE":
+            ports = [p if "/" in p else f"{p}/tcp" for p in ins.args]
+            return replace(config, exposed_ports=tuple(sorted({*config.exposed_ports, *ports})))
+        raise self.buildfile.error(ins, f"{kind} is not supported by this builder")
+
+    def _content_key(self, ins: Instruction) -> str:
+        if ins.kind == "RUN":
+            return ""
+        digest = hashlib.sha256()
+        for src in ins.sources:
+            for path in sorted(self._context_paths(ins, src)):
+                st = path.lstat()
+                digest.update(str(path.relative_to(self.context)).encode() + b"\0")
+                digest.update(f"{st.st_mode:o}".encode())
+                if path.is_file() and not path.is_symlink():
+                    digest.update(path.read_bytes())
+                elif path.is_symlink():
+                    digest.update(os.readlink(path).encode())
+        return digest.hexdigest()
+
+    def _context_paths(self, ins: Instruction, src: str) -> list[Path]:
+        base = (self.context / src.lstrip("/")).resolve()
+        if base != self.context.resolve() and self.context.resolve() not in base.parents:
+            raise self.buildfile.error(ins, f"forbidden path outside the build context: {src}")
+        if not base.exists() and not base.is_symlink():
+            raise self.buildfile.error(ins, f'failed to compute cache key: "{src}" not found')
+        if base.is_dir():
+            return [base, *base.rglob("*")]
+        return [base]
+
+    def _layer_step(self, number: int, ins: Instruction, layers: list[Layer], config: ContainerConfig,
+                    env: dict[str, str], text: str) -> BuildStep:
+        parent = chain_ids([layer.diff_id for layer in layers])[-1] if layers else "scratch"
+        key = hashlib.sha256(
+            "\0".join([parent, text, ins.form, repr(sorted(ins.flags.items())), self._content_key(ins),
+                       config.working_dir, config.user, repr(config.env)]).encode()
+        ).hexdigest()
+        cached = None if self.no_cache else self.engine._cache.get(key)
+        if cached is not None:
+            for record in self.engine.store.list(all=True):
+                for i, d in enumerate(record.diff_ids):
+                    if d == cached:
+                        layer = self.engine.store.load_layers(record)[i]
+                        layers.append(layer)
+                        return BuildStep(number, text, True, cached, layer.size)
+        mount = self.engine.union(layers)
+        output = b""
+        try:
+            fake = Container(id="build-" + key[:12], name="build-" + key[:12], image=None,  # type: ignore[arg-type]
+                             mount=mount, volumes={}, binds={}, command=(), env=_env_list({**_env_dict(config.env), **env}),
+                             workdir=config.working_dir or "/", user=config.user, hostname="buildkitsandbox")
+            if ins.kind == "RUN":
+                argv = ("/bin/sh", "-c", ins.args[0]) if ins.form == "shell" else tuple(ins.args)
+                result = self.engine._run_in(fake, argv, stdin=None)
+                output = result.stdout + result.stderr
+                if result.exit_code != 0:
+                    raise BuildError(
+                        f"{self.buildfile.filename}:{ins.line}: process \"{self._created_by(ins)[4:]}\" did not "
+                        f"complete successfully: exit code: {result.exit_code}\n{output.decode(errors='replace')}"
+                    )
+            else:
+                self._copy(ins, mount, config)
+            layer = _snapshot(mount.upper)
+        finally:
+            mount.unmount()
+        layers.append(layer)
+        self.engine._cache[key] = layer.diff_id
+        return BuildStep(number, text, False, layer.diff_id, layer.size, output.decode(errors="replace"))
+
+    def _copy(self, ins: Instruction, fs: UnionMount, config: ContainerConfig) -> None:
+        dest = ins.dest
+        if not dest.startswith("/"):
+            dest = _paths_join(config.working_dir or "/", dest)
+        uid = gid = 0
+        if ins.chown:
+            user, _, group = ins.chown.partition(":")
+            uid = int(user) if user.isdigit() else _user_ids(user, fs)[0]
+            gid = int(group) if group.isdigit() else (uid if not group else _user_ids(group, fs)[1])
+        sources = ins.sources
+        many = len(sources) > 1 or dest.endswith("/")
+        for src in sources:
+            paths = self._context_paths(ins, src)
+            base = paths[0]
+            if ins.kind == "ADD" and base.is_file() and _is_tar(base):
+                target = dest
+                _mkdir_p(fs, target)
+                with open(base, "rb") as fh:
+                    _apply_layer(fs, target, Layer.from_tar(fh))
+                continue
+            if base.is_dir():
+                target_root = dest
+                _mkdir_p(fs, target_root)
+                for path in paths[1:]:
+                    rel = path.relative_to(base)
+                    self._put(fs, path, _paths_join(target_root, str(rel)), uid, gid, ins.chmod)
+            else:
+                target = _paths_join(dest, base.name) if many or _is_dir(fs, dest) else dest
+                _mkdir_p(fs, _paths.parent_of(target.lstrip("/")) and "/" + _paths.parent_of(target.lstrip("/")))
+                self._put(fs, base, target, uid, gid, ins.chmod)
+
+    @staticmethod
+    def _put(fs: UnionMount, source: Path, target: str, uid: int, gid: int, chmod: int | None) -> None:
+        st = source.lstat()
+        if source.is_symlink():
+            try:
+                fs.unlink(target)
+            except FileNotFoundError:
+                pass
+            fs.symlink(os.readlink(source), target)
+            return
+        if source.is_dir():
+            _mkdir_p(fs, target)
+            fs.chmod(target, chmod if chmod is not None else _stat.S_IMODE(st.st_mode))
+            return
+        fs.write_bytes(target, source.read_bytes())
+        fs.chmod(target, chmod if chmod is not None else _stat.S_IMODE(st.st_mode))
+        fs.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))
+        if (uid, gid) != (0, 0):
+            _chown(fs, target, uid, gid)
+
+
+def _chown(fs: UnionMount, path: str, uid: int, gid: int) -> None:
+    chown = getattr(fs, "chown", None)
+    if chown is None:
+        raise BuildError("--chown needs a file system with chown")
+    chown(path, uid, gid)
+
+
+def _is_dir(fs: FileSystem, path: str) -> bool:
+    try:
+        return _stat.S_ISDIR(fs.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_tar(path: Path) -> bool:
+    head = path.read_bytes()[:512]
+    return head[:2] == b"\x1f\x8b" or head[257:262] == b"ustar"
+
+
+def _paths_join(base: str, path: str) -> str:
+    if path.startswith("/"):
+        return path
+    return base.rstrip("/") + "/" + path
+
+
+def _apply_layer(fs: FileSystem, target: str, layer: Layer) -> None:
+    """ADD of a local tar: unpack it (through the file system, so copy-ups happen) under ``target``."""
+    for path, entry in layer.items():
+        where = _paths_join(target, path)
+        if isinstance(entry, Directory):
+            _mkdir_p(fs, where, entry.mode)
+        elif isinstance(entry, RegularFile):
+            fs.write_bytes(where, entry.data)
+            fs.chmod(where, entry.mode)
+            fs.utime(where, ns=(entry.mtime_ns, entry.mtime_ns))
+        elif isinstance(entry, Symlink):
+            fs.symlink(entry.target, where)

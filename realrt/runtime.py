@@ -72,6 +72,8 @@ __all__ = [
     "start",
     "run",
     "exec",
+    "start_on",
+    "rootfs_of",
     "join_namespaces",
     "open_namespaces",
     "DEFAULT_PATH",
@@ -552,11 +554,21 @@ def _credentials_and_exec(plan: _Plan, argv: tuple[str, ...], env: tuple[str, ..
         os._exit(code)
 
 
+_PARENT_ENDS = ("go_w", "err_r", "out_r", "errout_r", "stdin_w", "pid_r")
+
+
+def _close_parent_ends(fds: dict[str, int]) -> None:  # pragma: no cover - child
+    for name in _PARENT_ENDS:
+        if name in fds:
+            os.close(fds[name])
+
+
 def _container_main(plan: _Plan) -> None:  # pragma: no cover - child
     """The container's PID 1 before execve (root mode: forked straight into the new PID namespace)."""
     fds = plan.fds
     err_fd = fds["err_w"]
     try:
+        _close_parent_ends(fds)
         if os.read(fds["go_r"], 1) != b"g":  # the parent died or gave up before recording us
             os._exit(1)
         _child_stdio(fds)
@@ -591,6 +603,7 @@ def _rootless_main(plan: _Plan) -> None:  # pragma: no cover - child
     fds = plan.fds
     err_fd = fds["err_w"]
     try:
+        _close_parent_ends(fds)
         if os.read(fds["go_r"], 1) != b"g":
             os._exit(1)
         if plan.join_pid:
@@ -629,13 +642,11 @@ def _rootless_main(plan: _Plan) -> None:  # pragma: no cover - child
             except BaseException as exc:  # noqa: BLE001
                 _report_and_exit(err_fd, exc)
             os._exit(255)
-        os.close(alive_r)
         _write_all(fds["pid_w"], struct.pack("!i", pid))
-        for name in ("err_w", "pid_w", "stdin", "out_w", "errout_w"):
-            os.close(fds[name])
-        os.close(0)
-        os.close(1)
-        os.close(2)
+        # This process never execs: close-on-exec does not apply, so close every descriptor it
+        # holds (a pipe of another container kept open here would never reach EOF).  alive_w stays.
+        os.dup2(alive_w, 0)
+        _syscalls.close_range(1)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(128 - code if code < 0 else code)
@@ -784,11 +795,10 @@ class Process:
 
 def _abandon(child: int, pidfd: int, pid: int, journal: Journal, records: list[Record]) -> None:
     """A dropped Process: kill its container, reap it, forget the records."""
-    for target in {pid, child}:
-        try:
-            os.kill(target, signal.SIGKILL)
-        except OSError:
-            pass
+    try:
+        os.kill(pid, signal.SIGKILL)  # rootless: the intermediate reaps it and exits; killing that first
+    except OSError:                   # would leave PID 1 to the host's init, unreaped for a while
+        pass
     try:
         os.waitpid(child, 0)
     except ChildProcessError:
@@ -939,6 +949,20 @@ def _fork(plan: _Plan, rootless: bool) -> int:
     finally:
         os.close(own)
     return pid
+
+
+def rootfs_of(union: Any) -> tuple[str, int]:
+    """``(rootfs, join_pid)`` for a :class:`~realrt.overlay.KernelUnionFS`: its mount point and, when it
+    is rootless, the helper process whose user and mount namespaces hold that mount (0 as root)."""
+    helper = getattr(union, "_ops", None)
+    pid = getattr(helper, "pid", 0) if getattr(union, "rootless", False) else 0
+    return union.mountpoint, int(pid or 0)
+
+
+def start_on(union: Any, spec: ContainerSpec, *, journal: Journal) -> Process:
+    """:func:`start` over a mounted :class:`~realrt.overlay.KernelUnionFS`, root or rootless."""
+    rootfs, join_pid = rootfs_of(union)
+    return start(rootfs, spec, journal=journal, rootless=bool(getattr(union, "rootless", False)), join_pid=join_pid)
 
 
 def run(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journal, timeout: float | None = None,
@@ -1098,6 +1122,7 @@ def _fork_into(ns: dict[str, int], plan: _Plan) -> int:
 def _exec_main(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover - child
     fds = plan.fds
     try:
+        _close_parent_ends(fds)
         _child_stdio(fds)
         join_namespaces(ns)  # rootless: the user namespace was entered by the parent of this child
         spec = plan.spec
@@ -1114,8 +1139,7 @@ def _exec_rootless(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover
         pid = os.fork()
         if pid == 0:
             _exec_main(ns, plan)
-        for name in ("err_w", "out_w", "errout_w", "stdin"):
-            os.close(fds[name])
+        _syscalls.close_range(0)  # never execs: hold no pipe open (see _rootless_main)
         _, status = os.waitpid(pid, 0)
         os._exit(_exit_code(status))
     except BaseException as exc:  # noqa: BLE001

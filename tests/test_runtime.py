@@ -128,9 +128,12 @@ def test_spec_normalises_env_and_paths() -> None:
 # -- the real runtime ---------------------------------------------------------------------------
 
 
-def _mountinfo() -> list[str]:
+def _mountinfo(under: Path | None = None) -> list[str]:
+    """The host's mount points (all, or those below ``under``) and mounts any test names "layerlab-inner"."""
     with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-        return sorted(" ".join(line.split()[3:5]) for line in fh)
+        lines = [line for line in fh if under is None or line.split()[4].startswith(str(under))
+                 or "layerlab-inner" in line]
+    return sorted(" ".join(line.split()[3:5]) for line in lines)
 
 
 def _children() -> set[int]:
@@ -148,24 +151,41 @@ def _children() -> set[int]:
     return out
 
 
-@pytest.fixture
-def engine() -> Engine:
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A journal and mounts of our own: other runs on the machine cannot blur the before/after checks."""
+    path = tmp_path_factory.mktemp("runtime-state")
+    os.chmod(path, 0o700)
+    return path
+
+
+@pytest.fixture(params=["root", "rootless"])
+def engine(request: pytest.FixtureRequest, state_dir: Path) -> Engine:
+    """Root mode (as root only) and rootless mode: a user namespace mapping 0 to the caller, the
+    overlay mounted by the rootless helper and the container started in its namespaces."""
     _busybox_or_skip()
-    eng = require_real(rootless=False)
-    if os.geteuid() != 0:
+    rootless = request.param == "rootless"
+    if not rootless and os.geteuid() != 0:
         pytest.skip("the runtime's root mode needs root")
-    return eng
+    shared = require_real(rootless=rootless)  # skips, or fails under LAYERLAB_REQUIRE_REAL=1
+    return type(shared)(rootless=rootless, state_dir=state_dir)  # type: ignore[call-arg]
+
+
+def rootless(engine: Engine) -> bool:
+    return bool(engine.rootless)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def clean_host(engine: Engine) -> Iterator[None]:
-    """The host's mounts, the journal and our children, compared before and after the test."""
-    mounts, children = _mountinfo(), _children()
+def clean_host(engine: Engine, state_dir: Path) -> Iterator[None]:
+    """The host's mounts, the journal and our children, compared before and after the test.
+
+    Every mount a container could leak lands below its root, which is below ``state_dir``."""
+    mounts, children = _mountinfo(state_dir), _children()
     yield
     journal = engine.journal  # type: ignore[attr-defined]
     assert list(journal.records()) == [], "the journal still holds records"
     assert _children() <= children, "a container process is left"
-    assert _mountinfo() == mounts, "the host's mount table changed"
+    assert _mountinfo(state_dir) == mounts, "the host's mount table changed"
 
 
 @pytest.fixture
@@ -175,11 +195,13 @@ def union(engine: Engine, clean_host: None) -> Iterator[UnionMount]:
 
 
 def run(engine: Engine, union: UnionMount, *argv: str, **spec: object) -> rt.ExecResult:
-    return rt.run(union.mountpoint, rt.ContainerSpec(argv, **spec), journal=engine.journal, timeout=60)  # type: ignore[arg-type,attr-defined]
+    with start(engine, union, *argv, **spec) as process:
+        code = process.wait(60)
+        return rt.ExecResult(code, process.stdout, process.stderr)
 
 
 def start(engine: Engine, union: UnionMount, *argv: str, **spec: object) -> rt.Process:
-    return rt.start(union.mountpoint, rt.ContainerSpec(argv, **spec), journal=engine.journal)  # type: ignore[arg-type,attr-defined]
+    return rt.start_on(union, rt.ContainerSpec(argv, **spec), journal=engine.journal)  # type: ignore[arg-type,attr-defined]
 
 
 @pytest.mark.real
@@ -210,6 +232,10 @@ class TestRuntime:
         assert socket.gethostname() == host
 
     def test_env_cwd_and_user(self, engine: Engine, union: UnionMount) -> None:
+        if rootless(engine):
+            with pytest.raises(BackendUnavailableError, match="map only root"):
+                run(engine, union, "id", uid=65534, gid=65534)
+            pytest.skip("rootless containers map only uid 0")
         result = run(engine, union, "sh", "-c", 'echo "$FOO|$HOME|$HOSTNAME|$PATH"; pwd; id -u; id -g',
                      env=("FOO=bar baz",), cwd="/work/dir", uid=65534, gid=65534, hostname="h")
         lines = result.stdout.decode().splitlines()
@@ -231,9 +257,10 @@ class TestRuntime:
         assert int(root["CapInh"], 16) == 0 and int(root["CapAmb"], 16) == 0
         assert int(root["CapBnd"], 16) == DOCKER_CAPS == int(root["CapEff"], 16)
         assert int(root["SigIgn"], 16) == 0  # Python's ignored SIGPIPE does not leak into the container
-        nobody = status(uid=65534, gid=65534)
-        assert int(nobody["CapEff"], 16) == 0 and int(nobody["CapPrm"], 16) == 0
-        assert int(nobody["CapBnd"], 16) == DOCKER_CAPS
+        if not rootless(engine):
+            nobody = status(uid=65534, gid=65534)
+            assert int(nobody["CapEff"], 16) == 0 and int(nobody["CapPrm"], 16) == 0
+            assert int(nobody["CapBnd"], 16) == DOCKER_CAPS
         assert run(engine, union, "mount", "-t", "tmpfs", "t", "/tmp").exit_code != 0  # no CAP_SYS_ADMIN
 
     def test_masked_and_readonly_paths(self, engine: Engine, union: UnionMount) -> None:
@@ -306,25 +333,27 @@ class TestRuntime:
             os.chroot(union.mountpoint)
             os.chdir("/")
 
-        assert escape(plain_chroot), "control: a plain chroot should be escapable"
+        if not rootless(engine):  # (rootless, the overlay is mounted only in the helper's namespace)
+            assert escape(plain_chroot), "control: a plain chroot should be escapable"
         with start(engine, union, "sleep", "100") as process:
             ns = rt.open_namespaces(process.pid)
             try:
-                assert not escape(lambda: rt.join_namespaces(ns)), "escaped the container's root"
+                joined = escape(lambda: rt.join_namespaces(ns, user=rootless(engine)))
+                assert not joined, "escaped the container's root"
             finally:
                 for fd in ns.values():
                     os.close(fd)
             process.stop(grace=0)
 
-    def test_mounts_inside_do_not_reach_the_host(self, engine: Engine, union: UnionMount) -> None:
-        before = _mountinfo()
+    def test_mounts_inside_do_not_reach_the_host(self, engine: Engine, union: UnionMount, state_dir: Path) -> None:
+        before = _mountinfo(state_dir)
         with start(engine, union, "sleep", "100") as process:
             ns = rt.open_namespaces(process.pid)
             try:
                 pid = os.fork()
                 if pid == 0:  # pragma: no cover - child: a process in the container with CAP_SYS_ADMIN
                     try:
-                        rt.join_namespaces(ns)
+                        rt.join_namespaces(ns, user=rootless(engine))
                         from realrt import _syscalls
 
                         os.makedirs("/mnt/inner", exist_ok=True)
@@ -337,7 +366,7 @@ class TestRuntime:
                     os.close(fd)
             seen = rt.exec(process, ["cat", "/proc/self/mountinfo"]).stdout.decode()
             assert "layerlab-inner" in seen and "/mnt/inner" in seen
-            assert _mountinfo() == before
+            assert _mountinfo(state_dir) == before
             with open("/proc/self/mountinfo", encoding="utf-8") as fh:
                 assert "layerlab-inner" not in fh.read()
             process.stop(grace=0)
@@ -427,16 +456,17 @@ class TestRuntime:
         assert process.wait(10) == 137
 
     def test_exec_in_a_running_container(self, engine: Engine, union: UnionMount) -> None:
+        user = 0 if rootless(engine) else 65534
         with start(engine, union, "sh", "-c", "echo $$ > /tmp/init; sleep 100; echo end", hostname="exec-box",
                    env=("FROM_RUN=1",)) as process:
             _wait_for(lambda: rt.exec(process, ["cat", "/tmp/init"]).stdout == b"1\n")
             result = rt.exec(process, ["sh", "-c", "echo $$ $FROM_RUN $EXTRA; hostname; pwd; id -u; "
                                        "grep NoNewPrivs /proc/self/status; cat /proc/1/cmdline"],
-                             env={"EXTRA": "2"}, cwd="/tmp", uid=65534, gid=65534)
+                             env={"EXTRA": "2"}, cwd="/tmp", uid=user, gid=user)
             lines = result.stdout.decode().splitlines()
             pid, from_run, extra = lines[0].split()
             assert int(pid) > 1 and (from_run, extra) == ("1", "2")
-            assert lines[1:5] == ["exec-box", "/tmp", "65534", "NoNewPrivs:\t1"]
+            assert lines[1:5] == ["exec-box", "/tmp", str(user), "NoNewPrivs:\t1"]
             assert lines[5].startswith("sh\x00-c")
             assert rt.exec(process, ["nope"]).exit_code == 127
             assert rt.exec(process, ["sh", "-c", "exit 5"]).exit_code == 5
@@ -462,8 +492,8 @@ class TestRuntime:
         if owner == 0:  # pragma: no cover - child: start a container, report its pid, die by SIGKILL
             try:
                 os.close(report_r)
-                process = rt.start(union.mountpoint, rt.ContainerSpec(("sleep", "100")),
-                                   journal=engine.journal)  # type: ignore[attr-defined]
+                process = rt.start_on(union, rt.ContainerSpec(("sleep", "100")),
+                                      journal=engine.journal)  # type: ignore[attr-defined]
                 os.write(report_w, str(process.pid).encode())
             finally:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -500,6 +530,38 @@ def _wait_for(condition: object, timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+@pytest.mark.real
+def test_rootless_runtime_as_an_unprivileged_user(tmp_path: Path) -> None:
+    """The rootless half of this file again, as uid 65534 (how CI's unprivileged run sees it)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0 or os.environ.get("LAYERLAB_NESTED_RUNTIME_TEST"):
+        pytest.skip("needs root to become an unprivileged user")
+    _busybox_or_skip()
+    require_real(rootless=False)
+    home = Path(tempfile.mkdtemp(prefix="layerlab-unpriv-rt-"))
+    try:
+        os.chmod(home, 0o755)
+        for sub in ("state", "tmp"):
+            (home / sub).mkdir()
+            os.chown(home / sub, 65534, 65534)
+        repo = Path(__file__).resolve().parents[1]
+        env = {**os.environ, "PYTHONPATH": str(repo), "LAYERLAB_STATE_DIR": str(home / "state"),
+               "TMPDIR": str(home / "tmp"), "LAYERLAB_NESTED_RUNTIME_TEST": "1", "LAYERLAB_REQUIRE_REAL": "1",
+               "HOME": str(home / "tmp")}
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "pytest",
+             "-q", "-p", "no:cacheprovider", "-k", "rootless and not unprivileged", f"{repo}/tests/test_runtime.py"],
+            capture_output=True, text=True, env=env, timeout=300, cwd=repo)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and " failed" not in done.stdout, done.stdout[-2000:]
 
 
 def test_module_has_no_root_only_imports() -> None:

@@ -508,12 +508,61 @@ class TestRuntime:
         engine.journal.sweep()  # type: ignore[attr-defined]  # idempotent
         _wait_for(lambda: _state(pid) in (None, "Z"))
 
+    @pytest.mark.parametrize("point", ["forked", "recorded", "started"])
+    def test_kill_points_then_sweep(self, engine: Engine, union: UnionMount, point: str) -> None:
+        """The owner is SIGKILLed right after the fork, after the journal record, or once the
+        container runs; a sweep (run twice) then leaves no process and no record."""
+        journal = engine.journal  # type: ignore[attr-defined]
+        report_r, report_w = os.pipe()
+        owner = os.fork()
+        if owner == 0:  # pragma: no cover - child
+            try:
+                os.close(report_r)
+                real_fork, real_record = rt._fork, journal.record
+
+                def fork(plan: object, rootless: bool) -> int:
+                    pid = real_fork(plan, rootless)  # type: ignore[arg-type]
+                    os.write(report_w, f"{pid} ".encode())
+                    if point == "forked":
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return pid
+
+                def record(*args: object, **kwargs: object) -> object:
+                    rec = real_record(*args, **kwargs)
+                    if point == "recorded":
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return rec
+
+                rt._fork = fork  # type: ignore[assignment]
+                journal.record = record
+                process = rt.start_on(union, rt.ContainerSpec(("sleep", "100")), journal=journal)
+                os.write(report_w, f"{process.pid} ".encode())
+            finally:
+                os.kill(os.getpid(), signal.SIGKILL)
+        os.close(report_w)
+        pids = [int(p) for p in _read_to_eof(report_r).split()]
+        os.waitpid(owner, 0)
+        assert pids, "the owner reported no pid"
+        journal.sweep()
+        journal.sweep()
+        for pid in pids:
+            _wait_for(lambda: _state(pid) in (None, "Z"))
+        assert not [r for r in journal.records() if r.owner == owner]
+
     def test_setup_failure_leaves_nothing(self, engine: Engine, union: UnionMount, tmp_path: Path) -> None:
         union.write_bytes("/file", b"x")
         with pytest.raises(NotADirectoryError):
             run(engine, union, "true", mounts=(rt.BindMount(str(tmp_path), "/file"),))
         with pytest.raises(OSError):
             run(engine, union, "true", cwd="/file/below")
+
+
+def _read_to_eof(fd: int) -> str:
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    os.close(fd)
+    return data.decode()
 
 
 def _state(pid: int) -> str | None:

@@ -15,10 +15,10 @@ from sim.errors import BackendUnavailableError
 from sim.interface import Engine
 
 
-def require_real(*, rootless: bool = False) -> Engine:
+def require_real(*, rootless: bool = False, state_dir: str | None = None) -> Engine:
     """The real engine, or a skip with the reason; with LAYERLAB_REQUIRE_REAL=1 a failure instead."""
     try:
-        return sim.connect("real", rootless=rootless)
+        return sim.connect("real", rootless=rootless, **({"state_dir": state_dir} if state_dir else {}))
     except BackendUnavailableError as exc:
         if os.environ.get("LAYERLAB_REQUIRE_REAL") == "1":
             pytest.fail(f"LAYERLAB_REQUIRE_REAL=1 but the real backend is unavailable: {exc}")
@@ -37,8 +37,9 @@ class RealBackend:
     backend = "real"
 
     @pytest.fixture
-    def engine(self) -> Engine:
-        return require_real(rootless=False)
+    def engine(self, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+        # A fresh state folder per test: images and volumes persist on disk between engines.
+        return require_real(rootless=False, state_dir=str(tmp_path_factory.mktemp("state")))
 
 
 class RootlessBackend:
@@ -47,5 +48,5 @@ class RootlessBackend:
     backend = "real-rootless"
 
     @pytest.fixture
-    def engine(self) -> Engine:
-        return require_real(rootless=True)
+    def engine(self, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+        return require_real(rootless=True, state_dir=str(tmp_path_factory.mktemp("state")))

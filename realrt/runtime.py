@@ -752,13 +752,13 @@ class Process:
         with self._lock:
             if self._returncode is not None:
                 raise ContainerStateError(f"container pid {self.pid} is not running (exit code {self._returncode})")
-            if self.rootless:
-                try:
-                    os.kill(self.pid, sig)
-                except ProcessLookupError:
-                    pass
-            else:
-                signal.pidfd_send_signal(self._pidfd, sig)
+            try:
+                if self.rootless:
+                    os.kill(self.pid, sig)  # PID 1 is a grandchild; the pidfd is the middle process's
+                else:
+                    signal.pidfd_send_signal(self._pidfd, sig)
+            except ProcessLookupError:
+                pass  # exited, not yet reaped: wait() will tell
 
     def stop(self, grace: float = 10.0) -> int:
         """SIGTERM, then SIGKILL if it is still running after ``grace`` seconds; returns the exit code."""

@@ -55,6 +55,7 @@ class RealEngine(EngineCore):
         self.journal.sweep()
         self.workspace = self.state_dir / "mounts"
         super().__init__(ImageStore(self.state_dir / "images"))
+        self._adopt_volumes(self.state_dir / "volumes")
 
     def union(
         self,

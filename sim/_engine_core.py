@@ -393,6 +393,13 @@ class EngineCore(Engine):
 
     # -- volumes (数据卷) ----------------------------------------------------------------------
 
+    def _adopt_volumes(self, folder: Path | None) -> None:
+        """Volumes a previous run left in ``folder`` (they outlive every container, by design)."""
+        if folder is not None and folder.is_dir():
+            for entry in sorted(folder.iterdir()):
+                if (entry / "_data").is_dir() and entry.name not in self._volumes:
+                    self._volumes[entry.name] = self._new_volume(entry.name)
+
     def create_volume(self, name: str) -> VolumeInfo:
         if not name or not set(name) <= _NAME_CHARS or name[0] in "_.-":
             raise ValueError(f"invalid volume name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")

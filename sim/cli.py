@@ -2,7 +2,8 @@
 
 ``layerlab tour [--backend sim|real] [--chapter N]`` prints the guided tour
 (:mod:`sim._tour`): what the union file system does, chapter by chapter.
-The backend defaults to ``$LAYERLAB_BACKEND``, else ``sim``.
+The docker-like commands (``build``, ``images``, ``history``, ``run`` ...) are
+in :mod:`sim._cli_docker`.  The backend defaults to ``$LAYERLAB_BACKEND``, else ``sim``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ._registry import DEFAULT_BACKEND_VARIABLE, KNOWN_BACKENDS, connect
 from .errors import BackendUnavailableError, LayerlabError, UnknownBackendError
@@ -51,7 +53,33 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"only chapter N (1..{len(CHAPTERS)}); repeat for several",
     )
     tour.set_defaults(handler=_tour, subparser=tour)
+    from ._cli_docker import add_commands
+
+    add_commands(sub, _with_engine)
     return parser
+
+
+def _with_engine(handler: Callable[[argparse.Namespace, Any], int]) -> Callable[[argparse.Namespace], int]:
+    """A docker-like command gets an engine for --backend, and unavailable backends a clear message."""
+
+    def run(args: argparse.Namespace) -> int:
+        from ._cli_docker import _engine
+
+        backend = args.backend or os.environ.get(DEFAULT_BACKEND_VARIABLE) or "sim"
+        try:
+            engine = _engine(args)
+        except UnknownBackendError as exc:
+            print(f"layerlab: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except BackendUnavailableError as exc:
+            print(f"layerlab: error: the {backend!r} backend cannot run here: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        try:
+            return handler(args, engine)
+        finally:
+            engine.close()  # type: ignore[attr-defined]
+
+    return run
 
 
 def _tour(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ._engine_core import Container, EngineCore, ProcessSpec, _env_dict
@@ -17,12 +19,19 @@ __all__ = ["SimEngine"]
 
 
 class SimEngine(EngineCore):
-    """Images in a memory store, unions in :class:`UnionFS`, ``RUN`` by :mod:`sim.shell`."""
+    """Images in a store, unions in :class:`UnionFS`, ``RUN`` by :mod:`sim.shell`.
+
+    Without ``state_dir`` everything lives in memory (a notebook's world);
+    with it, images are kept in an OCI layout folder and volumes in folders,
+    so the ``layerlab`` command finds them again in its next run.
+    """
 
     name = "sim"
 
-    def __init__(self) -> None:
-        super().__init__(ImageStore())
+    def __init__(self, *, state_dir: str | os.PathLike[str] | None = None) -> None:
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        super().__init__(ImageStore(self.state_dir / "images" if self.state_dir else None))
+        self._adopt_volumes(self.state_dir / "volumes" if self.state_dir else None)
 
     def union(
         self,
@@ -56,13 +65,24 @@ class SimEngine(EngineCore):
         return ExecResult(result.exit_code, result.stdout, result.stderr)
 
     def _new_volume(self, name: str) -> Any:
-        return UnionFS([])  # a volume is a plain writable tree: a union with nothing below
+        if self.state_dir is None:
+            return UnionFS([])  # a volume is a plain writable tree: a union with nothing below
+        folder = self.state_dir / "volumes" / name / "_data"
+        folder.mkdir(parents=True, exist_ok=True)
+        return HostDirFS(folder)
 
     def _volume_size(self, handle: Any) -> int:
-        return int(handle.upper.size)
+        if isinstance(handle, UnionFS):
+            return int(handle.upper.size)
+        return sum(p.stat().st_size for p in Path(handle.root).rglob("*") if p.is_file() and not p.is_symlink())
 
     def _drop_volume(self, handle: Any) -> None:
-        handle.unmount()
+        if isinstance(handle, UnionFS):
+            handle.unmount()
+        else:
+            import shutil
+
+            shutil.rmtree(Path(handle.root).parent, ignore_errors=True)
 
     def __repr__(self) -> str:
         return "<SimEngine>"

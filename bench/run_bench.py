@@ -48,17 +48,18 @@ def bench_layerlab(n: int) -> dict[str, float]:
     start_wait, full = [], []
     with engine.union([layer]) as union:
         for _ in range(3):  # warm-up
-            runtime.run(union.mountpoint, spec, journal=journal)
+            runtime.run(union.mountpoint, spec, journal=journal)  # type: ignore[attr-defined]
         for _ in range(n):
             t0 = time.perf_counter()
-            process = runtime.start(union.mountpoint, spec, journal=journal)
+            process = runtime.start(union.mountpoint,  # type: ignore[attr-defined]
+                                      spec, journal=journal)
             code = process.wait()
             start_wait.append(time.perf_counter() - t0)
             assert code == 0, process.logs()
     for _ in range(n):
         t0 = time.perf_counter()
         with engine.union([layer]) as union:
-            code = runtime.run(union.mountpoint, spec, journal=journal).exit_code
+            code = runtime.run(union.mountpoint, spec, journal=journal).exit_code  # type: ignore[attr-defined]
         full.append(time.perf_counter() - t0)
         assert code == 0
     return {"start_wait_ms": _median_ms(start_wait), "run_with_overlay_ms": _median_ms(full),

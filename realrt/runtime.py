@@ -668,8 +668,12 @@ def _wait_pidfd(pidfd: int, timeout: float | None) -> bool:
     return bool(ready)
 
 
+def _split_env(env: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(key, value) for key, _, value in (e.partition("=") for e in env)]
+
+
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -1023,9 +1027,8 @@ def exec(process: Process, argv: Iterable[str], *, env: Iterable[str] | Mapping[
     """
     if not process.running:
         raise ContainerStateError(f"container pid {process.pid} is not running")
-    base = dict(e.split("=", 1) for e in process.spec.env)
-    extra = ContainerSpec(("x",), env=env if isinstance(env, Mapping) else tuple(env or ())).env
-    base.update(e.split("=", 1) for e in extra)
+    base = dict(_split_env(process.spec.env))
+    base.update(_split_env(ContainerSpec(("x",), env=env or ()).env))  # type: ignore[arg-type]  # validated
     spec = ContainerSpec(tuple(argv), env=tuple(f"{k}={v}" for k, v in base.items()),
                          cwd=process.spec.cwd if cwd is None else cwd,
                          uid=process.spec.uid if uid is None else uid, gid=process.spec.gid if gid is None else gid,

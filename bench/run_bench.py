@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sim  # noqa: E402
 from realrt import runtime  # noqa: E402
-from realrt.base import busybox_layer  # noqa: E402
+from sim.base import busybox_layer  # noqa: E402
 
 
 def _median_ms(samples: list[float]) -> float:

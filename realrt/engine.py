@@ -67,10 +67,11 @@ class RealEngine(EngineCore):
         umask: int = 0o022,
     ) -> KernelUnionFS:
         return KernelUnionFS(layers, upper, redirect_dir=redirect_dir, index=index, umask=umask,
-                             rootless=self.rootless, journal=self.journal, workspace=self.workspace)
+                             rootless=self.rootless, journal=self.journal, workspace=self.workspace,
+                             layer_cache=self.state_dir / "layers")
 
     def base_layer(self) -> Layer:
-        from .base import busybox_layer
+        from sim.base import busybox_layer
 
         return busybox_layer()
 
@@ -82,14 +83,10 @@ class RealEngine(EngineCore):
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
         from . import runtime
 
-        if self.rootless:
-            raise BackendUnavailableError(
-                "rootless containers are not wired up yet: the overlay lives in a helper's namespace; run as root"
-            )
         binds = [runtime.BindMount(str(self._volumes[v]), p) for p, v in container.volumes.items()]
         binds += [runtime.BindMount(h, p) for p, h in container.binds.items()]
-        return runtime.run(
-            container.mount.mountpoint,  # type: ignore[attr-defined]
+        return runtime.run_on(
+            container.mount,
             runtime.ContainerSpec(argv=spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
                                   hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin),
             journal=self.journal,

@@ -72,14 +72,14 @@ def legacy_options(settings: list[tuple[str, str | None]]) -> str:
 
 
 def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxattr: bool,
-             options: UnionOptions) -> tuple[list[str], str, str, str]:
+             options: UnionOptions, layer_cache: Path | None = None) -> tuple[list[str], str, str, str]:
     planned = [str(base / str(i)) for i in range(max(1, len(layers)))]
     overlay_settings(planned, str(base / "u"), str(base / "w"), options, userxattr=userxattr)  # refuse before writing
-    lowers = []
+    lowers: list[str] = []
     for i, layer in enumerate(layers or [Layer().freeze()]):  # the kernel needs at least one lowerdir
-        folder = base / str(i)
-        layer.to_directory(folder, userxattr=userxattr)
-        lowers.append(str(folder))
+        # The kernel refuses one folder twice in a stack (ELOOP): a repeated layer gets its own copy.
+        cache = layer_cache if layer_cache is not None and not _in_stack(layer, layer_cache, lowers, userxattr) else None
+        lowers.append(str(_layer_dir(layer, base / str(i), cache, userxattr=userxattr)))
     up, work, mnt = base / "u", base / "w", base / "m"
     if upper is not None:
         upper.to_directory(up, userxattr=userxattr)
@@ -88,6 +88,32 @@ def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxa
     work.mkdir()
     mnt.mkdir()
     return lowers, str(up), str(work), str(mnt)
+
+
+def _cache_name(layer: Layer, userxattr: bool) -> str:
+    return layer.content_id.hex + ("-userxattr" if userxattr else "")
+
+
+def _in_stack(layer: Layer, cache: Path, lowers: list[str], userxattr: bool) -> bool:
+    return str(cache / _cache_name(layer, userxattr)) in lowers
+
+
+def _layer_dir(layer: Layer, private: Path, cache: Path | None, *, userxattr: bool) -> Path:
+    """Where a lower layer lives on disk: written once into the layer cache (shared by every
+    mount of every image that has it, as Docker's layer store is), else into the mount's own folder."""
+    if cache is None:
+        layer.to_directory(private, userxattr=userxattr)
+        return private
+    folder = cache / _cache_name(layer, userxattr)
+    if not folder.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = cache / f".{folder.name}.{uuid.uuid4().hex[:8]}"
+        layer.to_directory(staging, userxattr=userxattr)
+        try:
+            os.rename(staging, folder)  # atomic: a half-written layer is never visible under its name
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another mount wrote it first
+    return folder
 
 
 def _mount(lowers: list[str], up: str, work: str, mnt: str, options: UnionOptions, *, userxattr: bool) -> None:
@@ -146,6 +172,7 @@ class KernelUnionFS(UnionMount):
         rootless: bool = False,
         journal: Journal,
         workspace: Path,
+        layer_cache: Path | None = None,
     ) -> None:
         if upper is not None and upper.frozen:
             raise FrozenLayerError("the upper layer must be writable; pass Layer() or None")
@@ -162,9 +189,11 @@ class KernelUnionFS(UnionMount):
         self._upper_dir = str(self._base / "u")
         try:
             if rootless:
-                self._ops: Any = _Helper(self._base, self.layers, upper, self.options, journal, self._records)
+                self._ops: Any = _Helper(self._base, self.layers, upper, self.options, journal, self._records,
+                                         layer_cache)
             else:
-                lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False, options=self.options)
+                lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False, options=self.options,
+                                                 layer_cache=layer_cache)
                 self._records.append(journal.record("mount", mnt))
                 _mount(lowers, up, work, mnt, self.options, userxattr=False)
                 self._ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), umask)
@@ -179,6 +208,11 @@ class KernelUnionFS(UnionMount):
     def mountpoint(self) -> str:
         """Where the overlay is mounted (inside the helper's namespace when rootless)."""
         return str(self._base / "m")
+
+    @property
+    def helper_pid(self) -> int:
+        """Rootless: the helper whose user and mount namespaces hold the mount (0 as root)."""
+        return int(getattr(self._ops, "pid", 0) or 0) if self.rootless else 0
 
     @property
     def upper_dir(self) -> str:
@@ -264,7 +298,7 @@ class _Helper:
     """A child in its own user and mount namespaces holding the mount; calls go over a socket."""
 
     def __init__(self, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
-                 journal: Journal, records: list[Any]) -> None:
+                 journal: Journal, records: list[Any], layer_cache: Path | None = None) -> None:
         parent_sock, child_sock = socket.socketpair()
         uid, gid = os.getuid(), os.getgid()
         pid = os.fork()
@@ -272,7 +306,7 @@ class _Helper:
             parent_sock.close()
             code = 0
             try:
-                _serve(child_sock, base, layers, upper, options, uid, gid)
+                _serve(child_sock, base, layers, upper, options, uid, gid, layer_cache)
             except BaseException:
                 code = 1
             finally:
@@ -311,9 +345,15 @@ class _Helper:
 
 
 def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
-           uid: int, gid: int) -> None:  # pragma: no cover - runs in the child
+           uid: int, gid: int, layer_cache: Path | None) -> None:  # pragma: no cover - runs in the child
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # A forked child that never execs keeps every descriptor the parent had: close them, so a
+    # container's stdin pipe held open by the parent reaches EOF when the parent closes it.
+    keep = sorted({0, 1, 2, sock.fileno()})
+    for low, high in zip(keep, [*keep[1:], 1 << 20]):
+        if high > low + 1:
+            os.closerange(low + 1, high)
     ops: RootedOps | None = None
     mnt = ""
     try:
@@ -328,7 +368,7 @@ def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Laye
                 f"rootless mode needs unprivileged user namespaces, which this kernel refused ({exc}); "
                 "run as root or enable kernel.unprivileged_userns_clone"
             ) from exc
-        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True, options=options)
+        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True, options=options, layer_cache=layer_cache)
         _mount(lowers, up, work, mnt, options, userxattr=True)
         ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), options.umask)
         _send(sock, ("ok", None))

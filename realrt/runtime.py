@@ -958,15 +958,20 @@ def _fork(plan: _Plan, rootless: bool) -> int:
 def rootfs_of(union: Any) -> tuple[str, int]:
     """``(rootfs, join_pid)`` for a :class:`~realrt.overlay.KernelUnionFS`: its mount point and, when it
     is rootless, the helper process whose user and mount namespaces hold that mount (0 as root)."""
-    helper = getattr(union, "_ops", None)
-    pid = getattr(helper, "pid", 0) if getattr(union, "rootless", False) else 0
-    return union.mountpoint, int(pid or 0)
+    return union.mountpoint, int(union.helper_pid or 0)
 
 
 def start_on(union: Any, spec: ContainerSpec, *, journal: Journal) -> Process:
     """:func:`start` over a mounted :class:`~realrt.overlay.KernelUnionFS`, root or rootless."""
     rootfs, join_pid = rootfs_of(union)
     return start(rootfs, spec, journal=journal, rootless=bool(getattr(union, "rootless", False)), join_pid=join_pid)
+
+
+def run_on(union: Any, spec: ContainerSpec, *, journal: Journal, timeout: float | None = None) -> ExecResult:
+    """:func:`run` over a mounted :class:`~realrt.overlay.KernelUnionFS`, root or rootless."""
+    rootfs, join_pid = rootfs_of(union)
+    return run(rootfs, spec, journal=journal, timeout=timeout, rootless=bool(getattr(union, "rootless", False)),
+               join_pid=join_pid)
 
 
 def run(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journal, timeout: float | None = None,

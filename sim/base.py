@@ -2,7 +2,7 @@
 
 Both backends use it: :func:`busybox_layer` only reads a file and asks the
 binary for its applet list, so it needs no privileges and imports nothing from
-:mod:`realrt` (only :mod:`sim`), and can move into :mod:`sim` unchanged.
+:mod:`realrt` (only :mod:`sim`), and lives in :mod:`sim`.
 
 The layer is what ``docker run busybox`` gives, minus what a runtime supplies
 (``/etc/hostname``, ``/etc/hosts``, ``/etc/resolv.conf`` and the contents of

@@ -46,7 +46,7 @@ class SimEngine(EngineCore):
 
     def base_layer(self) -> Layer:
         # The same bytes as the real backend's base: the host's static busybox, read, never run.
-        from realrt.base import busybox_layer
+        from .base import busybox_layer
 
         return busybox_layer()
 

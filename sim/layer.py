@@ -627,6 +627,19 @@ class Layer:
         write_directory(self, os.fspath(path), userxattr=userxattr)
 
     @property
+    def content_id(self) -> Digest:
+        """sha256 of the tar with every mtime kept exactly (no ``SOURCE_DATE_EPOCH`` clamp):
+        equal content IDs mean the overlay directory forms are equal too."""
+        from .digest import Digest
+
+        cached = self._diff_ids.get(_NO_CLAMP)
+        if cached is None:
+            cached = "sha256:" + hashlib.sha256(self.tar_bytes(source_date_epoch=_NO_CLAMP)).hexdigest()
+            if self._frozen:
+                self._diff_ids[_NO_CLAMP] = cached
+        return Digest(cached)
+
+    @property
     def diff_id(self) -> Digest:
         """sha256 of the uncompressed OCI tar, honouring ``SOURCE_DATE_EPOCH``."""
         from .digest import Digest
@@ -638,6 +651,9 @@ class Layer:
             if self._frozen:  # a writable layer's entries change under us; only frozen ones cache
                 self._diff_ids[sde] = cached
         return Digest(cached)
+
+
+_NO_CLAMP = 1 << 40  # seconds: later than any nanosecond mtime an int64 holds, so nothing is clamped
 
 
 def _resolve_sde(explicit: int | None) -> int | None:

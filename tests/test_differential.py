@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -222,19 +223,19 @@ def _machine(rootless: bool, uids: list[int], examples_factor: float) -> type[Un
 
 
 @pytest.mark.real
-def test_model_matches_kernel_overlayfs() -> None:
+def test_model_matches_kernel_overlayfs(tmp_path: Path) -> None:
     machine = _machine(rootless=False, uids=[0, 1000], examples_factor=5)
-    machine.real_engine = require_real(rootless=False)  # type: ignore[attr-defined]
+    machine.real_engine = require_real(rootless=False, state_dir=str(tmp_path))  # type: ignore[attr-defined]
     machine.TestCase().runTest()
     print(f"differential (root): {machine.examples} stacks, {machine.steps} compared calls")
     assert machine.examples >= machine.TestCase.settings.max_examples
 
 
 @pytest.mark.real
-def test_model_matches_rootless_overlayfs() -> None:
+def test_model_matches_rootless_overlayfs(tmp_path: Path) -> None:
     """The unprivileged form: a user namespace, ``userxattr``, everything owned by the caller."""
     machine = _machine(rootless=True, uids=[0], examples_factor=1)
-    machine.real_engine = require_real(rootless=True)  # type: ignore[attr-defined]
+    machine.real_engine = require_real(rootless=True, state_dir=str(tmp_path))  # type: ignore[attr-defined]
     machine.TestCase().runTest()
     print(f"differential (rootless): {machine.examples} stacks, {machine.steps} compared calls")
     assert machine.examples >= machine.TestCase.settings.max_examples

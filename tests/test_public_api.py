@@ -49,3 +49,15 @@ def test_error_tree_inherits_builtins() -> None:
     assert issubclass(sim.FrozenLayerError, TypeError)
     assert issubclass(sim.MountError, OSError)
     assert all(issubclass(getattr(sim, n), sim.LayerlabError) for n in sim.__all__ if n.endswith("Error") and n != "LayerlabError")
+
+
+def test_sim_never_imports_realrt() -> None:
+    """realrt builds on sim's interface and formats, never the reverse (the registry names it as a string)."""
+    import ast
+    from pathlib import Path
+
+    for source in (Path(sim.__file__).parent).rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            assert not any(n == "realrt" or n.startswith("realrt.") for n in names), f"{source} imports {names}"

@@ -144,6 +144,7 @@ class EngineCore(Engine):
         self._containers: dict[str, Container] = {}
         self._volumes: dict[str, Any] = {}
         self._cache: dict[str, str] = {}  # build cache key -> DiffID of the layer it made
+        self._loaded: dict[str, Layer] = {}  # DiffID -> the frozen layer read from the store
 
     # -- what a backend supplies -------------------------------------------------------
 
@@ -168,6 +169,14 @@ class EngineCore(Engine):
     @abc.abstractmethod
     def base_layer(self) -> Layer:
         """The base image's one layer (the host's static busybox), identical in every backend."""
+
+    def _layers(self, record: ImageRecord) -> list[Layer]:
+        """An image's layers, each parsed from its blob once per engine (layers never change)."""
+        missing = [d for d in record.diff_ids if d not in self._loaded]
+        if missing:
+            for diff_id, layer in zip(record.diff_ids, self.store.load_layers(record)):
+                self._loaded.setdefault(diff_id, layer)
+        return [self._loaded[d] for d in record.diff_ids]
 
     # -- images (镜像) -------------------------------------------------------------------
 
@@ -288,7 +297,7 @@ class EngineCore(Engine):
         if not argv:
             raise ConflictError("no command specified")
         cid = uuid.uuid4().hex + uuid.uuid4().hex
-        layers = self.store.load_layers(record)
+        layers = self._layers(record)
         mount = self.union(layers)
         for vname in (volumes or {}).values():
             if vname not in self._volumes:
@@ -383,7 +392,7 @@ class EngineCore(Engine):
         if tag is not None:
             parse_reference(tag)
         upper = _snapshot(container.mount.upper)
-        layers = [*self.store.load_layers(container.image), upper]
+        layers = [*self._layers(container.image), upper]
         base = container.image.config
         history = (*base.history, History(created=_created_stamp(), created_by=" ".join(container.command),
                                           comment=message or None))
@@ -528,7 +537,7 @@ class _Builder:
                         base = self.engine._image(source)
                     except ImageNotFoundError:
                         raise bf.error(raw, f"pull access denied for {source}, repository does not exist") from None
-                    layers = list(self.engine.store.load_layers(base))
+                    layers = list(self.engine._layers(base))
                     config, history = base.config.config, list(base.config.history)
                 steps.append(BuildStep(number, text, False, None, 0))
                 continue
@@ -622,7 +631,7 @@ class _Builder:
             for record in self.engine.store.list(all=True):
                 for i, d in enumerate(record.diff_ids):
                     if d == cached:
-                        layer = self.engine.store.load_layers(record)[i]
+                        layer = self.engine._layers(record)[i]
                         layers.append(layer)
                         return BuildStep(number, text, True, cached, layer.size)
         mount = self.engine.union(layers)

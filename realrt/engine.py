@@ -83,14 +83,26 @@ class RealEngine(EngineCore):
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
         from . import runtime
 
+        return runtime.run_on(container.mount, self._runtime_spec(container, spec), journal=self.journal)
+
+    def _runtime_spec(self, container: Container, spec: ProcessSpec) -> Any:
+        from . import runtime
+
         binds = [runtime.BindMount(str(self._volumes[v]), p) for p, v in container.volumes.items()]
         binds += [runtime.BindMount(h, p) for p, h in container.binds.items()]
-        return runtime.run_on(
-            container.mount,
-            runtime.ContainerSpec(argv=spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
-                                  hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin),
-            journal=self.journal,
-        )
+        return runtime.ContainerSpec(argv=spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
+                                     hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin)
+
+    def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
+        from . import runtime
+
+        return runtime.start_on(container.mount, self._runtime_spec(container, spec), journal=self.journal)
+
+    def _exec_running(self, container: Container, spec: ProcessSpec) -> ExecResult:
+        from . import runtime
+
+        return runtime.exec(container.process, spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
+                            stdin=spec.stdin)
 
     def _new_volume(self, name: str) -> Any:
         path = self.state_dir / "volumes" / name / "_data"

@@ -81,6 +81,7 @@ class Container:
     state: str = "created"
     exit_code: int | None = None
     logs: bytes = b""
+    process: Any = None  # a detached, running process (see EngineCore._spawn)
     created: float = field(default_factory=time.time)
 
 
@@ -151,6 +152,12 @@ class EngineCore(Engine):
     @abc.abstractmethod
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
         """Run ``spec`` in ``container`` (its union mounted, its volumes in place) to the end."""
+
+    def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
+        """Start ``spec`` in the background; the handle has ``wait(timeout)``, ``stop(grace)``,
+        ``kill(sig)``, ``running``, ``stdout`` and ``stderr``.  The model has no scheduler:
+        its processes run to the end at once, so its handle is already finished."""
+        return _Finished(self._execute(container, spec))
 
     @abc.abstractmethod
     def _new_volume(self, name: str) -> Any:
@@ -322,30 +329,84 @@ class EngineCore(Engine):
             if remove:
                 self.remove(info.id)
 
-    def start(self, ref: str, *, stdin: bytes | None = None) -> ExecResult:
+    def start(self, ref: str, *, stdin: bytes | None = None, detach: bool = False) -> ExecResult | None:
+        """Run the container's command: to the end (its result), or ``detach`` and return None
+        at once (``docker start``); :meth:`wait`, :meth:`stop` and :meth:`kill` then apply."""
         container = self._container(ref)
+        self._refresh(container)
         if container.state == "running":
             raise ContainerStateError(f"container {container.name} is already running")
+        if detach:
+            container.process = self._spawn(container, self._spec(container, container.command, stdin=stdin))
+            container.state, container.exit_code = "running", None
+            self._refresh(container)
+            return None
         result = self._run_in(container, container.command, stdin=stdin)
         container.state, container.exit_code = "exited", result.exit_code
         container.logs += result.stdout + result.stderr
         return result
 
-    def exec(self, ref: str, command: Sequence[str] | str, *, stdin: bytes | None = None) -> ExecResult:
-        """``docker exec``: another process in an existing container's file system."""
+    def _refresh(self, container: Container) -> None:
+        """A detached process that ended: collect its status and output."""
+        process = container.process
+        if process is not None and not process.running:
+            container.exit_code = process.wait(0)
+            container.logs += process.stdout + process.stderr
+            container.state, container.process = "exited", None
+
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        """``docker wait``: the exit code once the container's process ends."""
         container = self._container(ref)
+        if container.process is not None:
+            container.process.wait(timeout)
+            self._refresh(container)
+        if container.exit_code is None:
+            raise ContainerStateError(f"container {container.name} has not been started")
+        return container.exit_code
+
+    def stop(self, ref: str, grace: float = 10.0) -> int | None:
+        """``docker stop``: SIGTERM, then SIGKILL after ``grace`` seconds; the exit code (None if not running)."""
+        container = self._container(ref)
+        if container.process is not None:
+            container.process.stop(grace)
+        self._refresh(container)
+        return container.exit_code
+
+    def kill(self, ref: str, signal: int = 9) -> None:
+        """``docker kill``: a signal to the container's PID 1; refused when it is not running."""
+        container = self._container(ref)
+        self._refresh(container)
+        if container.process is None:
+            raise ContainerStateError(f"Cannot kill container: {container.name}: container is not running")
+        container.process.kill(signal)
+        container.process.wait(10)
+        self._refresh(container)
+
+    def exec(self, ref: str, command: Sequence[str] | str, *, stdin: bytes | None = None) -> ExecResult:
+        """``docker exec``: another process in the container.  In a running container it joins
+        its namespaces; layerlab also lets you exec in a stopped one, over the same file system
+        (Docker refuses that), to look at a container layer after the fact."""
+        container = self._container(ref)
+        self._refresh(container)
         argv = ("/bin/sh", "-c", command) if isinstance(command, str) else tuple(command)
+        if container.process is not None:
+            return self._exec_running(container, self._spec(container, argv, stdin=stdin))
         return self._run_in(container, argv, stdin=stdin)
 
-    def _run_in(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ExecResult:
+    def _exec_running(self, container: Container, spec: ProcessSpec) -> ExecResult:
+        return self._execute(container, spec)
+
+    def _spec(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ProcessSpec:
         fs = self.container_fs(container)
         uid, gid = _user_ids(container.user, fs)
         _mkdir_p(container.mount, container.workdir)  # Docker creates a missing WORKDIR too
         for target in [*container.volumes, *container.binds]:
             _mkdir_p(container.mount, target)  # mount points appear in the container layer, as with Docker
-        spec = ProcessSpec(argv=argv, env=container.env, cwd=container.workdir, uid=uid, gid=gid,
+        return ProcessSpec(argv=argv, env=container.env, cwd=container.workdir, uid=uid, gid=gid,
                            hostname=container.hostname, stdin=stdin)
-        return self._execute(container, spec)
+
+    def _run_in(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ExecResult:
+        return self._execute(container, self._spec(container, argv, stdin=stdin))
 
     def logs(self, ref: str) -> bytes:
         return self._container(ref).logs
@@ -353,17 +414,24 @@ class EngineCore(Engine):
     def remove(self, ref: str, *, force: bool = False) -> int:
         """``docker rm``: the writable layer is gone (returns its bytes); volumes keep their data."""
         container = self._container(ref)
+        self._refresh(container)
         if container.state == "running" and not force:
             raise ContainerStateError(
                 f"cannot remove container {container.name}: container is running: stop the container before "
                 "removing or force remove"
             )
+        if container.process is not None:
+            container.process.kill(9)
+            container.process.wait(10)
+            container.process = None
         freed = container.mount.upper.size
         container.mount.unmount()
         del self._containers[container.id]
         return freed
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:
+        for c in self._containers.values():
+            self._refresh(c)
         return [self.container_info(c) for c in self._containers.values() if all or c.state == "running"]
 
     def container_info(self, container: Container) -> ContainerInfo:
@@ -460,10 +528,34 @@ class EngineCore(Engine):
         )
 
     def close(self) -> None:
-        """Unmount every container (their writable layers are lost, as with ``docker rm -f``)."""
+        """Kill and unmount every container (their writable layers are lost, as with ``docker rm -f``)."""
         for container in list(self._containers.values()):
-            container.mount.unmount()
-        self._containers.clear()
+            self.remove(container.id, force=True)
+
+
+@dataclass
+class _Finished:
+    """The handle of a process that has already run to its end (the model's "detached" run)."""
+
+    result: ExecResult
+    running: bool = False
+
+    @property
+    def stdout(self) -> bytes:
+        return self.result.stdout
+
+    @property
+    def stderr(self) -> bytes:
+        return self.result.stderr
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.result.exit_code
+
+    def stop(self, grace: float = 10.0) -> int:
+        return self.result.exit_code
+
+    def kill(self, sig: int = 9) -> None:
+        raise ContainerStateError("the process has already exited")
 
 
 def _config_summary(config: ImageConfig) -> dict[str, object]:

@@ -154,9 +154,24 @@ class EngineSuite:
 
 
 class TestSimEngine(EngineSuite, SimBackend):
-    pass
+    def test_detached_runs_finish_at_once_in_the_model(self, eng: Engine) -> None:
+        eng.create("busybox", "echo started; sleep 30", name="bg")  # type: ignore[attr-defined]
+        assert eng.start("bg", detach=True) is None  # type: ignore[attr-defined]
+        assert eng.wait("bg") == 0 and eng.logs("bg") == b"started\n"  # type: ignore[attr-defined]
+        with pytest.raises(sim.ContainerStateError, match="not running"):
+            eng.kill("bg")  # type: ignore[attr-defined]
 
 
 @pytest.mark.real
 class TestRealEngine(EngineSuite, RealBackend):
-    pass
+    def test_detached_container_exec_stop_and_rm(self, eng: Engine) -> None:
+        eng.create("busybox", "echo started; sleep 30", name="bg")  # type: ignore[attr-defined]
+        eng.start("bg", detach=True)  # type: ignore[attr-defined]
+        assert [c.state for c in eng.containers(all=False)] == ["running"]  # type: ignore[attr-defined]
+        with pytest.raises(sim.ContainerStateError, match="running"):
+            eng.remove("bg")  # type: ignore[attr-defined]
+        inside = eng.exec("bg", "cat /proc/1/cmdline | tr '\\0' ' '")  # type: ignore[attr-defined]
+        assert inside.stdout == b"sleep 30 "  # busybox sh execs its last command: sleep is PID 1
+        assert eng.stop("bg", grace=0.5) == 137  # PID 1 ignores SIGTERM: killed after the grace  # type: ignore[attr-defined]
+        assert eng.logs("bg") == b"started\n"  # type: ignore[attr-defined]
+        eng.remove("bg")  # type: ignore[attr-defined]

@@ -962,12 +962,10 @@ def _wc_line(counts: dict[str, int], wanted: list[str], unpadded: bool) -> str:
 
 
 def _wc_counts(data: bytes) -> dict[str, int]:
-    lines = words = chars = 0
+    lines = words = 0
     longest = linepos = 0
     in_word = False
     for c in data:
-        if (c & 0xC0) != 0x80:
-            chars += 1
         if 0x20 <= c < 0x7F:
             linepos += 1
             if c != 0x20:
@@ -988,7 +986,8 @@ def _wc_counts(data: bytes) -> dict[str, int]:
         in_word = False
     longest = max(longest, linepos)
     words += in_word
-    return {"l": lines, "w": words, "m": chars, "c": len(data), "L": longest}
+    # -m counts characters of the locale; a container has none set (C), where a character is a byte
+    return {"l": lines, "w": words, "m": len(data), "c": len(data), "L": longest}
 
 
 @applet("grep", "egrep", "fgrep")
@@ -2124,7 +2123,8 @@ def pwd(p: Proc) -> int:
         return show_usage(p, "pwd", e.msg)
     physical = p.world.realpath(p.cwd)
     logical = p.env.get("PWD")
-    if "P" not in opts and logical and logical.startswith("/"):
+    # busybox's pwd applet is physical unless -L ("most scripts expect -P"); ash's builtin is logical
+    if "L" in opts and "P" not in opts and logical and logical.startswith("/"):
         try:
             if p.world.realpath(logical) == physical:
                 p.out(logical + "\n")
@@ -2221,11 +2221,9 @@ def hostname(p: Proc) -> int:
             name = lines[0]
         else:
             name = args[0]
-        if world.uid != 0:
-            p.perror("sethostname", errno.EPERM)
-            return 1
-        world.hostname = name
-        return 0
+        # a container runs without CAP_SYS_ADMIN: sethostname(2) fails even for root
+        p.perror("sethostname", errno.EPERM)
+        return 1
     name = world.hostname
     if "s" in opts:
         name = name.split(".", 1)[0]

@@ -220,7 +220,7 @@ def _glob_walk(host: _Host, prefix: str, comps: list[str]) -> list[str]:
 
 _ARITH_TOKEN = re.compile(
     r"\s*(?:(0[xX][0-9a-fA-F]+|\d+)|([A-Za-z_][A-Za-z0-9_]*)|"
-    r"(<<=|>>=|\*\*|&&|\|\||<<|>>|<=|>=|==|!=|\+=|-=|\*=|/=|%=|&=|\^=|\|=|\+\+|--|[-+*/%<>=!~&^|?:()]))"
+    r"(<<=|>>=|\*\*|&&|\|\||<<|>>|<=|>=|==|!=|\+=|-=|\*=|/=|%=|&=|\^=|\|=|\+\+|--|[-+*/%<>=!~&^|?:(),]))"
 )
 _BINARY = {
     "||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6,
@@ -257,6 +257,9 @@ class _Arith:
         if not self.toks:
             return 0
         value = self.expr()
+        while self.peek() == ("op", ","):
+            self.i += 1
+            value = self.expr()
         if self.peek() is not None:
             raise ExpansionError("arithmetic syntax error")
         return value
@@ -447,12 +450,12 @@ class Expander:
         name, op = part.name, part.op
         raw = self._value(name)
         if op == "len":
-            if isinstance(raw, list):
-                return [(str(len(raw)), part.quoted, False)]
+            if isinstance(raw, list):  # ${#@}: the length of "$*"
+                return [(str(len(" ".join(raw))), part.quoted, False)]
             if raw is None and self.host.nounset and name not in "@*":
                 raise ExpansionError(f"{name}: parameter not set")
             return [(str(len(raw or "")), part.quoted, False)]
-        if isinstance(raw, list) and op in (":", "/", "//", "/#", "/%"):
+        if isinstance(raw, list) and op in (":", "/", "//"):
             raw = " ".join(raw) if raw else None
         if isinstance(raw, list):  # $@ and $*
             is_set = bool(raw)
@@ -501,7 +504,7 @@ class Expander:
                 msg = self.single(part.arg) if part.arg is not None and part.arg.parts else "parameter not set"
                 raise ExpansionError(f"{name}: {msg}")
             return [(value or "", part.quoted, not part.quoted)]
-        if value is None and op in (":", "/", "//", "/#", "/%"):
+        if value is None and op in (":", "/", "//"):
             if self.host.nounset:
                 raise ExpansionError(f"{name}: parameter not set")
             value = ""
@@ -522,7 +525,7 @@ class Expander:
             else:
                 text = value[off:]
             return [(text, part.quoted, not part.quoted)]
-        if op in ("/", "//", "/#", "/%"):
+        if op in ("/", "//"):
             assert value is not None
             pat = self.pattern(part.arg) if part.arg is not None else ""
             repl = self.single(part.arg2) if part.arg2 is not None else ""
@@ -651,16 +654,6 @@ def _replace(value: str, pattern: str, repl: str, op: str) -> str:
         return value
     regex = re.compile(pattern_regex(pattern), re.DOTALL)
     n = len(value)
-    if op == "/#":
-        for end in range(n, -1, -1):
-            if regex.fullmatch(value, 0, end):
-                return repl + value[end:]
-        return value
-    if op == "/%":
-        for start in range(0, n + 1):
-            if regex.fullmatch(value, start, n):
-                return value[:start] + repl
-        return value
     out: list[str] = []
     i = 0
     while i <= n:

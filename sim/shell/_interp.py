@@ -311,7 +311,9 @@ class Shell:
         self.world = world
         self.applet_name = applet_name
         self.arg0 = applet_name
-        self.script_mode = False  # "arg0: line N: " prefixes (a script file, not -c)
+        # ash's commandname: the script (or ``sh -c CMD NAME``), or the running builtin; when
+        # set, messages carry "line N: " (and the name itself when it is not $0)
+        self.commandname: str | None = None
         self.vars: dict[str, _Var] = {}
         self.seq = 0
         self.funcs: dict[str, Command] = {}
@@ -484,16 +486,15 @@ class Shell:
 
     # -- messages ------------------------------------------------------------------
 
-    def _line_prefix(self) -> str:
-        return f"line {self.lineno}: " if self.script_mode else ""
+    def _prefix(self, command: str | None, line: int) -> str:
+        """ash's ``ash_vmsg``: ``arg0: [commandname: ][line N: ]``."""
+        name = command if command is not None else self.commandname
+        if name is None:
+            return f"{self.arg0}: "
+        return f"{self.arg0}: " + (f"{name}: " if name != self.arg0 else "") + f"line {line}: "
 
     def message(self, fds: Mapping[int, Stream], text: str, *, command: str | None = None) -> None:
-        """ash's ``ash_msg``: ``arg0: [command: line N: | line N: ]text``."""
-        if command is not None:
-            prefix = f"{self.arg0}: {command}: line {self.lineno}: "
-        else:
-            prefix = f"{self.arg0}: {self._line_prefix()}"
-        self._err(fds, prefix + text + "\n")
+        self._err(fds, self._prefix(command, self.lineno) + text + "\n")
 
     def _err(self, fds: Mapping[int, Stream], text: str) -> None:
         stream = fds.get(2)
@@ -515,8 +516,7 @@ class Shell:
             try:
                 items = parser.parse_next()
             except ShellSyntaxError as e:
-                where = f"line {e.line}: " if self.script_mode else ""
-                self._err(fds, f"{self.arg0}: {where}syntax error: {e}\n")
+                self._err(fds, self._prefix(None, e.line) + f"syntax error: {e}\n")
                 self.status = 2
                 raise ShellExit(2) from None
             if items is None:
@@ -525,7 +525,12 @@ class Shell:
         return self.status
 
     def main(self, argv: list[str], fds: dict[int, Stream], env: Mapping[str, str]) -> int:
-        """``sh [-eux] -c SCRIPT [ARG0 ARGS...] | sh FILE ARGS... | sh [-s] ARGS...`` (script on stdin)."""
+        """``sh [-eux] -c SCRIPT [ARG0 ARGS...] | sh FILE ARGS... | sh [-s] ARGS...`` (script on stdin).
+
+        ``argv[0]`` is ``$0`` and prefixes ash's own messages, so a container's
+        ``/bin/sh -c foo`` says ``/bin/sh: foo: not found``.
+        """
+        self.arg0 = argv[0] if argv else self.applet_name
         args = argv[1:]
         command: str | None = None
         read_stdin = False
@@ -563,14 +568,13 @@ class Shell:
                     opt = args[i]
                     letter = {"errexit": "e", "nounset": "u", "noglob": "f", "xtrace": "x"}.get(opt)
                     if letter is None and opt not in ("pipefail", "noclobber", "verbose", "monitor", "interactive"):
-                        self._err(fds, f"{self.arg0}: Illegal option -o {opt}\n")
-                        return 2
+                        self._err(fds, f"{self.arg0}: illegal option {a[0]}o {opt}\n")
                     if opt == "pipefail":
                         raise UnsupportedCommandError("the model's shell does not implement 'set -o pipefail'; run it with BACKEND='real'")
                     if letter:
                         (self.opts.add if on else self.opts.discard)(letter)
                 else:
-                    self._err(fds, f"{self.arg0}: Illegal option {a[0]}{c}\n")
+                    self._err(fds, f"{self.arg0}: illegal option {a[0]}{c}\n")
                     return 2
             if stop:
                 break
@@ -583,7 +587,7 @@ class Shell:
                     return 2
                 command = rest[0]
                 if len(rest) > 1:
-                    self.arg0 = rest[1]
+                    self.arg0 = self.commandname = rest[1]
                     self.positional = rest[2:]
                 return self.run_source(command, fds, first_line=0)
             if rest and not read_stdin:
@@ -595,14 +599,12 @@ class Shell:
                 except OSError as e:
                     self._err(fds, f"{self.arg0}: can't open '{name}': {os.strerror(e.errno or errno.EIO)}\n")
                     return 2
-                self.arg0 = name
-                self.script_mode = True
+                self.arg0 = self.commandname = name
                 self.positional = rest[1:]
                 return self.run_source(decode(data), fds, first_line=1)
             self.positional = rest
             stdin = fds.get(0)
             data = stdin.read() if stdin is not None else b""
-            self.script_mode = True
             return self.run_source(decode(data), fds, first_line=1)
         except ShellExit as e:
             return e.status
@@ -977,6 +979,8 @@ class Shell:
             fn = APPLETS[name]
             return fn(self._proc(argv, fds))
         method = getattr(self, "b_" + {":": "colon", ".": "dot", "[": "test"}.get(name, name))
+        saved = self.commandname
+        self.commandname = name
         try:
             return method(argv, fds)  # type: ignore[no-any-return]
         except ShellError as e:
@@ -987,6 +991,8 @@ class Shell:
             e.command = e.command or name
             self.report(e, fds)
             return 2
+        finally:
+            self.commandname = saved
 
     def _out(self, fds: Mapping[int, Stream], text: str) -> None:
         stream = fds.get(1)
@@ -1062,8 +1068,11 @@ class Shell:
     def b_unset(self, argv: list[str], fds: dict[int, Stream]) -> int:
         args = argv[1:]
         functions = False
-        while args and args[0] in ("-f", "-v"):
-            functions = args[0] == "-f"
+        while args and args[0].startswith("-") and len(args[0]) > 1:
+            for c in args[0][1:]:
+                if c not in "fv":
+                    raise ShellError(f"illegal option -{c}")
+                functions = c == "f"
             args = args[1:]
         for name in args:
             if functions:
@@ -1094,14 +1103,15 @@ class Shell:
                 if chosen is None:
                     if args[1] == "pipefail":
                         raise UnsupportedCommandError("the model's shell does not implement 'set -o pipefail'; run it with BACKEND='real'")
-                    raise ShellError(f"Illegal option -o {args[1]}")
+                    self.message(fds, f"illegal option {a} {args[1]}", command="set")
+                    return 1
                 (self.opts.add if a == "-o" else self.opts.discard)(chosen)
                 args = args[2:]
                 continue
             if (a.startswith("-") or a.startswith("+")) and len(a) > 1:
                 for c in a[1:]:
                     if c not in "eufxvC":
-                        raise ShellError(f"Illegal option {a[0]}{c}")
+                        raise ShellError(f"illegal option {a[0]}{c}")
                     if c in "eufx":
                         (self.opts.add if a[0] == "-" else self.opts.discard)(c)
                 args = args[1:]
@@ -1129,7 +1139,7 @@ class Shell:
 
     def b_dot(self, argv: list[str], fds: dict[int, Stream]) -> int:
         if len(argv) < 2:
-            return 0
+            return 2
         name = argv[1]
         path = name
         if "/" not in name:
@@ -1141,15 +1151,17 @@ class Shell:
             stream.close()
         except OSError as e:
             raise ShellError(f"can't open '{name}': {os.strerror(e.errno or errno.EIO)}") from None
-        saved = (self.positional, self.lineno)
+        saved = (self.positional, self.lineno, self.commandname)
         if len(argv) > 2:
             self.positional = argv[2:]
+        self.commandname = path
         try:
             return self.run_source(decode(data), fds, first_line=1)
         finally:
             if len(argv) > 2:
                 self.positional = saved[0]
             self.lineno = saved[1]
+            self.commandname = saved[2]
 
     b_source = b_dot
 
@@ -1217,8 +1229,10 @@ class Shell:
                     args.pop(0)
             elif a == "--":
                 break
-            else:
+            elif a[1:2] in ("t", "n", "s", "u", "d", "a"):
                 raise UnsupportedCommandError(f"the model's shell does not implement 'read {a}'; run it with BACKEND='real'")
+            else:
+                raise ShellError(f"illegal option {a[:2]}")
         names = args or ["REPLY"]
         stream = fds.get(0)
         if stream is None:

@@ -41,7 +41,7 @@ class Lit:
 class Param:
     name: str
     quoted: bool
-    op: str | None = None  # "-", ":-", "=", ":=", "+", ":+", "?", ":?", "#", "##", "%", "%%", "len", ":", "/", "//", "/#", "/%"
+    op: str | None = None  # "-", ":-", "=", ":=", "+", ":+", "?", ":?", "#", "##", "%", "%%", "len", ":", "/", "//"
     arg: Word | None = None
     arg2: Word | None = None  # the replacement of ${x/pat/repl}
 
@@ -167,6 +167,8 @@ class FuncDef:
 
 Command = Union[Simple, If, For, While, Case, Group, FuncDef]
 
+_SPECIAL_BUILTIN_NAMES = frozenset({":", ".", "break", "continue", "eval", "exec", "exit", "export", "readonly",
+                                    "return", "set", "shift", "unset", "source", "times", "trap"})
 _CLOSERS = frozenset({"then", "else", "elif", "fi", "do", "done", "esac", "}"})
 RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for", "{", "}", "!", "in"})
 _OPERATORS = ("&&", "||", ";;", "<<-", "<<", "<>", "<&", ">>", ">&", ">|", ";", "&", "|", "(", ")", "<", ">")
@@ -444,10 +446,10 @@ class _Parser:
         if src.startswith("}", p):
             self.pos = p + 1
             return Param(name, quoted)
-        for op in (":-", ":=", ":+", ":?", "##", "%%", "//", "/#", "/%", "-", "=", "+", "?", "#", "%", "/", ":"):
+        for op in (":-", ":=", ":+", ":?", "##", "%%", "//", "-", "=", "+", "?", "#", "%", "/", ":"):
             if src.startswith(op, p):
                 self.pos = p + len(op)
-                if op in ("/", "//", "/#", "/%"):
+                if op in ("/", "//"):  # busybox ash has no "/#" and "/%" anchors
                     pattern = self._read_brace_arg(quoted, pattern=True, stop="/")
                     if self.src[self.pos - 1] == "/":
                         repl = self._read_brace_arg(quoted, pattern=False)
@@ -709,16 +711,6 @@ class _Parser:
                 return self._with_redirs(Group(body, subshell=False))
             if w in RESERVED and w != "in":
                 raise self.unexpected(tok)
-            # a function definition: name ( )
-            if w is not None and _NAME.fullmatch(w) and re.compile(r"[ \t]*\(").match(self.src, self.pos):
-                self.take()
-                self.take()
-                close = self.take()
-                if close.kind != "op" or close.value != ")":
-                    raise self.unexpected(close, ")")
-                self._skip_newlines()
-                fbody = self._parse_command()
-                return FuncDef(w, fbody, tok.line)
         if tok.kind == "op" and tok.value == "(":
             self.take()
             body = self._nonempty(self._parse_list({")"}, set()), ")")
@@ -755,7 +747,7 @@ class _Parser:
             self.heredocs.append((redir, delim, op == "<<-", expand))
         return redir
 
-    def _parse_simple(self) -> Simple:
+    def _parse_simple(self) -> Command:
         assigns: list[tuple[str, Word]] = []
         words: list[Word] = []
         redirs: list[Redir] = []
@@ -765,6 +757,17 @@ class _Parser:
             if tok.kind == "op" and tok.value in ("<", ">", ">>", "<<", "<<-", "<>", "<&", ">&", ">|"):
                 redirs.append(self._parse_redir())
                 continue
+            if tok.kind == "op" and tok.value == "(" and len(words) == 1 and not assigns and not redirs:
+                # "name ( )": a function definition (ash tries this for any first word)
+                self.take()
+                close = self.take()
+                if close.kind != "op" or close.value != ")":
+                    raise self.unexpected(close, ")")
+                name = words[0].plain
+                if name is None or not _NAME.fullmatch(name) or name in _SPECIAL_BUILTIN_NAMES:
+                    raise ShellSyntaxError("bad function name", line)
+                self._skip_newlines()
+                return FuncDef(name, self._parse_command(), line)
             if tok.kind != "word" or tok.word is None:
                 break
             self.take()

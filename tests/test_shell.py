@@ -990,3 +990,14 @@ count a.txt b.sh c.txt
 i=0; while [ $i -lt 3 ]; do i=$((i + 1)); done; echo $i
 """
     assert run(script, sim.UnionFS([])).stdout == b"2\n3\n"
+
+
+def test_command_substitution_in_loop_words_writes_to_the_loops_stderr() -> None:
+    result = run("ls 2>/x; for w in $(ls /nope) a; do echo $w; done", sim.UnionFS([]))
+    assert (result.stdout, result.stderr) == (b"x\na\n", b"ls: /nope: No such file or directory\n")
+
+
+def test_runaway_recursion_is_reported_not_crashed() -> None:
+    with pytest.raises(sim.UnsupportedCommandError, match="this deep"):
+        run("f() { f; }; f", sim.UnionFS([]))
+    assert run("f() { [ $1 -gt 0 ] && f $(($1 - 1)); echo $1; }; f 20 | wc -l", sim.UnionFS([])).stdout == b"21\n"

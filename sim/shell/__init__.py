@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from ..errors import UnsupportedCommandError
 from ..interface import FileSystem
 from ._applets import APPLETS
 from ._interp import ASH_DEFAULT_PATH, DEFAULT_PATH, FAKE_PID, Shell, World
@@ -88,6 +89,10 @@ def run(
                 raise ValueError("exec form needs at least the program name")
             status = _exec_form(world, argv, environ, cwd, fds)
             final_env, final_cwd = environ, cwd
+    except RecursionError:
+        raise UnsupportedCommandError(
+            "the model's shell cannot nest functions, subshells or command substitutions this deep "
+            "(Python's recursion limit); run it with BACKEND='real'") from None
     finally:
         for stream in world.open_streams:
             stream.close()

@@ -674,6 +674,7 @@ class Shell:
         return status
 
     def exec_command(self, cmd: Command, fds: dict[int, Stream]) -> int:
+        self._current_fds = fds  # where a command substitution in this command's words sends stderr
         if isinstance(cmd, Simple):
             status = self.exec_simple(cmd, fds)
             self.status = status
@@ -692,6 +693,7 @@ class Shell:
                 return 1
         else:
             cmd_fds, opened = fds, []
+        self._current_fds = cmd_fds
         try:
             status = self._exec_compound(cmd, cmd_fds)
         finally:

@@ -277,10 +277,6 @@ def open_read(p: Proc, name: str) -> Stream:
     return stream
 
 
-def read_all(stream: Stream) -> bytes:
-    return stream.read()
-
-
 def close_stream(p: Proc, name: str, stream: Stream) -> None:
     if name != "-" and stream is not p.fds.get(0):
         stream.close()
@@ -1063,7 +1059,7 @@ def grep(p: Proc) -> int:
                         continue
                 spans.append((s, e))
                 pos = e if e > s else e + 1
-                if not ("o" in opts):
+                if "o" not in opts:
                     break
         return sorted(spans)
 
@@ -1303,7 +1299,7 @@ def ls(p: Proc) -> int:
                     continue
                 list_dir(name.rstrip("/") + "/" + n if name != "/" else "/" + n, child)
 
-    for name, path, st in sort(dirs):
+    for name, path, _st in sort(dirs):
         list_dir(name, path)
     p.out("".join(out))
     return status

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from ..errors import UnsupportedCommandError
 from ..interface import FileSystem
-from . import _applets
 from ._applets import APPLETS, passwd_entry
 from ._expand import ExpansionError, Expander, match_pattern
 from ._parser import (
@@ -1446,4 +1445,3 @@ def _sh_applet(p: Proc) -> int:
 
 APPLETS["sh"] = _sh_applet
 APPLETS["ash"] = _sh_applet
-_ = _applets

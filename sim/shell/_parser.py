@@ -721,7 +721,7 @@ class _Parser:
         return self._parse_simple()
 
     def _with_redirs(self, cmd: Command) -> Command:
-        redirs = getattr(cmd, "redirs")
+        redirs: list[Redir] = cmd.redirs  # type: ignore[union-attr]
         while True:
             tok = self.peek()
             if tok.kind == "op" and tok.value in ("<", ">", ">>", "<<", "<<-", "<>", "<&", ">&", ">|"):
@@ -806,7 +806,7 @@ class _Parser:
         name_tok = self.take()
         name = name_tok.word.plain if name_tok.kind == "word" and name_tok.word is not None else None
         if name is None or not _NAME.fullmatch(name):
-            raise ShellSyntaxError(f"bad for loop variable", name_tok.line)
+            raise ShellSyntaxError("bad for loop variable", name_tok.line)
         words: list[Word] | None = None
         tok = self.peek()
         if tok.kind == "newline":

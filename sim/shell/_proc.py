@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -187,7 +187,6 @@ class Proc:
     cwd: str
     fds: dict[int, Stream]
     shell: Any = None  # the calling shell, for ash builtins
-    status_hint: int = field(default=0)
 
     @property
     def fs(self) -> FileSystem:

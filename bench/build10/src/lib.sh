@@ -1,0 +1,4 @@
+greet() {
+    cat /opt/app/data/greeting.txt
+    echo "mode: $MODE, args: $*"
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+. /opt/app/src/lib.sh
+greet "$@"

@@ -122,6 +122,19 @@ def _user_ids(user: str, fs: FileSystem) -> tuple[int, int]:
     return uid, gid if gid is not None else 0
 
 
+def _home_of(uid: int, fs: FileSystem) -> str:
+    """HOME from the image's /etc/passwd, else ``/``."""
+    try:
+        lines = fs.read_bytes("/etc/passwd").decode(errors="replace").splitlines()
+    except OSError:
+        return "/"
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2] == str(uid) and fields[5]:
+            return fields[5]
+    return "/"
+
+
 def _mkdir_p(fs: FileSystem, path: str, mode: int = 0o755) -> None:
     parts = [p for p in path.split("/") if p]
     for i in range(1, len(parts) + 1):
@@ -263,7 +276,7 @@ class EngineCore(Engine):
               build_args: Mapping[str, str] | None = None, no_cache: bool = False) -> BuildResult:
         """Build the Buildfile in ``context``: one layer per file-changing step, cached by parent chain,
         instruction and copied content ("CACHED" steps).  A failing step leaves no layer behind."""
-        context = Path(context)
+        context = Path(context).resolve()
         path = context / buildfile
         try:
             text = path.read_bytes()
@@ -402,7 +415,12 @@ class EngineCore(Engine):
         _mkdir_p(container.mount, container.workdir)  # Docker creates a missing WORKDIR too
         for target in [*container.volumes, *container.binds]:
             _mkdir_p(container.mount, target)  # mount points appear in the container layer, as with Docker
-        return ProcessSpec(argv=argv, env=container.env, cwd=container.workdir, uid=uid, gid=gid,
+        # What every runtime adds, in this order, when the image did not set it (as Docker does).
+        env = _env_dict(container.env)
+        env.setdefault("PATH", DEFAULT_PATH)
+        env.setdefault("HOSTNAME", container.hostname)
+        env.setdefault("HOME", _home_of(uid, fs))
+        return ProcessSpec(argv=argv, env=_env_list(env), cwd=container.workdir, uid=uid, gid=gid,
                            hostname=container.hostname, stdin=stdin)
 
     def _run_in(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ExecResult:
@@ -748,6 +766,7 @@ class _Builder:
             mount.unmount()
         layers.append(layer)
         self.engine._cache[key] = layer.diff_id
+        self.engine._loaded.setdefault(layer.diff_id, layer)
         return BuildStep(number, text, False, layer.diff_id, layer.size, output.decode(errors="replace"))
 
     def _copy(self, ins: Instruction, fs: UnionMount, config: ContainerConfig) -> None:

@@ -47,8 +47,8 @@ def test_containers_agree_on_output_and_diff(engines: list[Engine]) -> None:
     outs, diffs = [], []
     for engine in engines:
         engine.build(hello, tag="hello:1")  # type: ignore[attr-defined]
-        engine.create("hello:1", "cat /app/out.txt; echo more >> /app/out.txt; rm /app/hello.txt; mkdir -p /srv/x",  # type: ignore[attr-defined]
-                      name="c")
+        engine.create("hello:1", "cat /app/out.txt; echo more >> /app/out.txt; rm /app/hello.txt; mkdir -p /srv/x; "  # type: ignore[attr-defined]
+                      "echo $HOSTNAME $HOME $PATH $GREETING", name="c", hostname="twin")
         outs.append(engine.start("c"))  # type: ignore[attr-defined]
         diffs.append([str(c) for c in engine.diff("c")])  # type: ignore[attr-defined]
     assert outs[0] == outs[1]

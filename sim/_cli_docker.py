@@ -1,5 +1,5 @@
 """The docker-like subcommands of ``layerlab``: build, images, history, inspect, tag, rmi,
-save, load, run, volume, df.  Images and volumes persist in the state folder; a
+save, load, run, volume, df, analyze.  Images and volumes persist in the state folder; a
 container lives for one ``run`` (use ``--diff`` or ``--commit`` to look at or keep
 its writable layer before it goes)."""
 
@@ -211,6 +211,89 @@ def _df(args: argparse.Namespace, eng: Any) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace, eng: Any) -> int:
+    """``layerlab analyze``: dive's numbers for one image, or the layers several images share."""
+    import stat
+
+    from . import analysis
+
+    parser: argparse.ArgumentParser = args.subparser
+    if args.shared:
+        if args.layer is not None or args.export is not None or args.show is not None:
+            parser.error("--shared compares images; --layer, --export and --show look inside one")
+        shared = analysis.shared_layers({ref: eng._layers(eng._image(ref)) for ref in args.image})
+        if args.json:
+            print(shared.to_json())
+            return 0
+        print(_table([(s.name, str(s.layers), _size(s.total_bytes), _size(s.shared_bytes), _size(s.unique_bytes))
+                      for s in shared.images], ("IMAGE", "LAYERS", "SIZE", "SHARED SIZE", "UNIQUE SIZE")))
+        print()
+        print(_table([(d.diff_id[7:19], _size(d.size), ", ".join(d.images)) for d in shared.layers],
+                     ("LAYER", "SIZE", "USED BY")))
+        print()
+        base = f"{len(shared.common_base)} layer{'s' if len(shared.common_base) != 1 else ''}"
+        print(f"Common base (same bottom layers in every image): {base}")
+        print(f"Stored once: {_size(shared.stored_bytes)}; without sharing: {_size(shared.naive_bytes)}; "
+              f"saved: {_size(shared.saved_bytes)}")
+        return 0
+    if len(args.image) != 1:
+        parser.error("analyze takes one IMAGE; use --shared to compare several")
+    if (args.export is None) != (args.output is None):
+        parser.error("--export N and -o FILE go together")
+    ref = args.image[0]
+    layers = eng._layers(eng._image(ref))
+    try:
+        if args.export is not None:
+            index = analysis._index(args.export, len(layers))
+            with open(args.output, "wb") as fh:
+                digest = analysis.export_layer(layers[index], fh)
+            print(f"layer {index} ({digest[7:19]}) written to {args.output}")
+            return 0
+        if args.show is not None:
+            data = analysis.file_contents(layers, args.show, layer=args.layer)
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return 0
+        if args.layer is not None:
+            entries = analysis.tree(layers, upto=args.layer, sort=args.sort or "path")
+            if args.json:
+                print(_json(entries))
+                return 0
+            index = analysis._index(args.layer, len(layers))
+            print(f"{ref}: merged view at layer {index} of {len(layers)} (LAYER: where each path comes from)")
+            kinds = {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "file": stat.S_IFREG}
+            print(_table([(stat.filemode(kinds[e.kind] | e.mode), f"{e.uid}:{e.gid}", _size(e.size), str(e.layer),
+                           e.path + (f" -> {e.target}" if e.target else "")) for e in entries],
+                         ("MODE", "UID:GID", "SIZE", "LAYER", "PATH")))
+            return 0
+    except IndexError as exc:
+        parser.error(str(exc))
+    except OSError as exc:
+        print(f"layerlab: error: {args.show}: {exc.strerror}", file=sys.stderr)
+        return 1
+    report = analysis.analyze(layers, history=eng.history(ref), name=ref)
+    if args.json:
+        print(report.to_json())
+        return 0
+    print(f"{ref}: {len(report.layers)} layers, {_size(report.total_bytes)} of files, "
+          f"{_size(report.wasted_bytes)} wasted, efficiency {report.efficiency:.4%}")
+    print()
+    print(_table([(str(r.index), r.diff_id[7:19], _size(r.size), str(r.files), str(r.cumulative_files),
+                   f"+{r.added} ~{r.changed} -{r.deleted}", _size(r.wasted_bytes), _size(r.hidden_bytes), r.created_by[:50])
+                  for r in report.layers],
+                 ("LAYER", "DIFF ID", "SIZE", "FILES", "CUMULATIVE", "CHANGES", "WASTED", "HIDES", "CREATED BY")))
+    print()
+    if not report.wasted:
+        print("No wasted bytes: no layer overwrites or deletes a file of a layer below it.")
+        return 0
+    print("Wasted files (earlier copies the image cannot show; dive's inefficient files):")
+    print(_table([(str(w.copies), _size(w.bytes), ",".join(map(str, w.layers)), ",".join(map(str, w.hidden_by)),
+                   w.path + (" (deleted)" if w.removed else "")) for w in report.sorted_wasted(args.sort or "size")],
+                 ("COPIES", "WASTED", "STORED IN", "HIDDEN BY", "PATH")))
+    return 0
+
+
 def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], int]], Callable[[argparse.Namespace], int]]) -> None:
     """Register the docker-like subcommands on ``sub``; ``wrap`` turns a handler into one that gets an engine."""
 
@@ -259,3 +342,11 @@ def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], i
     p.add_argument("action", choices=["create", "ls", "rm"])
     p.add_argument("name", nargs="?")
     command("df", _df, "disk usage: shared and unique layer bytes", json_flag=True)
+    p = command("analyze", _analyze, "per-layer sizes, wasted bytes and efficiency of an image (dive-like)", json_flag=True)
+    p.add_argument("image", nargs="+", help="the image; several with --shared")
+    p.add_argument("--sort", choices=["size", "path"], help="order of the wasted files (default size) or of the --layer tree (default path)")
+    p.add_argument("--layer", type=int, metavar="N", help="the merged view at layer N (0 = bottom, -1 = top); with --show: layer N alone")
+    p.add_argument("--export", type=int, metavar="N", help="write layer N as an OCI tar to -o FILE")
+    p.add_argument("-o", "--output", metavar="FILE", help="where --export writes")
+    p.add_argument("--show", metavar="PATH", help="print a file's contents (the merged view, or --layer N alone)")
+    p.add_argument("--shared", action="store_true", help="which layers several images share (bytes shared vs unique)")

@@ -15,8 +15,10 @@ from sim.errors import BackendUnavailableError
 from sim.interface import Engine
 
 
-def require_real(*, rootless: bool = False, state_dir: str | None = None) -> Engine:
-    """The real engine, or a skip with the reason; with LAYERLAB_REQUIRE_REAL=1 a failure instead."""
+def require_real(*, rootless: bool | None = None, state_dir: str | None = None) -> Engine:
+    """The real engine, or a skip with the reason; with LAYERLAB_REQUIRE_REAL=1 a failure instead.
+
+    ``rootless=None`` takes what this user gets: root mounts as root, a user namespace otherwise."""
     try:
         return sim.connect("real", rootless=rootless, **({"state_dir": state_dir} if state_dir else {}))
     except BackendUnavailableError as exc:
@@ -34,12 +36,15 @@ class SimBackend:
 
 
 class RealBackend:
+    """The kernel as this user gets it: mounted as root, or from a user namespace when unprivileged
+    (so the same suite runs both ways; see ``./dev test``)."""
+
     backend = "real"
 
     @pytest.fixture
     def engine(self, tmp_path_factory: pytest.TempPathFactory) -> Engine:
         # A fresh state folder per test: images and volumes persist on disk between engines.
-        return require_real(rootless=False, state_dir=str(tmp_path_factory.mktemp("state")))
+        return require_real(state_dir=str(tmp_path_factory.mktemp("state")))
 
 
 class RootlessBackend:

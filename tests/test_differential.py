@@ -223,6 +223,7 @@ def _machine(rootless: bool, uids: list[int], examples_factor: float) -> type[Un
 
 
 @pytest.mark.real
+@pytest.mark.root_only
 def test_model_matches_kernel_overlayfs(tmp_path: Path) -> None:
     machine = _machine(rootless=False, uids=[0, 1000], examples_factor=5)
     machine.real_engine = require_real(rootless=False, state_dir=str(tmp_path))  # type: ignore[attr-defined]

@@ -584,6 +584,7 @@ def _wait_for(condition: object, timeout: float = 10) -> None:
 
 
 @pytest.mark.real
+@pytest.mark.root_only
 def test_rootless_runtime_as_an_unprivileged_user(tmp_path: Path) -> None:
     """The rootless half of this file again, as uid 65534 (how CI's unprivileged run sees it)."""
     import shutil

@@ -3,7 +3,7 @@
 The kernel gets ``LAYERLAB_BACKEND`` (which each notebook's first code cell
 honours) and ``MPLBACKEND=Agg``; a cell error fails the test with nbclient's
 traceback.  The committed files must have their outputs cleared and match
-``notebooks/_generate.py``.
+their generator (``notebooks/_generate*.py``: each notebook has exactly one).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import importlib.util
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -22,6 +23,33 @@ from .backends import require_real
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT = 120  # seconds per cell
+
+# Lines a chapter notebook prints on every backend (its own cells assert the facts behind them).
+EXPECTED = {
+    "02_images.ipynb": [
+        "CACHED COPY site/ /var/www/",
+        "all CACHED; same ImageID",
+        "<- whiteout 白障: deletes /var/www/assets/old",
+        "api:1 has 4 layers; 3 of them are webapp:1.2's layers",
+        "ImageID == sha256(config)",
+        "a new name, the same image",
+    ],
+    "03_containers.ipynb": [
+        "I am PID 1 ",
+        "--- alpha: docker diff",
+        "D /app/hello.txt",
+        "beta's data is lost",
+        "docker diff writer: ['A /data']",
+        "under /data the container layer holds only the mount point",
+        "kept across containers",
+        "docker diff binder: ['A /host']",
+    ],
+}
+# ... and only on the kernel.
+EXPECTED_REAL = {
+    "02_images.ipynb": ["model and kernel: same 6 DiffIDs, same ImageID"],
+    "03_containers.ipynb": ["whiteout (char 0/0)", "exists: False", "/data holds []"],
+}
 
 
 def _ids(path: Path) -> str:
@@ -57,6 +85,11 @@ def test_notebook_runs(path: Path, backend: str) -> None:
     assert f"backend: {backend}" in printed, "the kernel did not see LAYERLAB_BACKEND"
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert images, "the notebook drew no figure"
+    for line in EXPECTED.get(path.name, []):
+        assert line in printed, f"{path.name} [{backend}] did not print {line!r}"
+    if backend == "real":
+        for line in EXPECTED_REAL.get(path.name, []):
+            assert line in printed, f"{path.name} [real] did not print {line!r}"
     print(f"{path.name} [{backend}] ran in {elapsed:.1f} s")
 
 
@@ -71,14 +104,34 @@ def test_notebook_committed_clean(path: Path) -> None:
     assert 'BACKEND = "sim"' in first_code.source and "LAYERLAB_BACKEND" in first_code.source
 
 
-def test_notebooks_match_generator() -> None:
-    spec = importlib.util.spec_from_file_location("_generate", NOTEBOOK_DIR / "_generate.py")
+GENERATORS = sorted(NOTEBOOK_DIR.glob("_generate*.py"))
+
+
+def _load_generator(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
+    return generator
+
+
+@pytest.mark.parametrize("path", GENERATORS, ids=_ids)
+def test_notebooks_match_generator(path: Path) -> None:
+    generator = _load_generator(path)
+    assert generator.NOTEBOOKS, f"{path.name} generates no notebook"
     for name, cells in generator.NOTEBOOKS.items():
         committed = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
         fresh = generator.build(cells)
         assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], (
-            f"{name} differs from notebooks/_generate.py; run .venv/bin/python notebooks/_generate.py"
+            f"{name} differs from notebooks/{path.name}; run .venv/bin/python notebooks/{path.name}"
         )
+
+
+def test_every_notebook_has_one_generator() -> None:
+    """Each committed notebook comes from exactly one generator, so the test above covers it."""
+    owners: dict[str, list[str]] = {}
+    for path in GENERATORS:
+        for name in _load_generator(path).NOTEBOOKS:
+            owners.setdefault(name, []).append(path.name)
+    for notebook in NOTEBOOKS:
+        assert len(owners.get(notebook.name, [])) == 1, (notebook.name, owners.get(notebook.name))

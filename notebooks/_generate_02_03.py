@@ -1,0 +1,828 @@
+"""Write notebooks 02 (镜像 images) and 03 (容器 containers) from the cells below (outputs cleared).
+
+    .venv/bin/python notebooks/_generate_02_03.py
+
+The same conventions as ``_generate.py`` (whose ``md``, ``code`` and ``build``
+are reused): the committed ``.ipynb`` files are what the tests execute; edit
+the cells here and regenerate rather than editing the JSON by hand.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load_base():  # notebooks/ is not a package: load the sibling generator by path
+    spec = importlib.util.spec_from_file_location("_generate", HERE / "_generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_base = _load_base()
+md, code, build = _base.md, _base.code, _base.build
+
+# The first code cell of every notebook: the backend switch the tests drive through LAYERLAB_BACKEND.
+BACKEND_CELL = r"""
+import os
+
+BACKEND = "sim"  # "sim" (the model) or "real" (the Linux kernel: overlayfs + namespaces)
+BACKEND = os.environ.get("LAYERLAB_BACKEND") or BACKEND
+print("backend:", BACKEND)
+"""
+
+# Helpers both notebooks define (each notebook stands alone).
+SHOW = r'''
+def show(fig):
+    """Render to PNG and display it: works with any matplotlib backend (Agg in the tests, inline in Jupyter)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(buf.getvalue()))
+
+
+def find_examples():
+    """The repository's examples/ folder, looked for from the notebook's folder upwards."""
+    for folder in [Path.cwd(), *Path.cwd().parents]:
+        if (folder / "examples" / "webapp" / "Buildfile").is_file():
+            return folder / "examples"
+    raise FileNotFoundError("examples/ not found: start Jupyter inside the layerlab repository")
+
+
+def short(text, width=44):
+    text = text.replace("/bin/sh -c ", "")  # history says "RUN /bin/sh -c ..."; the Buildfile said "RUN ..."
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+COLOURS = ["#8fb3de", "#f4c27a", "#9fd39b", "#d9a6e0", "#f2a3a3", "#a6d8d8", "#e0c097", "#c7c7ef"]
+CONTAINER_COLOUR = "#e8e86a"
+
+# Figures carry the Chinese terms only when a font can draw them (matplotlib's default DejaVu Sans cannot).
+_CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+              "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Droid Sans Fallback"]
+_installed = {font.name for font in font_manager.fontManager.ttflist}
+CJK_FONT = next((name for name in _CJK_FONTS if name in _installed), None)
+if CJK_FONT:
+    plt.rcParams["font.sans-serif"] = ["DejaVu Sans", CJK_FONT]  # per-glyph fallback for the Chinese terms
+
+
+def bi(en, zh):
+    """A figure label: the English term, and the Chinese one when a font can draw it."""
+    return f"{en} {zh}" if CJK_FONT else en
+'''
+
+
+IMAGES_02 = [
+    md(r"""
+# 第 2 章 镜像 / Chapter 2: Images
+
+> Docker 在进行镜像构建时，会 **逐层进行构建**，前一层是后一层的基础，每一层构建完成后不会发生改变，后一层上发生的任何改变
+> 不会影响其他层。……分层存储的特征简化了镜像的 **复用** 和 **定制**。
+
+Chapter 1 built layers by hand. Here an **image (镜像)** is built the way Docker builds it: from a **Buildfile**
+(the Dockerfile syntax), **layer by layer (逐层构建)**, each step on top of the previous one. We then look at
+what the engine stored:
+
+* every build step, and the **build cache (构建缓存)** that makes a rebuild reuse them ("CACHED");
+* the **layer stack (层栈)**, bottom first, with each layer's size;
+* `docker history`, including the steps that change only the configuration (`empty_layer`);
+* a second image on the same base that **shares (复用)** layers with the first, and `df`'s shared versus
+  unique bytes;
+* the **ImageID**, which is nothing but the sha256 of the image's configuration JSON.
+
+`BACKEND = "sim"` runs the model (pure Python, anywhere); `BACKEND = "real"` runs the same calls on the Linux
+kernel (overlayfs mounts and namespaces; needs root or unprivileged user namespaces). The environment
+variable `LAYERLAB_BACKEND`, when set, overrides the cell below (the tests run this notebook both ways).
+"""),
+    code(BACKEND_CELL),
+    code(r"""
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from IPython.display import Image, display
+from matplotlib import font_manager
+from matplotlib.patches import Rectangle
+
+import sim
+
+# Reproducible builds: with file times clamped to SOURCE_DATE_EPOCH the same Buildfile gives the same
+# DiffIDs and ImageIDs on every run, in the model and on the kernel.
+os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")
+""" + "\n\n" + SHOW.strip("\n")),
+    code(r"""
+workdir = Path(tempfile.mkdtemp(prefix="layerlab-02-"))  # build context and (real) state, removed at the end
+if BACKEND == "real":
+    engine = sim.connect("real", state_dir=tempfile.mkdtemp(prefix="state-", dir=workdir))
+else:
+    engine = sim.connect("sim")  # images in memory
+context = workdir / "webapp"
+shutil.copytree(find_examples() / "webapp", context)
+engine
+"""),
+    md(r"""
+## 2.1 逐层构建 / Building layer by layer
+
+The build context is a copy of `examples/webapp`: a little web site, its configuration, a tarball of assets,
+and this Buildfile:
+"""),
+    code(r"""
+print((context / "Buildfile").read_text())
+"""),
+    md(r"""
+Every instruction is a **build step (构建步骤)**. `COPY`, `ADD` and `RUN` change files, so each makes one new
+**layer (层)**: the builder mounts the layers so far, runs the step in a container on top, and freezes that
+container's writable layer. `ARG`, `LABEL`, `USER`, `EXPOSE`, `VOLUME` and `CMD` only change the image's
+configuration and make no layer. The table prints, for each layer, the start of its **DiffID** (sha256 of the
+layer's uncompressed tar) and the bytes of the files the step wrote.
+"""),
+    code(r'''
+def print_steps(result):
+    for step in result.steps:
+        text = short(step.instruction, 58)
+        if step.layer is None:
+            what = "base image" if step.instruction.startswith("FROM") else "config only (no layer)"
+        else:
+            what = f"layer {step.layer[7:19]}  {step.size:>5} B of files"
+        mark = "CACHED" if step.cached else ""
+        print(f"#{step.number:<3}{mark:<7}{text:<60}{what}")
+    print(f"=> image {result.image.id[:19]}  tags {list(result.image.tags)}")
+
+
+first = engine.build(context, tag="webapp:1.2")
+print_steps(first)
+'''),
+    md(r"""
+## 2.2 构建缓存 / The build cache: a rebuild reuses every layer
+
+A layer, once built, never changes (只读). The builder remembers each file-changing step under a key made of
+the layers below it, the instruction text and the content it copies; if the key is known, the step is
+**CACHED** and its layer is reused as it is. Building again with nothing changed gives the same image:
+"""),
+    code(r"""
+again = engine.build(context, tag="webapp:1.2")
+print_steps(again)
+
+layer_steps = [s for s in again.steps if s.layer is not None]
+assert all(s.cached for s in layer_steps), "every layer step should come from the cache"
+assert again.image.id == first.image.id and again.image.diff_ids == first.image.diff_ids
+print(f"\n{len(layer_steps)} layer steps, all CACHED; same ImageID")
+"""),
+    md(r"""
+## 2.3 层栈 / The layer stack
+
+`docker history` lists an image's steps **newest first**; a layer stack is drawn **bottom first (自底向上)**,
+like the `layers` array of an OCI manifest: layer 0 is the base image's busybox. The metadata steps that
+came after a layer are written beside it in grey. The base layer is hundreds of times bigger than the
+others, so the bar chart on the right uses a logarithmic scale.
+"""),
+    code(r'''
+def layer_rows(ref):
+    """The image's layers, oldest first, each with the metadata-only steps that followed it."""
+    rows = []
+    for entry in reversed(engine.history(ref)):
+        if entry.empty_layer:
+            if rows:
+                rows[-1][1].append(entry.created_by)
+        else:
+            rows.append((entry, []))
+    return rows
+
+
+def draw_stack(ax, ref, colour_of=None, edge_of=None, title=None, height=None):
+    rows = layer_rows(ref)
+    for y, (entry, config) in enumerate(rows):
+        colour = colour_of(entry) if colour_of else COLOURS[y % len(COLOURS)]
+        edge, width, style = edge_of(entry) if edge_of else ("black", 1, "solid")
+        ax.add_patch(Rectangle((0, y), 1, 0.86, facecolor=colour, edgecolor=edge, linewidth=width, linestyle=style))
+        ax.text(0.03, y + 0.58, f"layer {y}: {short(entry.created_by)}", fontsize=8, va="center")
+        ax.text(0.03, y + 0.24, f"{entry.size:,} B    DiffID {entry.layer[7:19]}", fontsize=7.5, va="center",
+                family="monospace")
+        if config:
+            ax.text(1.03, y + 0.43, "then, config only: " + ", ".join(c.split()[0] for c in config),
+                    fontsize=7.5, va="center", color="grey", style="italic")
+    ax.set_xlim(0, 1.75 if any(c for _, c in rows) else 1.05)
+    ax.set_ylim(-0.2, (height or len(rows)) + 0.1)
+    ax.axis("off")
+    ax.set_title(title or ref, fontsize=10)
+    return rows
+
+
+fig, (ax, bars) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1.2]})
+count = len(layer_rows("webapp:1.2"))
+rows = draw_stack(ax, "webapp:1.2", title=f"webapp:1.2: {count} layers, bottom first ({BACKEND})")
+bars.barh([y + 0.43 for y in range(len(rows))], [e.size for e, _ in rows], height=0.6,
+          color=[COLOURS[y % len(COLOURS)] for y in range(len(rows))], edgecolor="black")
+bars.set_xscale("log")
+bars.set_ylim(-0.2, len(rows) + 0.1)
+bars.set_yticks([])
+bars.set_xlabel("layer size, bytes (log scale)")
+show(fig)
+
+info = engine.inspect_image("webapp:1.2")
+print(f"image size (docker images SIZE): {info.size:,} B in {len(info.diff_ids)} layers")
+'''),
+    md(r"""
+A container of this image sees all the layers merged into one tree (the union of chapter 1). `/var/www`
+has files from three different layers (`COPY site/`, `ADD`, the first `RUN`); `assets/old` is gone:
+"""),
+    code(r"""
+# As root: the image says USER nobody, and a rootless engine can map only root into its user namespace.
+merged = engine.run("webapp:1.2", "ls -l /var/www /var/www/assets", remove=True, user="root")
+print(merged.output)
+"""),
+    md(r"""
+## 2.4 镜像历史 / `docker history` and `empty_layer`
+
+Newest first. The rows with `empty_layer=True` are the configuration steps: they are recorded in the history
+(so you can see how the image was made) but have no layer and cost 0 bytes.
+"""),
+    code(r"""
+print(f"{'LAYER':<14}{'CREATED BY':<62}{'SIZE':>10}  empty_layer")
+for entry in engine.history("webapp:1.2"):
+    layer = entry.layer[7:19] if entry.layer else "-"
+    print(f"{layer:<14}{short(entry.created_by, 60):<62}{entry.size:>8} B  {entry.empty_layer}")
+"""),
+    md(r"""
+> 比如在后一层上进行文件删除操作，**仅是在当前层把被删除文件标记为已删除** ……但在前一层上，文件依旧在，而且会一直跟随镜像存在。
+
+The last `RUN` deletes `/var/www/assets/old`, which the `ADD` layer unpacked. `docker save` writes the image
+as the tars that were hashed; opening them shows the delete is only a **whiteout (白障)** in the newer layer,
+while the older layer still carries the file:
+"""),
+    code(r'''
+saved = io.BytesIO()
+engine.save(["webapp:1.2"], saved)
+saved.seek(0)
+with tarfile.open(fileobj=saved) as archive:
+    manifest = json.load(archive.extractfile("manifest.json"))[0]
+    config_bytes = archive.extractfile(manifest["Config"]).read()
+    layer_blobs = [archive.extractfile(path).read() for path in manifest["Layers"]]
+
+
+def members(blob):
+    """(path, size, is a directory) for each entry of a layer tar."""
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as layer_tar:
+        return [(m.name.rstrip("/"), m.size, m.isdir()) for m in layer_tar.getmembers()]
+
+
+for i, blob in enumerate(layer_blobs):
+    for name, size, _ in members(blob):
+        folder, _, base = name.rpartition("/")
+        if base.startswith(".wh.") and base != ".wh..wh..opq":
+            hidden = f"{folder}/{base[4:]}" if folder else base[4:]
+            print(f"layer {i}: {name}   <- whiteout 白障: deletes /{hidden}")
+            for j in range(i):
+                for path, size, is_dir in members(layer_blobs[j]):
+                    if path == hidden or path.startswith(hidden + "/"):
+                        what = "directory" if is_dir else f"{size} B"
+                        print(f"layer {j}: {path + '/' * is_dir:<32} {what:>9}   <- still stored below, shipped with the image")
+'''),
+    md(r"""
+## 2.5 复用与定制 / A second image on the same base shares layers
+
+`Buildfile.api` below describes a different image: the same site and configuration, then its own last step.
+Its first steps are exactly those of `webapp` (same base, same instructions, same copied content), so the
+builder reuses those layers (**复用 reuse**) and only the last step makes a new one (**定制 customise**).
+"""),
+    code(r'''
+(context / "Buildfile.api").write_text("""\
+# A second image on the same base: the same site and configuration, then its own last step.
+FROM busybox
+COPY site/ /var/www/
+COPY conf/httpd.conf /etc/httpd.conf
+RUN echo '{"status": "ok"}' > /var/www/health.json
+CMD ["httpd", "-f", "-p", "9090", "-h", "/var/www"]
+""")
+second = engine.build(context, buildfile="Buildfile.api", tag="api:1")
+print_steps(second)
+
+shared = [d for d in second.image.diff_ids if d in first.image.diff_ids]
+print(f"\napi:1 has {len(second.image.diff_ids)} layers; {len(shared)} of them are webapp:1.2's layers")
+assert second.image.diff_ids[:3] == first.image.diff_ids[:3]  # busybox, COPY site/, COPY conf
+'''),
+    md(r"""
+Drawn side by side: a layer with the same DiffID in both images is the same layer, stored once (coloured,
+with a thick green frame); the layers only one image has are grey with a dashed frame. A layer's identity in a
+stack is its **ChainID** (the DiffIDs from the bottom up to it, hashed): the shared layers also have equal
+ChainIDs, so everything above them is built on identical ground.
+"""),
+    code(r'''
+both = set(first.image.diff_ids) & set(second.image.diff_ids)
+palette = {d: COLOURS[i % len(COLOURS)] for i, d in enumerate(first.image.diff_ids)}
+
+
+def colour_of(entry):
+    return palette[entry.layer] if entry.layer in both else "#eeeeee"
+
+
+def edge_of(entry):
+    return ("green", 3, "solid") if entry.layer in both else ("grey", 1.2, "dashed")
+
+
+height = max(len(first.image.diff_ids), len(second.image.diff_ids))
+fig, axes = plt.subplots(1, 2, figsize=(15, 5))
+draw_stack(axes[0], "webapp:1.2", colour_of, edge_of, height=height)
+draw_stack(axes[1], "api:1", colour_of, edge_of, height=height)
+fig.suptitle(f"Two images, {len(both)} shared layers (green frame) stored once; grey: only in one image ({BACKEND})")
+show(fig)
+
+for i, (a, b) in enumerate(zip(first.image.chain_ids, second.image.chain_ids)):
+    print(f"layer {i}: ChainID {a[7:19]} vs {b[7:19]}  {'same' if a == b else 'different'}")
+'''),
+    md(r"""
+## 2.6 磁盘占用 / `df`: shared versus unique bytes
+
+`docker system df -v` counts every layer once, however many images use it, and splits the bytes into
+**shared** (layers two or more images use) and **unique** (layers one image alone uses). The `busybox` base
+image is an image too, so its one layer is shared by all three. The check below recomputes the split from
+`history` and the image list, independently of `df`.
+"""),
+    code(r'''
+usage = engine.df()
+images = engine.images()
+print(f"{usage.images} images, {usage.layers} layers stored")
+print(f"shared {usage.shared_bytes:>10,} B   unique {usage.unique_bytes:>8,} B")
+print(f"\n{'IMAGE':<18}{'SIZE':>12}{'SHARED':>12}{'UNIQUE':>10}")
+for image in images:
+    name = image.tags[0] if image.tags else image.id[:19]
+    shared_b, unique_b = usage.per_image[name]
+    print(f"{name:<18}{image.size:>12,}{shared_b:>12,}{unique_b:>10,}")
+
+# The same split, recomputed from the images' own histories.
+users, sizes = {}, {}
+for image in images:
+    for entry in engine.history(image.id):
+        if entry.layer:
+            users.setdefault(entry.layer, set()).add(image.id)
+            sizes[entry.layer] = entry.size
+assert usage.layers == len(sizes)
+assert usage.shared_bytes == sum(sizes[d] for d, u in users.items() if len(u) > 1)
+assert usage.unique_bytes == sum(sizes[d] for d, u in users.items() if len(u) == 1)
+naive = sum(image.size for image in images)
+print(f"\nthe images add up to {naive:,} B; stored once, the layers take {usage.shared_bytes + usage.unique_bytes:,} B")
+
+names = [image.tags[0] for image in images]
+fig, (left, right) = plt.subplots(1, 2, figsize=(13, 3.2), gridspec_kw={"width_ratios": [1.2, 1]})
+stored = usage.shared_bytes + usage.unique_bytes
+left.barh(["if each image kept\nits own copy", "stored once\n(what df counts)"], [naive, stored],
+          color=["#dddddd", "#9fd39b"], edgecolor="black")
+for y, value in enumerate([naive, stored]):
+    left.text(value * 1.01, y, f"{value:,} B", va="center", fontsize=8)
+left.set_xlim(0, naive * 1.3)
+left.set_xlabel("bytes")
+left.set_title(bi("all images: sharing stores each layer once", "复用"), fontsize=10)
+right.barh(names, [usage.per_image[n][1] for n in names], color="#f2a3a3", edgecolor="black")
+for y, n in enumerate(names):
+    right.text(usage.per_image[n][1] * 1.01, y, f"{usage.per_image[n][1]:,} B", va="center", fontsize=8)
+right.set_xlim(0, max(v[1] for v in usage.per_image.values()) * 1.3 or 1)
+right.set_xlabel("bytes")
+right.set_title(bi("unique bytes: only this image's layers", "独有"), fontsize=10)
+fig.suptitle(f"df: {usage.shared_bytes:,} B shared, {usage.unique_bytes:,} B unique ({BACKEND})", y=1.02)
+fig.tight_layout()
+show(fig)
+'''),
+    md(r"""
+## 2.7 ImageID = sha256(config)
+
+An image is its **configuration** (a JSON document: environment, command, user, labels, `rootfs.diff_ids`
+and the history) plus the layers it names. The **ImageID** is the sha256 of the configuration's bytes, so
+it changes when any layer or any setting changes, and a **tag (标签)** is only a name pointing at it. The
+configuration bytes come from the `docker save` archive opened above.
+"""),
+    code(r'''
+config = json.loads(config_bytes)
+computed = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+print("sha256(config bytes) =", computed)
+print("ImageID              =", first.image.id)
+assert computed == first.image.id
+print("ImageID == sha256(config)")
+
+print("\nconfig.rootfs.diff_ids (bottom first):")
+for d in config["rootfs"]["diff_ids"]:
+    print("   ", d[:19], "...")
+print("config.history (oldest first):")
+for h in config["history"]:
+    print(f"    {short(h['created_by'], 60):<62} {'empty_layer' if h.get('empty_layer') else ''}")
+print("config.config:", {k: v for k, v in config["config"].items() if k in ("User", "Cmd", "ExposedPorts", "Labels")})
+
+tagged = engine.tag("webapp:1.2", "webapp:latest")
+print(f"\nwebapp:latest -> {tagged.id[:19]}: a new name, the same image")
+assert tagged.id == first.image.id
+'''),
+    md(r"""
+## 2.8 模型与内核一致 / The model and the kernel agree
+
+With `BACKEND = "real"` the same two builds are replayed in the model and the DiffIDs and ImageIDs compared:
+the same Buildfile and context give the same bytes on both backends. With `BACKEND = "sim"` there is nothing
+to compare against.
+"""),
+    code(r"""
+if BACKEND == "real":
+    model = sim.connect("sim")
+    for result, buildfile, tag in [(first, "Buildfile", "webapp:1.2"), (second, "Buildfile.api", "api:1")]:
+        twin = model.build(context, buildfile=buildfile, tag=tag).image
+        assert twin.diff_ids == result.image.diff_ids, (twin.diff_ids, result.image.diff_ids)
+        assert twin.id == result.image.id, (twin.id, result.image.id)
+        print(f"{tag:<11} model and kernel: same {len(twin.diff_ids)} DiffIDs, same ImageID {twin.id[:19]}")
+    model.close()
+else:
+    print("run with BACKEND = 'real' to compare the model with the kernel")
+"""),
+    md(r"""
+## 小结 / Summary
+
+| 中文 | English | in layerlab |
+|---|---|---|
+| 镜像 | image | `engine.inspect_image(ref)`: config + layers |
+| 逐层构建 | building layer by layer | `engine.build(context)`: one layer per `COPY`/`ADD`/`RUN` |
+| 构建缓存 | build cache | `BuildStep.cached` ("CACHED") |
+| 镜像历史 | history | `engine.history(ref)`, newest first, `empty_layer` for config steps |
+| 复用 / 定制 | reuse / customise | equal DiffIDs and ChainIDs, stored once |
+| 磁盘占用 | disk usage | `engine.df()`: shared and unique bytes |
+| 镜像 ID | ImageID | sha256 of the config bytes |
+| 标签 | tag | `engine.tag(src, dst)`: a name for an ImageID |
+
+`layerlab tour --chapter 2` prints the same story in a terminal. Chapter 3 starts containers from an image.
+"""),
+    code(r"""
+engine.close()  # unmounts whatever is still mounted (real: the kernel mounts)
+shutil.rmtree(workdir, ignore_errors=True)
+print("closed; removed", workdir)
+"""),
+]
+
+
+CONTAINERS_03 = [
+    md(r"""
+# 第 3 章 容器、容器存储层与数据卷 / Chapter 3: Containers, the container layer and volumes
+
+> 容器的实质是进程，与直接在宿主执行的进程不同，容器进程运行于自己的命名空间。
+
+> `镜像` 和 `容器` 的关系，可以类比为面向对象编程中 `类` 和 `实例对象` 的关系。……每一个容器在创建的时候，都会在堆栈底层
+> 创建一个可写的数据层，这就是容器数据层（`container layer`）。……**容器数据层 随 容器 的 删除 而 丢失**。……
+> 任何文件写入操作都应该使用**数据卷**、**绑定宿主目录** 等操作，在这些位置的读写会跳过容器存储层。
+
+This notebook follows the seed document's sections **容器 —— `Container`** and **容器存储层**:
+
+* a **container (容器)** is a process in its own namespaces, running on an image's merged layers;
+* one image and several containers are a **class (类)** and its **instances (实例)**: the image's layers are
+  shared and read-only, each container adds its **own writable layer (容器存储层, container layer)**;
+* `diff` shows what a container changed, `commit` turns those changes into a new image layer;
+* removing a container deletes its layer: **the data is lost (丢失)**, and its bytes are freed;
+* a **volume (数据卷)** or a **bind mount (绑定宿主目录)** bypasses the container layer, so its data outlives
+  the container.
+
+`BACKEND = "sim"` runs the model; `BACKEND = "real"` runs every container as a real process in Linux
+namespaces on an overlayfs mount. `LAYERLAB_BACKEND`, when set, overrides the cell below.
+"""),
+    code(BACKEND_CELL),
+    code(r"""
+import io
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from IPython.display import Image, display
+from matplotlib import font_manager
+from matplotlib.patches import Rectangle
+
+import sim
+
+os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")  # reproducible builds, as in chapter 2
+
+workdir = Path(tempfile.mkdtemp(prefix="layerlab-03-"))  # build context, bind folder and (real) state
+if BACKEND == "real":
+    engine = sim.connect("real", state_dir=tempfile.mkdtemp(prefix="state-", dir=workdir))
+else:
+    engine = sim.connect("sim")
+""" + "\n\n" + SHOW.strip("\n") + "\n\n" + r'''
+context = workdir / "hello"
+shutil.copytree(find_examples() / "hello", context)
+print((context / "Buildfile").read_text())
+image = engine.build(context, tag="hello:1").image
+print(f"built hello:1 = {image.id[:19]}, {len(image.diff_ids)} layers")
+
+snapshots = []  # (moment, bytes in container layers, bytes in volumes), drawn at the end
+
+
+def snapshot(moment):
+    usage = engine.df()
+    snapshots.append((moment, usage.container_bytes, usage.volume_bytes))
+    return usage
+'''),
+    md(r"""
+## 3.1 容器的实质是进程 / A container is a process
+
+`run` = `create` (the image's layers plus a new, empty writable layer) then `start` (a process in that file
+system). The process has its own PID namespace, where it is PID 1, and its own hostname (UTS namespace);
+its root directory is the image's merged tree. On the real backend this is a kernel process in new
+namespaces after `pivot_root`; the model runs the same command in its shell over the modelled tree.
+"""),
+    code(r"""
+first_look = engine.run("hello:1", 'echo "I am PID $$ on host $(hostname)"; ls /; cat /app/out.txt', remove=True)
+print(first_look.output)
+assert first_look.exit_code == 0 and "PID 1 " in first_look.output
+"""),
+    md(r"""
+## 3.2 类与实例 / One image, three containers
+
+Three containers from the one image `hello:1`. Each command changes something different, and each prints
+what it sees afterwards:
+
+* `alpha` overwrites `/app/out.txt`, a file of the image (**copy-up**: the file is copied into alpha's layer
+  first);
+* `beta` writes 4 KiB of new files;
+* `gamma` deletes `/app/hello.txt` (a **whiteout**) and adds a symlink.
+"""),
+    code(r"""
+commands = {
+    "alpha": "echo alpha was here > /app/out.txt; cat /app/out.txt",
+    "beta": "printf '%4096s' x > /tmp/pad.txt && mkdir -p /var/cache/beta && echo beta > /var/cache/beta/note"
+            " && ls -l /tmp/pad.txt && cat /app/out.txt",
+    "gamma": "rm /app/hello.txt && ln -s out.txt /app/link && ls /app",
+}
+for name, command in commands.items():
+    engine.create("hello:1", command, name=name)
+for name in commands:
+    result = engine.start(name)
+    print(f"--- {name} (exit {result.exit_code})")
+    print(result.output.rstrip())
+    assert result.exit_code == 0
+_ = snapshot("3 containers")
+"""),
+    md(r"""
+Each container saw only its own change: `beta` still reads the image's `/app/out.txt`, and `gamma` still has it.
+The image's layers were not touched. The drawing: the image at the bottom (read-only layers, shared by all),
+each container above it with its own writable layer (size and `docker diff`).
+"""),
+    code(r'''
+def draw_instances(ref, names, title):
+    layers = [h for h in reversed(engine.history(ref)) if not h.empty_layer]
+    info = {c.name: c for c in engine.containers()}
+    width = 3.3 * len(names)
+    fig, ax = plt.subplots(figsize=(width + 3, 3.2 + 0.5 * len(layers)))
+    for i, h in enumerate(layers):  # the image: bottom first
+        ax.add_patch(Rectangle((0, i * 0.5), width, 0.44, facecolor=COLOURS[i % len(COLOURS)], edgecolor="black"))
+        ax.text(width / 2, i * 0.5 + 0.22, f"layer {i}: {short(h.created_by, 60)}   {h.size:,} B",
+                ha="center", va="center", fontsize=8)
+    ax.text(-0.15, len(layers) * 0.25, f"{bi('image', '镜像')} {ref}\n= {bi('class', '类')}\n"
+            f"{bi('read-only', '只读')},\n{bi('shared', '共享')}",
+            ha="right", va="center", fontsize=9, fontweight="bold")
+    top = len(layers) * 0.5 + 0.8
+    for k, name in enumerate(names):
+        x = k * 3.3 + 0.15
+        changes = [str(c) for c in engine.diff(name)]
+        ax.add_patch(Rectangle((x, top), 3.0, 0.7, facecolor=CONTAINER_COLOUR, edgecolor="black", linewidth=1.5))
+        ax.text(x + 1.5, top + 0.35, f"{bi('container layer', '容器存储层')}\n{info[name].upper_size:,} B", ha="center",
+                va="center", fontsize=8)
+        ax.add_patch(Rectangle((x, top + 0.75), 3.0, 0.45, facecolor="white", edgecolor="black"))
+        ax.text(x + 1.5, top + 0.97, f"container {name} = {bi('instance', '实例')}", ha="center", va="center", fontsize=8.5,
+                fontweight="bold")
+        ax.text(x + 0.1, top + 1.3, "\n".join(changes[:6] + (["…"] if len(changes) > 6 else [])), va="bottom",
+                fontsize=7.5, family="monospace")
+        ax.annotate("", xy=(x + 1.5, len(layers) * 0.5 - 0.02), xytext=(x + 1.5, top - 0.02),
+                    arrowprops=dict(arrowstyle="->", color="grey", linewidth=1.5))
+    ax.set_xlim(-0.1, width + 0.1)
+    ax.set_ylim(-0.2, top + 2.6)
+    ax.axis("off")
+    ax.set_title(title)
+    return fig
+
+
+show(draw_instances("hello:1", list(commands), f"One image, three containers, three writable layers ({BACKEND})"))
+'''),
+    md(r"""
+## 3.3 容器存储层 / `docker diff` and the container layer's bytes
+
+`docker diff` reads a container's writable layer: **A** added, **C** changed (a file copied up and rewritten,
+or a directory whose contents changed), **D** deleted (a whiteout). On the real backend the layer is the
+overlay mount's *upper* directory on the host; we list it from disk. The model holds it as a `Layer`.
+"""),
+    code(r'''
+def layer_on_disk(upper_dir):
+    """Walk the kernel's upper directory: (path, what) for each entry; a whiteout is a char device 0/0."""
+    paths = sorted(os.path.join(folder, name) for folder, dirs, files in os.walk(upper_dir) for name in dirs + files)
+    out = []
+    for path in paths:
+        st = os.lstat(path)
+        rel = "/" + os.path.relpath(path, upper_dir)
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            out.append((rel, "whiteout (char 0/0)"))
+        elif stat.S_ISDIR(st.st_mode):
+            out.append((rel + "/", "directory"))
+        elif stat.S_ISLNK(st.st_mode):
+            out.append((rel, "symlink -> " + os.readlink(path)))
+        else:
+            out.append((rel, f"{st.st_size} B"))
+    return out
+
+
+info = {c.name: c for c in engine.containers()}
+for name in commands:
+    mount = engine._container(name).mount  # the container's union mount; .upper is its writable layer
+    print(f"--- {name}: docker diff")
+    for change in engine.diff(name):
+        print("   ", change)
+    print(f"    container layer: {info[name].upper_size:,} B of files ({len(mount.upper)} entries)")
+    if BACKEND == "real":
+        print(f"    on disk, {mount.upper_dir}:")
+        for rel, what in layer_on_disk(mount.upper_dir):
+            print(f"        {rel:<26} {what}")
+    assert info[name].upper_size == mount.upper.size
+
+usage = engine.df()
+print(f"\ndf: {usage.containers} containers, {usage.container_bytes:,} B in their writable layers")
+'''),
+    md(r"""
+## 3.4 提交 / `commit`: a container layer becomes an image layer
+
+`docker commit` freezes a container's writable layer and puts it on top of the image's layers as a new
+image. This is how changes made in a container can be kept, though the seed's best practice is to keep
+container layers stateless (无状态化) and describe images in a Buildfile instead.
+"""),
+    code(r"""
+committed = engine.commit("alpha", "hello:alpha")
+print(f"hello:alpha = {committed.id[:19]}: {len(committed.diff_ids)} layers (hello:1 has {len(image.diff_ids)})")
+newest = engine.history("hello:alpha")[0]
+print(f"newest history entry: {newest.created_by!r}, layer {newest.layer[7:19]}, {newest.size:,} B")
+assert committed.diff_ids[:-1] == image.diff_ids  # the image's layers, shared, plus alpha's layer
+print(engine.run("hello:alpha", None, remove=True).output.rstrip(), " <- the image's CMD, in a new container")
+"""),
+    md(r"""
+## 3.5 删除容器 / `rm`: the container layer is lost
+
+> 容器数据层的生命周期跟容器一样——**容器数据层 随 容器 的 删除 而 丢失**
+
+Removing `beta` deletes its writable layer: `remove` returns the bytes freed, `df` counts them no more and, on
+the real backend, the upper directory is gone from the disk. A new container from the same image starts with
+an empty layer: beta's files do not come back.
+"""),
+    code(r"""
+beta_mount = engine._container("beta").mount
+beta_dir = getattr(beta_mount, "upper_dir", None)  # real: the upper directory on the host
+before = engine.df()
+freed = engine.remove("beta")
+after = snapshot("rm beta")
+print(f"engine.remove('beta') freed {freed:,} B")
+print(f"container layers: {before.container_bytes:,} B -> {after.container_bytes:,} B")
+assert freed == info["beta"].upper_size > 4096 - 1
+assert before.container_bytes - after.container_bytes == freed
+if beta_dir is not None:
+    print(f"{beta_dir} exists: {os.path.exists(beta_dir)}")
+    assert not os.path.exists(beta_dir)
+
+fresh = engine.run("hello:1", "ls /tmp; cat /var/cache/beta/note", remove=True)
+print(f"a new container: exit {fresh.exit_code}: {fresh.output.strip()!r}")
+assert fresh.exit_code != 0 and "pad.txt" not in fresh.output
+print("beta's data is lost (丢失)")
+"""),
+    md(r"""
+## 3.6 数据卷 / A volume keeps the data
+
+A **named volume** is storage outside every container layer, mounted at a path in the container. `writer`
+writes under `/data` (the volume `notes`); then `writer` is removed, and `reader`, a new container, mounts the
+same volume and finds the data.
+"""),
+    code(r"""
+engine.create_volume("notes")
+writer = engine.run(
+    "hello:1",
+    "mkdir -p /data/logs && echo 'kept across containers' > /data/logs/note.txt"
+    " && printf '%2048s' x > /data/blob && echo written",
+    name="writer", volumes={"/data": "notes"},
+)
+print("writer:", writer.output.strip())
+writer_changes = [str(c) for c in engine.diff("writer")]
+writer_mount = engine._container("writer").mount
+print("docker diff writer:", writer_changes)
+print("volume notes:", engine.volume_info("notes"))
+_ = snapshot("writer wrote /data")
+"""),
+    md(r"""
+The writes under the mount point went to the volume, **not** to the container layer (在这些位置的读写会跳过容器存储层).
+The only trace in `writer`'s layer is the mount point directory `/data` itself, which the engine creates (as
+Docker does) so there is somewhere to mount the volume. The cell asserts it three ways: `docker diff`, the
+writable layer's entries, and (on the real backend) the upper directory on disk.
+"""),
+    code(r"""
+def under(path, point="/data"):
+    return path == point or path.startswith(point + "/")
+
+
+diff_paths = [c.split(" ", 1)[1] for c in writer_changes]
+assert [p for p in diff_paths if under(p)] == ["/data"], writer_changes
+upper_paths = ["/" + p for p in writer_mount.upper.paths()]
+assert [p for p in upper_paths if under(p)] == ["/data"], upper_paths
+assert writer_mount.upper.size == 0, "no file bytes at all entered writer's container layer"
+if BACKEND == "real":
+    on_disk = os.listdir(os.path.join(writer_mount.upper_dir, "data"))
+    print(f"on disk, {writer_mount.upper_dir}/data holds {on_disk}")
+    assert on_disk == []
+volume_bytes = engine.volume_info("notes").size
+assert volume_bytes == len("kept across containers\n") + 2048
+print(f"under /data the container layer holds only the mount point; the volume holds {volume_bytes:,} B")
+"""),
+    code(r"""
+freed = engine.remove("writer")
+print(f"engine.remove('writer') freed {freed} B of container layer; the volume keeps {engine.volume_info('notes').size:,} B")
+_ = snapshot("rm writer")
+
+reader = engine.run("hello:1", "cat /data/logs/note.txt; ls -l /data", name="reader", volumes={"/data": "notes"})
+print("reader:\n" + reader.output.rstrip())
+assert reader.exit_code == 0 and "kept across containers" in reader.output
+print("\nvolumes:", engine.list_volumes())
+if BACKEND == "real":
+    folder = Path(engine.state_dir) / "volumes" / "notes" / "_data"
+    print("on the host the volume is the folder", folder, "->", sorted(p.name for p in folder.iterdir()))
+_ = snapshot("reader")
+"""),
+    md(r"""
+## 3.7 绑定宿主目录 / A bind mount writes to the host
+
+A **bind mount** puts a host folder into the container. The container's writes land directly in that
+folder on the host, again bypassing the container layer.
+"""),
+    code(r"""
+host_dir = workdir / "host-folder"
+host_dir.mkdir()
+result = engine.run("hello:1", "echo written by a container > /host/greeting.txt", name="binder",
+                    binds={"/host": str(host_dir)})
+print("on the host:", {p.name: p.read_text() for p in host_dir.iterdir()})
+assert (host_dir / "greeting.txt").read_text() == "written by a container\n"
+print("docker diff binder:", [str(c) for c in engine.diff("binder")])
+assert [str(c) for c in engine.diff("binder") if under(c.path, "/host")] == ["A /host"]
+print("engine.remove('binder') freed", engine.remove("binder"), "B; the file stays on the host:",
+      (host_dir / "greeting.txt").exists())
+"""),
+    md(r"""
+## 3.8 生命周期 / Where the bytes were, step by step
+
+`df` after each step: bytes in container layers come and go with their containers; the volume's bytes stay.
+"""),
+    code(r"""
+moments = [m for m, _, _ in snapshots]
+x = range(len(moments))
+fig, ax = plt.subplots(figsize=(9, 3.2))
+ax.bar([i - 0.2 for i in x], [c for _, c, _ in snapshots], width=0.4, color=CONTAINER_COLOUR, edgecolor="black",
+       label=bi("container layers", "容器存储层"))
+ax.bar([i + 0.2 for i in x], [v for _, _, v in snapshots], width=0.4, color="#8fb3de", edgecolor="black",
+       label=bi("volumes", "数据卷"))
+for i, (_, c, v) in enumerate(snapshots):
+    ax.text(i - 0.2, c, f"{c:,}", ha="center", va="bottom", fontsize=8)
+    ax.text(i + 0.2, v, f"{v:,}", ha="center", va="bottom", fontsize=8)
+ax.set_xticks(list(x), moments)
+ax.set_ylabel("bytes")
+ax.legend(fontsize=8)
+ax.set_title(f"Container layers are lost with their containers; volumes keep their data ({BACKEND})")
+show(fig)
+"""),
+    md(r"""
+## 小结 / Summary
+
+| 中文 | English | in layerlab |
+|---|---|---|
+| 容器 | container | `engine.create(image, command)`, `engine.start(name)`, `engine.run(...)` |
+| 类 / 实例 | class / instance | one image, many containers |
+| 容器存储层 | container (writable) layer | `engine._container(name).mount.upper`; `ContainerInfo.upper_size` |
+| 变更 | changes | `engine.diff(name)`: A / C / D |
+| 提交 | commit | `engine.commit(name, tag)`: the layer becomes an image layer |
+| 随容器删除而丢失 | lost with the container | `engine.remove(name)` returns the bytes freed |
+| 数据卷 | volume | `engine.create_volume(name)`, `volumes={"/data": name}` |
+| 绑定宿主目录 | bind mount | `binds={"/host": "/a/host/folder"}` |
+
+`layerlab tour --chapter 3` prints the same story in a terminal.
+"""),
+    code(r"""
+engine.close()  # unmounts every container still there (reader, alpha, gamma)
+shutil.rmtree(workdir, ignore_errors=True)
+print("closed; removed", workdir)
+"""),
+]
+
+NOTEBOOKS = {"02_images.ipynb": IMAGES_02, "03_containers.ipynb": CONTAINERS_03}
+
+
+def main() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nb = build(cells)
+        nbformat.validate(nb)
+        nbformat.write(nb, HERE / name)
+        print("wrote", HERE / name)
+
+
+if __name__ == "__main__":
+    main()

@@ -227,7 +227,8 @@ class EngineCore(Engine):
         return ImageInfo(
             id=str(record.id), tags=tuple(record.tags), diff_ids=diff_ids,
             chain_ids=tuple(chain_ids(list(diff_ids))) if diff_ids else (),
-            size=record.size, created=record.created or "", config=_config_summary(record.config),
+            size=sum(layer.size for layer in self._layers(record)), created=record.created or "",
+            config=_config_summary(record.config),
         )
 
     def images(self) -> list[ImageInfo]:
@@ -240,7 +241,7 @@ class EngineCore(Engine):
         """``docker history``, newest first: metadata steps have no layer and size 0."""
         record = self._image(ref)
         layers = list(record.diff_ids)
-        sizes = [d.size for d in record.layers]
+        sizes = [layer.size for layer in self._layers(record)]  # file bytes, as docker history shows
         out: list[HistoryEntry] = []
         i = 0
         for h in record.config.history:
@@ -525,15 +526,15 @@ class EngineCore(Engine):
         users: dict[str, set[str]] = {}
         sizes: dict[str, int] = {}
         for r in records:
-            for d in r.layers:
-                users.setdefault(str(d.digest), set()).add(str(r.id))
-                sizes[str(d.digest)] = d.size
+            for diff_id, layer in zip(r.diff_ids, self._layers(r)):
+                users.setdefault(str(diff_id), set()).add(str(r.id))
+                sizes[str(diff_id)] = layer.size  # file bytes, each layer once
         shared = sum(sizes[d] for d, u in users.items() if len(u) > 1)
         unique = sum(sizes[d] for d, u in users.items() if len(u) == 1)
         per_image = {
             (r.tags[0] if r.tags else r.short_id): (
-                sum(d.size for d in r.layers if len(users[str(d.digest)]) > 1),
-                sum(d.size for d in r.layers if len(users[str(d.digest)]) == 1),
+                sum(sizes[str(d)] for d in r.diff_ids if len(users[str(d)]) > 1),
+                sum(sizes[str(d)] for d in r.diff_ids if len(users[str(d)]) == 1),
             )
             for r in records
         }
@@ -734,7 +735,7 @@ class _Builder:
         parent = chain_ids([layer.diff_id for layer in layers])[-1] if layers else "scratch"
         key = hashlib.sha256(
             "\0".join([parent, text, ins.form, repr(sorted(ins.flags.items())), self._content_key(ins),
-                       config.working_dir, config.user, repr(config.env)]).encode()
+                       config.working_dir, config.user, repr(sorted(env.items()))]).encode()  # ENV and ARG values
         ).hexdigest()
         cached = None if self.no_cache else self.engine._cache.get(key)
         if cached is not None:

@@ -70,6 +70,13 @@ class EngineSuite:
         # The first COPY still hits; a miss invalidates every later step, as in Docker.
         assert [s.cached for s in third.steps if s.layer] == [True, False, False]
 
+    def test_a_changed_build_arg_misses_the_cache(self, eng: Engine, tmp_path: Path) -> None:
+        (tmp_path / "Buildfile").write_text("FROM busybox\nARG V=1\nRUN echo $V > /v\n")
+        eng.build(tmp_path, tag="a")  # type: ignore[attr-defined]
+        second = eng.build(tmp_path, tag="b", build_args={"V": "2"})  # type: ignore[attr-defined]
+        assert [s.cached for s in second.steps if s.layer] == [False]
+        assert eng.run("b", "cat /v", remove=True).stdout == b"2\n"  # type: ignore[attr-defined]
+
     def test_run_prints_and_returns_the_exit_code(self, eng: Engine, context: Path) -> None:
         eng.build(context, tag="demo:1")  # type: ignore[attr-defined]
         result = eng.run("demo:1", remove=True)  # type: ignore[attr-defined]

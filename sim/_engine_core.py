@@ -78,6 +78,7 @@ class Container:
     workdir: str
     user: str
     hostname: str
+    anonymous: tuple[str, ...] = ()  # volumes made for the image's VOLUME paths
     state: str = "created"
     exit_code: int | None = None
     logs: bytes = b""
@@ -320,12 +321,20 @@ class EngineCore(Engine):
         cid = uuid.uuid4().hex + uuid.uuid4().hex
         layers = self._layers(record)
         mount = self.union(layers)
-        for vname in (volumes or {}).values():
+        volumes = dict(volumes or {})
+        for vname in volumes.values():
             if vname not in self._volumes:
                 self.create_volume(vname)
+        anonymous = []
+        for path in cfg.volumes:  # the image's VOLUME: an anonymous volume unless something is mounted there
+            if path not in volumes and path not in (binds or {}):
+                vname = uuid.uuid4().hex + uuid.uuid4().hex
+                self.create_volume(vname)
+                volumes[path] = vname
+                anonymous.append(vname)
         container = Container(
             id=cid, name=name or f"layerlab_{cid[:8]}", image=record, mount=mount,
-            volumes=dict(volumes or {}), binds=dict(binds or {}), command=argv,
+            volumes=volumes, binds=dict(binds or {}), command=argv, anonymous=tuple(anonymous),
             env=_env_list({**_env_dict(cfg.env), **(env or {})}),
             workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
             hostname=hostname or cid[:12],
@@ -338,10 +347,12 @@ class EngineCore(Engine):
         """``docker run`` in the foreground: create, start, wait; ``remove`` is ``--rm``."""
         info = self.create(image, command, **options)
         try:
-            return self.start(info.id, stdin=stdin)
+            result = self.start(info.id, stdin=stdin)
+            assert result is not None
+            return result
         finally:
             if remove:
-                self.remove(info.id)
+                self.remove(info.id, volumes=True)  # --rm also removes the anonymous volumes
 
     def start(self, ref: str, *, stdin: bytes | None = None, detach: bool = False) -> ExecResult | None:
         """Run the container's command: to the end (its result), or ``detach`` and return None
@@ -430,8 +441,9 @@ class EngineCore(Engine):
     def logs(self, ref: str) -> bytes:
         return self._container(ref).logs
 
-    def remove(self, ref: str, *, force: bool = False) -> int:
-        """``docker rm``: the writable layer is gone (returns its bytes); volumes keep their data."""
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> int:
+        """``docker rm``: the writable layer is gone (returns its bytes); volumes keep their data,
+        except, with ``volumes`` (``docker rm -v``), the anonymous ones made for the image's VOLUMEs."""
         container = self._container(ref)
         self._refresh(container)
         if container.state == "running" and not force:
@@ -446,6 +458,9 @@ class EngineCore(Engine):
         freed = container.mount.upper.size
         container.mount.unmount()
         del self._containers[container.id]
+        if volumes:
+            for vname in container.anonymous:
+                self.remove_volume(vname)
         return freed
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:

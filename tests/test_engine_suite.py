@@ -109,6 +109,15 @@ class EngineSuite:
         assert again.stdout == b"kept\n" and again.exit_code == 1
         assert eng.volume_info("appdata").size == 5  # type: ignore[attr-defined]
 
+    def test_image_volume_gets_an_anonymous_volume(self, eng: Engine, context: Path) -> None:
+        eng.build(context, tag="demo:1")  # the Buildfile says VOLUME /data  # type: ignore[attr-defined]
+        eng.create("demo:1", "echo log > /data/x", name="anon")  # type: ignore[attr-defined]
+        eng.start("anon")  # type: ignore[attr-defined]
+        assert not any(c.path.startswith("/data/") for c in eng.diff("anon"))  # type: ignore[attr-defined]
+        assert len(eng.list_volumes()) == 1  # type: ignore[attr-defined]
+        eng.remove("anon", volumes=True)  # type: ignore[attr-defined]
+        assert eng.list_volumes() == []  # type: ignore[attr-defined]
+
     def test_df_counts_shared_layers_once(self, eng: Engine, context: Path) -> None:
         eng.build(context, tag="demo:1")  # type: ignore[attr-defined]
         (context / "Buildfile").write_text("FROM busybox\nRUN echo other > /other\n")

@@ -36,7 +36,6 @@ import socket
 import stat
 import struct
 import threading
-import time
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import io
 import os
 import shlex
 import stat as _stat
@@ -21,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import _paths
 from ._lowerview import LowerView
@@ -266,10 +265,10 @@ class EngineCore(Engine):
             )
         return self.store.remove(ref, force=force).lines()
 
-    def save(self, refs: Sequence[str], fileobj: io.BufferedIOBase | Any) -> None:
+    def save(self, refs: Sequence[str], fileobj: IO[bytes]) -> None:
         self.store.save(list(refs), fileobj)
 
-    def load(self, fileobj: io.BufferedIOBase | Any) -> list[ImageInfo]:
+    def load(self, fileobj: IO[bytes]) -> list[ImageInfo]:
         return [self.image_info(r) for r in self.store.load(fileobj)]
 
     # -- build -------------------------------------------------------------------------------
@@ -500,7 +499,7 @@ class EngineCore(Engine):
                                           comment=message or None))
         config = replace(base, rootfs=RootFS(diff_ids=(*base.rootfs.diff_ids, upper.diff_id)),
                          history=history, created=_created_stamp())
-        return self.image_info(self.store.add(layers, config, tags=[tag] if tag else [], parent=str(base and container.image.id)))
+        return self.image_info(self.store.add(layers, config, tags=[tag] if tag else [], parent=str(container.image.id)))
 
     # -- volumes (数据卷) ----------------------------------------------------------------------
 
@@ -637,7 +636,7 @@ class _Builder:
 
     def run(self, tag: str | None) -> BuildResult:
         bf = self.buildfile
-        meta_env = {}
+        meta_env: dict[str, str] = {}
         for ins in bf.meta_args:
             for key, value in ins.expanded(meta_env, filename=bf.filename).pairs:
                 meta_env[key] = self.build_args.get(key, value or "")
@@ -712,7 +711,7 @@ class _Builder:
             return replace(config, labels=labels)  # type: ignore[arg-type]
         if kind in ("CMD", "ENTRYPOINT"):
             argv = ("/bin/sh", "-c", ins.args[0]) if ins.form == "shell" else tuple(ins.args)
-            return replace(config, **{"cmd" if kind == "CMD" else "entrypoint": argv})
+            return replace(config, cmd=argv) if kind == "CMD" else replace(config, entrypoint=argv)
         if kind == "VOLUME":
             return replace(config, volumes=tuple(sorted({*config.volumes, *ins.args})))
         if kind == "EXPOSE":
@@ -813,7 +812,7 @@ class _Builder:
                     self._put(fs, path, _paths_join(target_root, str(rel)), uid, gid, ins.chmod)
             else:
                 target = _paths_join(dest, base.name) if many or _is_dir(fs, dest) else dest
-                _mkdir_p(fs, _paths.parent_of(target.lstrip("/")) and "/" + _paths.parent_of(target.lstrip("/")))
+                _mkdir_p(fs, "/" + _paths.parent_of(target.lstrip("/")))
                 self._put(fs, base, target, uid, gid, ins.chmod)
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -12,6 +13,7 @@ _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctype
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 
+_EAGAIN_RETRIES = 64
 SYS_OPENAT2 = 437  # x86_64 and aarch64 share these numbers
 SYS_MOVE_MOUNT = 429
 SYS_FSOPEN = 430
@@ -49,11 +51,17 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = RES
     tmpfile = getattr(os, "O_TMPFILE", 0)
     takes_mode = flags & os.O_CREAT or (tmpfile and flags & tmpfile == tmpfile)
     how = _OpenHow(flags | os.O_CLOEXEC, mode if takes_mode else 0, resolve)  # openat2 refuses a stray mode
-    result = _libc.syscall(SYS_OPENAT2, ctypes.c_int(dirfd), os.fsencode(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
-    if result < 0:
+    encoded = os.fsencode(path)
+    for _ in range(_EAGAIN_RETRIES):
+        result = _libc.syscall(SYS_OPENAT2, ctypes.c_int(dirfd), encoded, ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+        if result >= 0:
+            return int(result)
         code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), path)
-    return int(result)
+        # With RESOLVE_IN_ROOT the kernel answers EAGAIN when a rename or mount anywhere on the
+        # system raced with a ".." step of the walk; openat2(2) says to simply try again.
+        if code != errno.EAGAIN:
+            break
+    raise OSError(code, os.strerror(code), path)
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:

@@ -54,8 +54,9 @@ class RealEngine(EngineCore):
         self.journal = Journal(self.state_dir)
         self.journal.sweep()
         self.workspace = self.state_dir / "mounts"
-        super().__init__(ImageStore(self.state_dir / "images"))
+        super().__init__(ImageStore(self.state_dir / "images"), containers_dir=self.state_dir / "containers")
         self._adopt_volumes(self.state_dir / "volumes")
+        self._load_containers()
 
     def union(
         self,

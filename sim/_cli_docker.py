@@ -182,6 +182,62 @@ def _run(args: argparse.Namespace, eng: Any) -> int:
         eng.remove(info.id, force=True)
 
 
+def _create(args: argparse.Namespace, eng: Any) -> int:
+    volumes, binds = _volume_spec(args.volume)
+    info = eng.create(args.image, args.command or None, name=args.name, env=_pairs(args.env, "-e"),
+                      volumes=volumes, binds=binds, workdir=args.workdir, user=args.user)
+    print(info.id)
+    return 0
+
+
+def _start(args: argparse.Namespace, eng: Any) -> int:
+    result = eng.start(args.container)
+    sys.stdout.buffer.write(result.stdout)
+    sys.stderr.buffer.write(result.stderr)
+    return int(result.exit_code)
+
+
+def _exec(args: argparse.Namespace, eng: Any) -> int:
+    result = eng.exec(args.container, args.command)
+    sys.stdout.buffer.write(result.stdout)
+    sys.stderr.buffer.write(result.stderr)
+    return int(result.exit_code)
+
+
+def _ps(args: argparse.Namespace, eng: Any) -> int:
+    infos = eng.containers(all=args.all)
+    if args.json:
+        print(_json(infos))
+        return 0
+    rows = [(c.id[:12], c.image, " ".join(c.command)[:30], c.state + (f" ({c.exit_code})" if c.exit_code is not None else ""),
+             _size(c.upper_size), c.name) for c in infos]
+    print(_table(rows, ("CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "SIZE", "NAMES")))
+    return 0
+
+
+def _logs(args: argparse.Namespace, eng: Any) -> int:
+    sys.stdout.buffer.write(eng.logs(args.container))
+    return 0
+
+
+def _diff(args: argparse.Namespace, eng: Any) -> int:
+    changes = eng.diff(args.container)
+    print(_json(changes) if args.json else "\n".join(str(c) for c in changes))
+    return 0
+
+
+def _commit(args: argparse.Namespace, eng: Any) -> int:
+    print(eng.commit(args.container, args.tag, message=args.message or "").id)
+    return 0
+
+
+def _rm(args: argparse.Namespace, eng: Any) -> int:
+    for ref in args.container:
+        freed = eng.remove(ref, force=args.force, volumes=args.volumes)
+        print(f"{ref} (container layer: {_size(freed)} freed)")
+    return 0
+
+
 def _volume(args: argparse.Namespace, eng: Any) -> int:
     if args.action == "create":
         print(eng.create_volume(args.name).name)
@@ -338,6 +394,33 @@ def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], i
     p.add_argument("--commit", metavar="TAG", help="commit the container layer as a new image before removing it")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
+    p = command("create", _create, "create a container (its writable layer is kept until rm)")
+    p.add_argument("-v", "--volume", action="append", metavar="NAME:/path or /host:/path")
+    p.add_argument("-e", "--env", action="append", metavar="KEY=VALUE")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("--name")
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p = command("start", _start, "run a created container's command to its end")
+    p.add_argument("container")
+    p = command("exec", _exec, "run another command in a container's file system")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p = command("ps", _ps, "list containers", json_flag=True)
+    p.add_argument("-a", "--all", action="store_true", help="also the stopped ones")
+    p = command("logs", _logs, "what a container printed")
+    p.add_argument("container")
+    p = command("diff", _diff, "the container layer's changes (A added, C changed, D deleted)", json_flag=True)
+    p.add_argument("container")
+    p = command("commit", _commit, "turn a container's writable layer into a new image layer")
+    p.add_argument("container")
+    p.add_argument("tag", nargs="?")
+    p.add_argument("-m", "--message")
+    p = command("rm", _rm, "remove containers: their writable layers are gone, volumes stay")
+    p.add_argument("container", nargs="+")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true", help="also the anonymous volumes")
     p = command("volume", _volume, "create, list or remove volumes (数据卷)", json_flag=True)
     p.add_argument("action", choices=["create", "ls", "rm"])
     p.add_argument("name", nargs="?")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import json
+import shutil
 import os
 import shlex
 import stat as _stat
@@ -37,7 +39,7 @@ from .errors import (
     VolumeNotFoundError,
 )
 from .interface import Engine, FileSystem, UnionMount
-from .layer import Directory, Layer, RegularFile, Symlink, Whiteout, source_date_epoch
+from .layer import _NO_CLAMP, Directory, Layer, RegularFile, Symlink, Whiteout, source_date_epoch
 from .oci import ContainerConfig, History, ImageConfig, RootFS, host_platform, rfc3339
 from .reference import parse_reference
 from .results import BuildResult, BuildStep, ContainerInfo, DiskUsage, ExecResult, HistoryEntry, ImageInfo, VolumeInfo
@@ -64,12 +66,16 @@ class ProcessSpec:
 
 @dataclass
 class Container:
-    """A container: an image's layers, its own writable layer, mounts and a state (容器)."""
+    """A container: an image's layers, its own writable layer, mounts and a state (容器).
+
+    Its union is mounted when first needed (``mount``): a container an earlier run saved is
+    only mounted again if something looks at it or runs in it.
+    """
 
     id: str
     name: str
     image: ImageRecord
-    mount: UnionMount
+    mounted: UnionMount | None
     volumes: dict[str, str]  # container path -> volume name
     binds: dict[str, str]  # container path -> host path
     command: tuple[str, ...]
@@ -82,6 +88,18 @@ class Container:
     exit_code: int | None = None
     logs: bytes = b""
     process: Any = None  # a detached, running process (see EngineCore._spawn)
+    mounter: Any = None  # makes ``mounted`` on demand (a container loaded from the state folder)
+    saved_size: int = 0  # its writable layer's bytes when it was saved
+
+    @property
+    def mount(self) -> UnionMount:
+        if self.mounted is None:
+            self.mounted = self.mounter()
+        return self.mounted
+
+    @property
+    def upper_size(self) -> int:
+        return self.mounted.upper.size if self.mounted is not None else self.saved_size
     created: float = field(default_factory=time.time)
 
 
@@ -153,11 +171,18 @@ class EngineCore(Engine):
 
     name = "core"
 
-    def __init__(self, store: ImageStore) -> None:
+    def __init__(self, store: ImageStore, *, containers_dir: Path | None = None) -> None:
         self.store = store
+        self.containers_dir = containers_dir  # where containers outlive this engine (None: they do not)
         self._containers: dict[str, Container] = {}
         self._volumes: dict[str, Any] = {}
         self._cache: dict[str, str] = {}  # build cache key -> DiffID of the layer it made
+        self._cache_file = containers_dir.parent / "build-cache.json" if containers_dir is not None else None
+        if self._cache_file is not None and self._cache_file.exists():
+            try:
+                self._cache.update(json.loads(self._cache_file.read_text()))
+            except ValueError:
+                pass  # a damaged cache only costs a rebuild
         self._loaded: dict[str, Layer] = {}  # DiffID -> the frozen layer read from the store
 
     # -- what a backend supplies -------------------------------------------------------
@@ -332,13 +357,14 @@ class EngineCore(Engine):
                 volumes[path] = vname
                 anonymous.append(vname)
         container = Container(
-            id=cid, name=name or f"layerlab_{cid[:8]}", image=record, mount=mount,
+            id=cid, name=name or f"layerlab_{cid[:8]}", image=record, mounted=mount,
             volumes=volumes, binds=dict(binds or {}), command=argv, anonymous=tuple(anonymous),
             env=_env_list({**_env_dict(cfg.env), **(env or {})}),
             workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
             hostname=hostname or cid[:12],
         )
         self._containers[cid] = container
+        self._save(container)
         return self.container_info(container)
 
     def run(self, image: str, command: Sequence[str] | str | None = None, *, remove: bool = False,
@@ -368,6 +394,7 @@ class EngineCore(Engine):
         result = self._run_in(container, container.command, stdin=stdin)
         container.state, container.exit_code = "exited", result.exit_code
         container.logs += result.stdout + result.stderr
+        self._save(container)
         return result
 
     def _refresh(self, container: Container) -> None:
@@ -377,6 +404,7 @@ class EngineCore(Engine):
             container.exit_code = process.wait(0)
             container.logs += process.stdout + process.stderr
             container.state, container.process = "exited", None
+            self._save(container)
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
         """``docker wait``: the exit code once the container's process ends."""
@@ -415,7 +443,9 @@ class EngineCore(Engine):
         argv = ("/bin/sh", "-c", command) if isinstance(command, str) else tuple(command)
         if container.process is not None:
             return self._exec_running(container, self._spec(container, argv, stdin=stdin))
-        return self._run_in(container, argv, stdin=stdin)
+        result = self._run_in(container, argv, stdin=stdin)
+        self._save(container)
+        return result
 
     def _exec_running(self, container: Container, spec: ProcessSpec) -> ExecResult:
         return self._execute(container, spec)
@@ -454,9 +484,11 @@ class EngineCore(Engine):
             container.process.kill(9)
             container.process.wait(10)
             container.process = None
-        freed = container.mount.upper.size
-        container.mount.unmount()
+        freed = container.upper_size
+        if container.mounted is not None:
+            container.mounted.unmount()
         del self._containers[container.id]
+        self._forget(container)
         if volumes:
             for vname in container.anonymous:
                 self.remove_volume(vname)
@@ -471,7 +503,7 @@ class EngineCore(Engine):
         return ContainerInfo(
             id=container.id, name=container.name, image=(container.image.tags or (str(container.image.id),))[0],
             state=container.state, exit_code=container.exit_code, command=container.command,
-            upper_size=container.mount.upper.size,
+            upper_size=container.upper_size,
             mounts=tuple([(v, p) for p, v in container.volumes.items()] + [(h, p) for p, h in container.binds.items()]),
         )
 
@@ -555,15 +587,86 @@ class EngineCore(Engine):
         return DiskUsage(
             images=len(records), layers=len(sizes), shared_bytes=shared, unique_bytes=unique,
             containers=len(self._containers),
-            container_bytes=sum(c.mount.upper.size for c in self._containers.values()),
+            container_bytes=sum(c.upper_size for c in self._containers.values()),
             volumes=len(self._volumes), volume_bytes=sum(self._volume_size(v) for v in self._volumes.values()),
             per_image=per_image,
         )
 
     def close(self) -> None:
-        """Kill and unmount every container (their writable layers are lost, as with ``docker rm -f``)."""
+        """Stop every container and unmount it.  With a containers folder they are saved there
+        (writable layer included) for the next engine; without one they are gone (``docker rm -f``)."""
         for container in list(self._containers.values()):
-            self.remove(container.id, force=True)
+            if self.containers_dir is None:
+                self.remove(container.id, force=True)
+                continue
+            if container.process is not None:
+                container.process.kill(9)
+                container.process.wait(10)
+                self._refresh(container)
+            self._save(container)
+            if container.mounted is not None:
+                container.mounted.unmount()
+            del self._containers[container.id]
+
+    # -- containers that outlive the engine ------------------------------------------------------
+
+    def _save(self, container: Container) -> None:
+        """Write a container's description and writable layer to the containers folder."""
+        if self.containers_dir is None or container.image is None:
+            return
+        folder = self.containers_dir / container.id
+        folder.mkdir(parents=True, exist_ok=True)
+        if container.mounted is not None:
+            layer = container.mounted.upper
+            _atomic_write(folder / "upper.tar", layer.tar_bytes(source_date_epoch=_NO_CLAMP))
+            container.saved_size = layer.size
+        meta = {
+            "id": container.id, "name": container.name, "image": str(container.image.id),
+            "volumes": container.volumes, "binds": container.binds, "command": list(container.command),
+            "env": list(container.env), "workdir": container.workdir, "user": container.user,
+            "hostname": container.hostname, "anonymous": list(container.anonymous),
+            "state": "exited" if container.state == "running" else container.state,
+            "exit_code": container.exit_code if container.state != "running" else 137,
+            "created": container.created, "upper_size": container.saved_size,
+        }
+        _atomic_write(folder / "config.json", json.dumps(meta, sort_keys=True).encode())
+        _atomic_write(folder / "logs", container.logs)
+
+    def _forget(self, container: Container) -> None:
+        if self.containers_dir is not None:
+            shutil.rmtree(self.containers_dir / container.id, ignore_errors=True)
+
+    def _load_containers(self) -> None:
+        """The containers an earlier engine saved.  A container that was running then was
+        killed with its engine: it comes back exited (137)."""
+        if self.containers_dir is None or not self.containers_dir.is_dir():
+            return
+        for folder in sorted(self.containers_dir.iterdir()):
+            try:
+                meta = json.loads((folder / "config.json").read_text())
+                record = self.store.resolve(meta["image"])
+            except (OSError, ValueError, KeyError, ImageNotFoundError):
+                continue  # half-written or its image is gone: nothing to show
+            container = Container(
+                id=meta["id"], name=meta["name"], image=record, mounted=None, volumes=dict(meta["volumes"]),
+                binds=dict(meta["binds"]), command=tuple(meta["command"]), env=tuple(meta["env"]),
+                workdir=meta["workdir"], user=meta["user"], hostname=meta["hostname"],
+                anonymous=tuple(meta["anonymous"]), state=meta["state"], exit_code=meta["exit_code"],
+                logs=(folder / "logs").read_bytes() if (folder / "logs").exists() else b"",
+                created=meta["created"], saved_size=meta.get("upper_size", 0),
+            )
+            container.mounter = self._remounter(container, folder / "upper.tar")
+            self._containers[container.id] = container
+
+    def _remounter(self, container: Container, upper_tar: Path) -> Any:
+        def mount() -> UnionMount:
+            upper = Layer()
+            if upper_tar.exists():
+                with open(upper_tar, "rb") as fh:
+                    upper = _snapshot(Layer.from_tar(fh), freeze=False)
+            return self.union(self._layers(container.image), upper)
+
+        return mount
 
 
 @dataclass
@@ -600,8 +703,14 @@ def _config_summary(config: ImageConfig) -> dict[str, object]:
     }
 
 
-def _snapshot(upper: Layer) -> Layer:
-    """A frozen copy of a container layer, without the kernel's private bookkeeping."""
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _snapshot(upper: Layer, *, freeze: bool = True) -> Layer:
+    """A copy of a container layer (frozen unless ``freeze=False``), without the kernel's private bookkeeping."""
     out = Layer()
     copies: dict[int, Any] = {}
     for path, entry in upper.items():
@@ -620,7 +729,7 @@ def _snapshot(upper: Layer) -> Layer:
             assert isinstance(entry, Whiteout)
             new = Whiteout()
         out._set(path, new)
-    return out.freeze()
+    return out.freeze() if freeze else out
 
 
 class _Builder:
@@ -763,7 +872,7 @@ class _Builder:
         output = b""
         try:
             fake = Container(id="build-" + key[:12], name="build-" + key[:12], image=None,  # type: ignore[arg-type]
-                             mount=mount, volumes={}, binds={}, command=(), env=_env_list({**_env_dict(config.env), **env}),
+                             mounted=mount, volumes={}, binds={}, command=(), env=_env_list({**_env_dict(config.env), **env}),
                              workdir=config.working_dir or "/", user=config.user, hostname="buildkitsandbox")
             if ins.kind == "RUN":
                 argv = ("/bin/sh", "-c", ins.args[0]) if ins.form == "shell" else tuple(ins.args)
@@ -782,6 +891,10 @@ class _Builder:
         layers.append(layer)
         self.engine._cache[key] = layer.diff_id
         self.engine._loaded.setdefault(layer.diff_id, layer)
+        cache_file = self.engine._cache_file
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(cache_file, json.dumps(self.engine._cache, sort_keys=True).encode())
         return BuildStep(number, text, False, layer.diff_id, layer.size, output.decode(errors="replace"))
 
     def _copy(self, ins: Instruction, fs: UnionMount, config: ContainerConfig) -> None:

@@ -30,8 +30,10 @@ class SimEngine(EngineCore):
 
     def __init__(self, *, state_dir: str | os.PathLike[str] | None = None) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
-        super().__init__(ImageStore(self.state_dir / "images" if self.state_dir else None))
+        super().__init__(ImageStore(self.state_dir / "images" if self.state_dir else None),
+                         containers_dir=self.state_dir / "containers" if self.state_dir else None)
         self._adopt_volumes(self.state_dir / "volumes" if self.state_dir else None)
+        self._load_containers()
 
     def union(
         self,

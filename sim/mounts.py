@@ -94,7 +94,7 @@ class MountedFS(FileSystem):
                 target = fs.readlink(inner)
                 if target.startswith("/"):
                     parts = []
-                pending.extend(reversed(_paths.split_union_path(target)))
+                pending.extend(reversed(_paths.split_union_path(target) + (["."] if target.endswith("/") else [])))
                 continue
             if not last and not _stat.S_ISDIR(st.st_mode):
                 raise _err(errno.ENOTDIR, path)

@@ -213,7 +213,8 @@ class UnionFS(UnionMount):
                     raise _err(errno.ELOOP, path)
                 if obj.target.startswith("/"):
                     del stack[1:]
-                pending.extend(reversed(_paths.split_union_path(obj.target)))
+                # "a/" as a target demands a directory, as the trailing "/." of "a/." does.
+                pending.extend(reversed(_paths.split_union_path(obj.target) + (["."] if obj.target.endswith("/") else [])))
                 continue
             if last:
                 if must_be_dir and not isinstance(obj, Directory):

@@ -28,7 +28,7 @@ from .differential import layer_view, outcome, stat_view, tree
 NAMES = ["a", "b", "c"]
 PAST = [1_500_000_000_123_456_789, 1_600_000_000_000_000_000, 1_700_000_000_987_654_321]
 CONTENTS = [b"", b"one", b"two\n", b"x" * 5000]
-SYMLINK_TARGETS = ["a", "/a", "../b", "a/b", "/c/a", "nowhere", "/", "..", "b/../a", "/a/b/c"]
+SYMLINK_TARGETS = ["a", "/a", "../b", "a/b", "/c/a", "nowhere", "/", "..", "b/../a", "/a/b/c", "a/", "/b/."]
 PATHS = ["/" + "/".join(p) for p in
          [[a] for a in NAMES] + [[a, b] for a in NAMES for b in NAMES] + [[a, b, c] for a in NAMES for b in NAMES for c in "ab"]]
 ODD_PATHS = ["/a/", "a/b", "/a/../b", "/../a", "/a/./b", "/a/b/.", "/a/.."]

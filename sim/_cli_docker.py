@@ -78,19 +78,20 @@ def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
 # -- handlers ------------------------------------------------------------------------------
 
 
+def _print_step(step: Any) -> None:
+    mark = " CACHED" if step.cached else ""
+    layer = f"  -> layer {step.layer[7:19]} ({_size(step.size)})" if step.layer else ""
+    print(f"#{step.number}{mark} {step.instruction}{layer}", flush=True)
+    if step.output and not step.cached:
+        print("    " + step.output.rstrip().replace("\n", "\n    "), flush=True)
+
+
 def _build(args: argparse.Namespace, eng: Any) -> int:
     result = eng.build(args.context, buildfile=args.file, tag=args.tag, build_args=_pairs(args.build_arg, "--build-arg"),
-                       no_cache=args.no_cache)
+                       no_cache=args.no_cache, progress=None if args.json else _print_step)  # each step as it ends
     if args.json:
         print(_json(result))
         return 0
-    total = len(result.steps)
-    for step in result.steps:
-        mark = " CACHED" if step.cached else ""
-        layer = f"  -> layer {step.layer[7:19]} ({_size(step.size)})" if step.layer else ""
-        print(f"#{step.number}/{total}{mark} {step.instruction}{layer}")
-        if step.output and not step.cached:
-            print("    " + step.output.rstrip().replace("\n", "\n    "))
     print(f"Successfully built {result.image.id[7:19]}" + (f"\nSuccessfully tagged {args.tag}" if args.tag else ""))
     return 0
 

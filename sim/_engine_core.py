@@ -19,7 +19,7 @@ import shlex
 import stat as _stat
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -299,9 +299,11 @@ class EngineCore(Engine):
     # -- build -------------------------------------------------------------------------------
 
     def build(self, context: str | os.PathLike[str], *, buildfile: str = "Buildfile", tag: str | None = None,
-              build_args: Mapping[str, str] | None = None, no_cache: bool = False) -> BuildResult:
+              build_args: Mapping[str, str] | None = None, no_cache: bool = False,
+              progress: Callable[[BuildStep], None] | None = None) -> BuildResult:
         """Build the Buildfile in ``context``: one layer per file-changing step, cached by parent chain,
-        instruction and copied content ("CACHED" steps).  A failing step leaves no layer behind."""
+        instruction and copied content ("CACHED" steps).  A failing step leaves no layer behind.
+        ``progress`` is called with each step as soon as it is done."""
         context = Path(context).resolve()
         path = context / buildfile
         try:
@@ -311,7 +313,7 @@ class EngineCore(Engine):
         parsed = parse(text, filename=buildfile)
         if tag is not None:
             parse_reference(tag)  # refuse a bad name before doing any work
-        return _Builder(self, parsed, context, dict(build_args or {}), no_cache).run(tag)
+        return _Builder(self, parsed, context, dict(build_args or {}), no_cache, progress).run(tag)
 
     # -- containers (容器) ---------------------------------------------------------------------
 
@@ -736,8 +738,9 @@ class _Builder:
     """One build: steps in order, each a container over the layers so far."""
 
     def __init__(self, engine: EngineCore, buildfile: Buildfile, context: Path, build_args: dict[str, str],
-                 no_cache: bool) -> None:
+                 no_cache: bool, progress: Callable[[BuildStep], None] | None = None) -> None:
         self.engine = engine
+        self.progress = progress
         self.buildfile = buildfile
         self.context = context
         self.build_args = build_args
@@ -773,16 +776,16 @@ class _Builder:
                         raise bf.error(raw, f"pull access denied for {source}, repository does not exist") from None
                     layers = list(self.engine._layers(base))
                     config, history = base.config.config, list(base.config.history)
-                steps.append(BuildStep(number, text, False, None, 0))
+                self._done(steps, BuildStep(number, text, False, None, 0))
                 continue
             if ins.kind in ("COPY", "ADD", "RUN"):
                 step = self._layer_step(number, ins, layers, config, env, text)
-                steps.append(step)
+                self._done(steps, step)
                 history.append(History(created=_created_stamp(), created_by=self._created_by(ins)))
                 continue
             config = self._metadata(ins, config, args)
             history.append(History(created=_created_stamp(), created_by=self._created_by(ins), empty_layer=True))
-            steps.append(BuildStep(number, text, False, None, 0))
+            self._done(steps, BuildStep(number, text, False, None, 0))
         if not started:
             raise BuildfileError("no FROM instruction", filename=bf.filename)
         image_config = ImageConfig(
@@ -792,6 +795,11 @@ class _Builder:
         )
         record = self.engine.store.add(layers, image_config, tags=[tag] if tag else [])
         return BuildResult(self.engine.image_info(record), tuple(steps))
+
+    def _done(self, steps: list[BuildStep], step: BuildStep) -> None:
+        steps.append(step)
+        if self.progress is not None:
+            self.progress(step)
 
     def _created_by(self, ins: Instruction) -> str:
         if ins.kind == "RUN":

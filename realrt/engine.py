@@ -13,6 +13,7 @@ from sim._engine_core import Container, EngineCore, ProcessSpec
 from sim.errors import BackendUnavailableError
 from sim.interface import FileSystem
 from sim.layer import Layer
+from sim.limits import Limits
 from sim.mounts import HostDirFS, MountedFS
 from sim.results import ExecResult
 from sim.store import ImageStore
@@ -84,7 +85,8 @@ class RealEngine(EngineCore):
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
         from . import runtime
 
-        return runtime.run_on(container.mount, self._runtime_spec(container, spec), journal=self.journal)
+        return runtime.run_on(container.mount, self._runtime_spec(container, spec), journal=self.journal,
+                              cgroup_name=container.id)
 
     def _runtime_spec(self, container: Container, spec: ProcessSpec) -> Any:
         from . import runtime
@@ -92,12 +94,19 @@ class RealEngine(EngineCore):
         binds = [runtime.BindMount(str(self._volumes[v]), p) for p, v in container.volumes.items()]
         binds += [runtime.BindMount(h, p) for p, h in container.binds.items()]
         return runtime.ContainerSpec(argv=spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
-                                     hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin)
+                                     hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin,
+                                     limits=spec.limits)
 
     def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
         from . import runtime
 
-        return runtime.start_on(container.mount, self._runtime_spec(container, spec), journal=self.journal)
+        return runtime.start_on(container.mount, self._runtime_spec(container, spec), journal=self.journal,
+                                cgroup_name=container.id)
+
+    def _check_limits(self, limits: Limits) -> None:
+        from . import cgroups
+
+        cgroups.plan(limits, rootless=self.rootless)  # rootless on cgroup v1: refused before create
 
     def _exec_running(self, container: Container, spec: ProcessSpec) -> ExecResult:
         from . import runtime

@@ -31,8 +31,9 @@ def default_state_dir() -> Path:
 
 @dataclass(frozen=True)
 class Record:
-    """``kind`` is "mount" (an overlay mount point), "tree" (a folder to delete) or
-    "process" (a helper to kill, ``pid``); ``owner`` is the process that made it."""
+    """``kind`` is "mount" (an overlay mount point), "tree" (a folder to delete),
+    "process" (a helper to kill, ``pid``) or "cgroup" (a container's cgroup folder,
+    see :mod:`realrt.cgroups`); ``owner`` is the process that made it."""
 
     id: str
     kind: str
@@ -94,12 +95,17 @@ class Journal:
                 os.kill(rec.pid, 9)
             except ProcessLookupError:
                 pass
+        elif rec.kind == "cgroup":
+            from .cgroups import remove_dir
+
+            if not remove_dir(rec.path):
+                return  # still busy: the record stays for the next sweep
         self.forget(rec)
 
     def sweep(self) -> list[Record]:
         """Release what processes that are gone left behind (a killed run); returns it."""
         records = [r for r in self.records() if not _alive(r.owner)]
-        order = {"process": 0, "mount": 1, "tree": 2}  # mounts and helpers before their folders
+        order = {"process": 0, "cgroup": 1, "mount": 2, "tree": 3}  # processes first, folders last
         for rec in sorted(records, key=lambda r: order.get(r.kind, 3)):
             self.release(rec)
         return records

@@ -7,7 +7,9 @@ network namespaces, with the root directory switched by ``pivot_root`` to
 and read-only paths applied, every descriptor but 0-2 closed, the user set,
 capabilities cut to Docker's default set and ``no_new_privs`` on.  The
 parent keeps pipes to the process's stdout and stderr.  See ``docs/runtime.md``
-for the steps in order and what is left out (seccomp, AppArmor, cgroups).
+for the steps in order and what is left out (seccomp, AppArmor).  With
+``spec.limits`` the container gets a 控制组 (cgroup, :mod:`realrt.cgroups`)
+before it creates anything; see ``docs/limits.md``.
 
 Root mode forks once: the calling thread ``unshare(CLONE_NEWPID)``\\ s (which
 only changes where *its* next child goes), forks, and restores its own PID
@@ -36,15 +38,17 @@ import socket
 import stat
 import struct
 import threading
+import uuid
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sim.errors import BackendUnavailableError, ContainerStateError, UnsafeLayerError
+from sim.limits import Limits
 from sim.results import ExecResult
 
-from . import _caps, _syscalls
+from . import _caps, _syscalls, cgroups
 from ._syscalls import (
     MNT_DETACH,
     MS_BIND,
@@ -148,7 +152,9 @@ class ContainerSpec:
     Docker does for ``WORKDIR``.  ``network=False`` gives a new network
     namespace holding only ``lo`` (``docker run --network none``);
     ``network=True`` shares the host's (``--network host``).  ``stdin`` is fed to
-    the process and then closed; ``None`` reads ``/dev/null``.
+    the process and then closed; ``None`` reads ``/dev/null``.  ``limits``
+    (:class:`sim.limits.Limits`, from :func:`sim.limits.parse_limits`) puts the
+    container in a cgroup of its own with those limits (``docker run --memory ...``).
     """
 
     argv: tuple[str, ...]
@@ -160,6 +166,7 @@ class ContainerSpec:
     mounts: tuple[BindMount, ...] = ()
     network: bool = False
     stdin: bytes | None = None
+    limits: Limits | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.argv, str):
@@ -193,6 +200,8 @@ class ContainerSpec:
         object.__setattr__(self, "mounts", mounts)
         if self.stdin is not None and not isinstance(self.stdin, (bytes, bytearray)):
             raise ValueError("stdin must be bytes or None")
+        if self.limits is not None and not isinstance(self.limits, Limits):
+            raise ValueError("limits must be a sim.limits.Limits (see sim.limits.parse_limits) or None")
 
 
 # -- output capture ----------------------------------------------------------------------
@@ -691,7 +700,7 @@ class Process:
 
     def __init__(self, *, pid: int, child: int, spec: ContainerSpec, rootfs: str, journal: Journal,
                  records: list[Record], output: _Output, pump: threading.Thread, rootless: bool,
-                 plan: _Plan) -> None:
+                 plan: _Plan, cgroup: cgroups.Cgroup | None = None) -> None:
         self.pid = pid
         self.spec = spec
         self.rootfs = rootfs
@@ -705,7 +714,9 @@ class Process:
         self._pump = pump
         self._returncode: int | None = None
         self._lock = threading.RLock()
-        self._finalizer = weakref.finalize(self, _abandon, child, self._pidfd, pid, journal, records)
+        self.cgroup = cgroup  # the container's cgroup (spec.limits), removed once it is reaped
+        self._final_usage: cgroups.Usage | None = None
+        self._finalizer = weakref.finalize(self, _abandon, child, self._pidfd, pid, journal, records, cgroup)
 
     @property
     def returncode(self) -> int | None:
@@ -730,6 +741,14 @@ class Process:
         """stdout and stderr interleaved in the order they arrived (``docker logs``)."""
         return self._output.both()
 
+    def usage(self) -> cgroups.Usage | None:
+        """The cgroup's counters (``docker stats``): now while it runs, the last reading (taken
+        just before the cgroup was removed) once it is reaped; ``None`` without limits."""
+        with self._lock:
+            if self.cgroup is not None and self._returncode is None:
+                return self.cgroup.usage()
+            return self._final_usage
+
     def wait(self, timeout: float | None = None) -> int:
         """Reap the container and return its exit code; :class:`TimeoutError` if it outlives ``timeout``."""
         with self._lock:
@@ -749,6 +768,9 @@ class Process:
         for rec in reversed(self._records):
             self._journal.forget(rec)  # the processes are gone: nothing left to undo
         self._records.clear()
+        if self.cgroup is not None:
+            self._final_usage = self.cgroup.usage()
+            self.cgroup.remove()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to PID 1 (it ignores signals it has no handler for, except SIGKILL)."""
@@ -796,7 +818,8 @@ class Process:
         return f"<Process pid={self.pid} {state} {list(self.spec.argv)!r}>"
 
 
-def _abandon(child: int, pidfd: int, pid: int, journal: Journal, records: list[Record]) -> None:
+def _abandon(child: int, pidfd: int, pid: int, journal: Journal, records: list[Record],
+             cgroup: cgroups.Cgroup | None = None) -> None:
     """A dropped Process: kill its container, reap it, forget the records."""
     try:
         os.kill(pid, signal.SIGKILL)  # rootless: the intermediate reaps it and exits; killing that first
@@ -810,6 +833,8 @@ def _abandon(child: int, pidfd: int, pid: int, journal: Journal, records: list[R
         os.close(pidfd)
     for rec in records:
         journal.forget(rec)
+    if cgroup is not None:
+        cgroup.remove()
 
 
 def _check_host(rootless: bool) -> None:
@@ -836,7 +861,7 @@ _CHILD_ENDS = ("go_r", "err_w", "out_w", "errout_w", "stdin", "pid_w")
 
 
 def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journal, rootless: bool | None = None,
-          join_pid: int = 0) -> Process:
+          join_pid: int = 0, cgroup_name: str | None = None) -> Process:
     """Run ``spec`` as a container over the directory ``rootfs``; returns once it has exec'd.
 
     Errors of the set-up (a symlinked ``/proc``, a bind target escaping the
@@ -847,6 +872,11 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
     ``rootless`` (default: not root) builds a user namespace mapping 0 to the
     caller first; ``join_pid`` names a process whose user and mount namespaces
     hold ``rootfs`` (the rootless overlay helper), to start from there.
+
+    ``spec.limits`` are applied in the cgroup ``layerlab/<cgroup_name>`` (a
+    random name by default), which PID 1 enters before it creates anything;
+    limits this host cannot apply (rootless on cgroup v1) are refused here,
+    before the fork.
     """
     rootfs = os.path.realpath(os.fspath(rootfs)) if not join_pid else os.fspath(rootfs)
     rootless = os.geteuid() != 0 if rootless is None else rootless
@@ -863,6 +893,7 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
             kinds.append(stat.S_ISDIR(os.stat(mount.source).st_mode))
         except FileNotFoundError:
             raise FileNotFoundError(errno.ENOENT, "bind source path does not exist", mount.source) from None
+    hierarchy = cgroups.plan(spec.limits, rootless=rootless)  # refused here, before anything exists
     plan = _Plan(rootfs=rootfs, spec=spec, rootless=rootless, join_pid=join_pid,
                  uid_map=f"0 {os.geteuid()} 1", gid_map=f"0 {os.getegid()} 1",
                  capabilities=_caps.mask(_caps.DEFAULT_CAPABILITIES), last_cap=_syscalls.last_cap(),
@@ -873,12 +904,18 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
     plan.fds = fds
     records: list[Record] = []
     child = 0
+    cgroup: cgroups.Cgroup | None = None
     try:
         child = _fork(plan, rootless)
         for name in _CHILD_ENDS:
             if name in fds:
                 os.close(fds.pop(name))
         records.append(journal.record("process", pid=child))  # before the child creates anything
+        if hierarchy is not None and spec.limits:
+            cgroup = cgroups.create(spec.limits, cgroup_name or uuid.uuid4().hex, journal=journal,
+                                    rootless=rootless, hierarchy=hierarchy)
+            if cgroup is not None:
+                cgroup.add(child)  # it still waits for "go": all it runs is limited and counted
         os.write(fds["go_w"], b"g")
         os.close(fds.pop("go_w"))
         pid = child
@@ -915,6 +952,8 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
                 journal.forget(rec)
         for fd in fds.values():
             os.close(fd)
+        if cgroup is not None:
+            cgroup.remove()  # the child is reaped: the folders can go
         raise
     output = _Output()
     pump = threading.Thread(target=_pump, name=f"layerlab-io-{pid}", daemon=True,
@@ -922,7 +961,7 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
                                   bytes(spec.stdin or b"")))
     pump.start()
     return Process(pid=pid, child=child, spec=spec, rootfs=rootfs, journal=journal, records=records, output=output,
-                   pump=pump, rootless=rootless, plan=plan)
+                   pump=pump, rootless=rootless, plan=plan, cgroup=cgroup)
 
 
 def _fork(plan: _Plan, rootless: bool) -> int:
@@ -960,17 +999,19 @@ def rootfs_of(union: Any) -> tuple[str, int]:
     return union.mountpoint, int(union.helper_pid or 0)
 
 
-def start_on(union: Any, spec: ContainerSpec, *, journal: Journal) -> Process:
+def start_on(union: Any, spec: ContainerSpec, *, journal: Journal, cgroup_name: str | None = None) -> Process:
     """:func:`start` over a mounted :class:`~realrt.overlay.KernelUnionFS`, root or rootless."""
     rootfs, join_pid = rootfs_of(union)
-    return start(rootfs, spec, journal=journal, rootless=bool(getattr(union, "rootless", False)), join_pid=join_pid)
+    return start(rootfs, spec, journal=journal, rootless=bool(getattr(union, "rootless", False)), join_pid=join_pid,
+                 cgroup_name=cgroup_name)
 
 
-def run_on(union: Any, spec: ContainerSpec, *, journal: Journal, timeout: float | None = None) -> ExecResult:
+def run_on(union: Any, spec: ContainerSpec, *, journal: Journal, timeout: float | None = None,
+           cgroup_name: str | None = None) -> ExecResult:
     """:func:`run` over a mounted :class:`~realrt.overlay.KernelUnionFS`, root or rootless."""
     rootfs, join_pid = rootfs_of(union)
     return run(rootfs, spec, journal=journal, timeout=timeout, rootless=bool(getattr(union, "rootless", False)),
-               join_pid=join_pid)
+               join_pid=join_pid, cgroup_name=cgroup_name)
 
 
 def run(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journal, timeout: float | None = None,
@@ -1042,8 +1083,10 @@ def exec(process: Process, argv: Iterable[str], *, env: Iterable[str] | Mapping[
     plan = _Plan(rootfs="/", spec=spec, rootless=process.rootless, join_pid=0, uid_map="", gid_map="",
                  capabilities=process._plan.capabilities, last_cap=process._plan.last_cap)
     fds = _pipes(spec)
-    os.close(fds.pop("go_r"))
-    os.close(fds.pop("go_w"))
+    group = process.cgroup if process.cgroup is not None and process.running else None
+    if group is None:  # with a cgroup, the child waits for "go" until it is in it (as docker exec's are)
+        os.close(fds.pop("go_r"))
+        os.close(fds.pop("go_w"))
     try:
         ns = open_namespaces(process.pid)
     except FileNotFoundError:
@@ -1054,8 +1097,13 @@ def exec(process: Process, argv: Iterable[str], *, env: Iterable[str] | Mapping[
     child = 0
     try:
         child = _fork_into(ns, plan)
-        for name in ("err_w", "out_w", "errout_w", "stdin"):
-            os.close(fds.pop(name))
+        for name in ("err_w", "out_w", "errout_w", "stdin", "go_r"):
+            if name in fds:
+                os.close(fds.pop(name))
+        if group is not None:
+            group.add(child)
+            os.write(fds["go_w"], b"g")
+            os.close(fds.pop("go_w"))
         pidfd = os.pidfd_open(child)
         failure = _read_all(fds["err_r"])
         os.close(fds.pop("err_r"))
@@ -1130,6 +1178,8 @@ def _exec_main(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover - c
     fds = plan.fds
     try:
         _close_parent_ends(fds)
+        if "go_r" in fds and os.read(fds["go_r"], 1) != b"g":  # not yet in the container's cgroup
+            os._exit(1)
         _child_stdio(fds)
         join_namespaces(ns)  # rootless: the user namespace was entered by the parent of this child
         spec = plan.spec
@@ -1141,6 +1191,10 @@ def _exec_main(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover - c
 def _exec_rootless(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover - child
     fds = plan.fds
     try:
+        if "go_r" in fds:  # wait until the parent has put us in the container's cgroup; the fork follows
+            os.close(fds.pop("go_w"))
+            if os.read(fds.pop("go_r"), 1) != b"g":
+                os._exit(1)
         _syscalls.setns(ns["user"], _syscalls.CLONE_NEWUSER)
         _syscalls.setns(ns["pid"], _syscalls.CLONE_NEWPID)
         pid = os.fork()

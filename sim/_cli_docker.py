@@ -162,11 +162,23 @@ def _volume_spec(specs: Sequence[str] | None) -> tuple[dict[str, str], dict[str,
     return volumes, binds
 
 
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The resource flags as typed: the engine parses them as the docker CLI does (sim.limits)."""
+    return {"memory": args.memory, "cpus": args.cpus, "cpu_shares": args.cpu_shares, "pids_limit": args.pids_limit}
+
+
+def _limit_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--memory", metavar="BYTES", help="资源限制 memory limit (e.g. 512m; at least 6m)")
+    p.add_argument("--cpus", metavar="N", help="number of CPUs (e.g. 1.5): a CFS quota per 100 ms")
+    p.add_argument("-c", "--cpu-shares", metavar="N", help="relative CPU weight (default 1024)")
+    p.add_argument("--pids-limit", metavar="N", help="most processes at once (0 or -1: unlimited)")
+
+
 def _run(args: argparse.Namespace, eng: Any) -> int:
     volumes, binds = _volume_spec(args.volume)
     command: Any = args.command or None
     info = eng.create(args.image, command, name=args.name, env=_pairs(args.env, "-e"), volumes=volumes, binds=binds,
-                      workdir=args.workdir, user=args.user)
+                      workdir=args.workdir, user=args.user, **_limits(args))
     try:
         stdin = sys.stdin.buffer.read() if args.interactive else None
         result = eng.start(info.id, stdin=stdin)
@@ -186,7 +198,7 @@ def _run(args: argparse.Namespace, eng: Any) -> int:
 def _create(args: argparse.Namespace, eng: Any) -> int:
     volumes, binds = _volume_spec(args.volume)
     info = eng.create(args.image, args.command or None, name=args.name, env=_pairs(args.env, "-e"),
-                      volumes=volumes, binds=binds, workdir=args.workdir, user=args.user)
+                      volumes=volumes, binds=binds, workdir=args.workdir, user=args.user, **_limits(args))
     print(info.id)
     return 0
 
@@ -393,6 +405,7 @@ def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], i
     p.add_argument("--name")
     p.add_argument("--diff", action="store_true", help="print the container layer's changes (docker diff) to stderr")
     p.add_argument("--commit", metavar="TAG", help="commit the container layer as a new image before removing it")
+    _limit_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p = command("create", _create, "create a container (its writable layer is kept until rm)")
@@ -401,6 +414,7 @@ def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], i
     p.add_argument("-w", "--workdir")
     p.add_argument("-u", "--user")
     p.add_argument("--name")
+    _limit_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p = command("start", _start, "run a created container's command to its end")

@@ -40,6 +40,7 @@ from .errors import (
 )
 from .interface import Engine, FileSystem, UnionMount
 from .layer import _NO_CLAMP, Directory, Layer, RegularFile, Symlink, Whiteout, source_date_epoch
+from .limits import Limits, parse_limits
 from .oci import ContainerConfig, History, ImageConfig, RootFS, host_platform, rfc3339
 from .reference import parse_reference
 from .results import BuildResult, BuildStep, ContainerInfo, DiskUsage, ExecResult, HistoryEntry, ImageInfo, VolumeInfo
@@ -62,6 +63,7 @@ class ProcessSpec:
     gid: int
     hostname: str
     stdin: bytes | None = None
+    limits: Limits | None = None  # 资源限制: the container's cgroup limits (None: none)
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Container:
     process: Any = None  # a detached, running process (see EngineCore._spawn)
     mounter: Any = None  # makes ``mounted`` on demand (a container loaded from the state folder)
     saved_size: int = 0  # its writable layer's bytes when it was saved
+    limits: Limits | None = None  # --memory, --cpus, --cpu-shares, --pids-limit (sim.limits)
 
     @property
     def mount(self) -> UnionMount:
@@ -190,6 +193,10 @@ class EngineCore(Engine):
     @abc.abstractmethod
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
         """Run ``spec`` in ``container`` (its union mounted, its volumes in place) to the end."""
+
+    def _check_limits(self, limits: Limits) -> None:
+        """Refuse ``limits`` this backend cannot apply here, before anything is created (the
+        model applies none: it stores them)."""
 
     def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
         """Start ``spec`` in the background; the handle has ``wait(timeout)``, ``stop(grace)``,
@@ -320,12 +327,18 @@ class EngineCore(Engine):
     def create(self, image: str, command: Sequence[str] | str | None = None, *, name: str | None = None,
                env: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None,
                binds: Mapping[str, str] | None = None, workdir: str | None = None, user: str | None = None,
-               hostname: str | None = None) -> ContainerInfo:
+               hostname: str | None = None, memory: int | str | None = None, cpus: Any = None,
+               cpu_shares: int | str | None = None, pids_limit: int | str | None = None) -> ContainerInfo:
         """``docker create``: the image's layers, a new empty writable layer, the mounts named.
 
         ``volumes`` maps container paths to volume names (made on first use);
-        ``binds`` maps container paths to host folders.
+        ``binds`` maps container paths to host folders.  ``memory``, ``cpus``,
+        ``cpu_shares`` and ``pids_limit`` are ``docker run``'s resource flags
+        (see :func:`sim.limits.parse_limits`), checked before anything is made.
         """
+        limits = parse_limits(memory, cpus, cpu_shares, pids_limit)  # InvalidLimitError: nothing made yet
+        if limits:
+            self._check_limits(limits)
         record = self._image(image)
         if name is not None:
             if not name or name[0] not in _NAME_CHARS - {"_", ".", "-"} or not set(name) <= _NAME_CHARS:
@@ -363,7 +376,7 @@ class EngineCore(Engine):
             volumes=volumes, binds=dict(binds or {}), command=argv, anonymous=tuple(anonymous),
             env=_env_list({**_env_dict(cfg.env), **(env or {})}),
             workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
-            hostname=hostname or cid[:12],
+            hostname=hostname or cid[:12], limits=limits or None,
         )
         self._containers[cid] = container
         self._save(container)
@@ -464,7 +477,7 @@ class EngineCore(Engine):
         env.setdefault("HOSTNAME", container.hostname)
         env.setdefault("HOME", _home_of(uid, fs))
         return ProcessSpec(argv=argv, env=_env_list(env), cwd=container.workdir, uid=uid, gid=gid,
-                           hostname=container.hostname, stdin=stdin)
+                           hostname=container.hostname, stdin=stdin, limits=container.limits)
 
     def _run_in(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ExecResult:
         return self._execute(container, self._spec(container, argv, stdin=stdin))
@@ -630,6 +643,7 @@ class EngineCore(Engine):
             "state": "exited" if container.state == "running" else container.state,
             "exit_code": container.exit_code if container.state != "running" else 137,
             "created": container.created, "upper_size": container.saved_size,
+            "limits": container.limits.to_dict() if container.limits else {},
         }
         _atomic_write(folder / "config.json", json.dumps(meta, sort_keys=True).encode())
         _atomic_write(folder / "logs", container.logs)
@@ -656,6 +670,7 @@ class EngineCore(Engine):
                 anonymous=tuple(meta["anonymous"]), state=meta["state"], exit_code=meta["exit_code"],
                 logs=(folder / "logs").read_bytes() if (folder / "logs").exists() else b"",
                 created=meta["created"], saved_size=meta.get("upper_size", 0),
+                limits=Limits.from_dict(meta.get("limits")) or None,
             )
             container.mounter = self._remounter(container, folder / "upper.tar")
             self._containers[container.id] = container

@@ -1569,6 +1569,15 @@ _PRESERVE, _DEREF, _RECUR, _FORCE, _NOCLOBBER, _HARDLINK, _SOFTLINK, _NOTARGET, 
 )
 
 
+def _flag_bits(opts: dict, table: dict[str, int]) -> int:
+    """OR together the bit of every option letter in `table` that `opts` holds."""
+    bits = 0
+    for letter, bit in table.items():
+        if letter in opts:
+            bits |= bit
+    return bits
+
+
 def _cp_stat(p: Proc, name: str, follow: bool) -> tuple[int, os.stat_result | None]:
     """``cp_mv_stat2``: 0 missing, 1 exists, 3 directory, -1 error (printed)."""
     try:
@@ -1828,30 +1837,11 @@ def cp(p: Proc) -> int:
         opts.setdefault("R", [""])
     if "R" in opts or "P" in opts:
         opts.setdefault("d", [""])
-    if "p" in opts:
-        flags |= _PRESERVE
     if "d" not in opts:
         flags |= _DEREF
-    if "R" in opts:
-        flags |= _RECUR
-    if "f" in opts:
-        flags |= _FORCE
-    if "n" in opts:
-        flags |= _NOCLOBBER
-    if "l" in opts:
-        flags |= _HARDLINK
-    if "s" in opts:
-        flags |= _SOFTLINK
-    if "T" in opts:
-        flags |= _NOTARGET
-    if "u" in opts:
-        flags |= _UPDATE
-    if "v" in opts:
-        flags |= _VERBOSE
-    if "L" in opts:
-        flags |= _DEREF
-    if "H" in opts:
-        flags |= _DEREF_L0
+    flags |= _flag_bits(opts, {"p": _PRESERVE, "R": _RECUR, "f": _FORCE, "n": _NOCLOBBER, "l": _HARDLINK,
+                               "s": _SOFTLINK, "T": _NOTARGET, "u": _UPDATE, "v": _VERBOSE, "L": _DEREF,
+                               "H": _DEREF_L0})
     if "l" in opts and "s" in opts:
         return show_usage(p, "cp")
     if "t" in opts:

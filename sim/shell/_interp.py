@@ -701,6 +701,19 @@ class Shell:
         self.status = status
         return status
 
+    def _loop_body(self, body: CmdList, fds: dict[int, Stream]) -> tuple[int, bool]:
+        """Run one pass of a for/while/until body: its status, and whether a `break` ends the loop.
+
+        A break or continue aimed at an outer loop (count > 1) is passed on with its count less one.
+        """
+        try:
+            return self.exec_list(body, fds), False
+        except _LoopControl as lc:
+            if lc.count > 1:
+                lc.count -= 1
+                raise
+            return self.status, lc.kind == "break"
+
     def _exec_compound(self, cmd: Command, fds: dict[int, Stream]) -> int:
         if isinstance(cmd, If):
             for cond, body in cmd.clauses:
@@ -721,15 +734,9 @@ class Shell:
             try:
                 for value in values:
                     self.setvar(cmd.var, value)
-                    try:
-                        status = self.exec_list(cmd.body, fds)
-                    except _LoopControl as lc:
-                        status = self.status
-                        if lc.count > 1:
-                            lc.count -= 1
-                            raise
-                        if lc.kind == "break":
-                            break
+                    status, stop = self._loop_body(cmd.body, fds)
+                    if stop:
+                        break
             finally:
                 self.loop_depth -= 1
             return status
@@ -745,15 +752,9 @@ class Shell:
                         self.errexit_off -= 1
                     if (st == 0) == cmd.until:
                         break
-                    try:
-                        status = self.exec_list(cmd.body, fds)
-                    except _LoopControl as lc:
-                        status = self.status
-                        if lc.count > 1:
-                            lc.count -= 1
-                            raise
-                        if lc.kind == "break":
-                            break
+                    status, stop = self._loop_body(cmd.body, fds)
+                    if stop:
+                        break
             finally:
                 self.loop_depth -= 1
             return status

@@ -40,7 +40,7 @@ import struct
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -967,24 +967,31 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
 def _fork(plan: _Plan, rootless: bool) -> int:
     """Fork the child; in root mode straight into a new PID namespace (this thread's own is restored)."""
     if rootless:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            try:
-                _rootless_main(plan)
-            finally:
-                os._exit(255)
-        return pid
+        return _fork_child(lambda: _rootless_main(plan))
+    # unshare affects only this thread's next child
+    return _fork_in_pid_ns(lambda: _syscalls.unshare(_syscalls.CLONE_NEWPID), lambda: _container_main(plan))
+
+
+def _fork_child(main: Callable[[], None]) -> int:
+    """Fork a child that runs ``main`` and then exits (255 should ``main`` return or raise); the parent gets its pid."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            main()
+        finally:
+            os._exit(255)
+    return pid
+
+
+def _fork_in_pid_ns(enter: Callable[[], None], main: Callable[[], None]) -> int:
+    """:func:`_fork_child` after ``enter`` has moved this thread's next child into another PID namespace;
+    the caller's own PID namespace is restored with setns before returning (or raising)."""
     own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     pid = -1
     try:
-        _syscalls.unshare(_syscalls.CLONE_NEWPID)  # affects only this thread's next child
+        enter()
         try:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - child
-                try:
-                    _container_main(plan)
-                finally:
-                    os._exit(255)
+            pid = _fork_child(main)
         finally:
             if pid != 0:
                 _syscalls.setns(own, _syscalls.CLONE_NEWPID)
@@ -1148,30 +1155,8 @@ def _fork_into(ns: dict[str, int], plan: _Plan) -> int:
     if rootless:
         # An unprivileged thread cannot setns into a PID namespace; the child enters the user
         # namespace first and forks once more into the PID namespace.
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            try:
-                _exec_rootless(ns, plan)
-            finally:
-                os._exit(255)
-        return pid
-    own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    pid = -1
-    try:
-        _syscalls.setns(ns["pid"], _syscalls.CLONE_NEWPID)
-        try:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - child
-                try:
-                    _exec_main(ns, plan)
-                finally:
-                    os._exit(255)
-        finally:
-            if pid != 0:
-                _syscalls.setns(own, _syscalls.CLONE_NEWPID)
-    finally:
-        os.close(own)
-    return pid
+        return _fork_child(lambda: _exec_rootless(ns, plan))
+    return _fork_in_pid_ns(lambda: _syscalls.setns(ns["pid"], _syscalls.CLONE_NEWPID), lambda: _exec_main(ns, plan))
 
 
 def _exec_main(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover - child

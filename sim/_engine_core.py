@@ -187,6 +187,7 @@ class EngineCore(Engine):
             except ValueError:
                 pass  # a damaged cache only costs a rebuild
         self._loaded: dict[str, Layer] = {}  # DiffID -> the frozen layer read from the store
+        self._views: dict[str, LowerView] = {}  # ImageID -> its merged lower view (for diff)
 
     # -- what a backend supplies -------------------------------------------------------
 
@@ -229,6 +230,15 @@ class EngineCore(Engine):
             for diff_id, layer in zip(record.diff_ids, self.store.load_layers(record)):
                 self._loaded.setdefault(diff_id, layer)
         return [self._loaded[d] for d in record.diff_ids]
+
+    def _layer_by_diff_id(self, diff_id: str) -> Layer | None:
+        """A stored layer by DiffID (a build-cache hit), or None when no image keeps it any more."""
+        if diff_id not in self._loaded:
+            for record in self.store.list(all=True):
+                if diff_id in record.diff_ids:
+                    self._layers(record)
+                    break
+        return self._loaded.get(diff_id)
 
     # -- images (镜像) -------------------------------------------------------------------
 
@@ -531,8 +541,15 @@ class EngineCore(Engine):
     def diff(self, ref: str) -> list[Change]:
         """``docker diff``: A/C/D from the container layer (see :mod:`sim.changes`)."""
         container = self._container(ref)
-        below = LowerView(list(container.mount.layers)).nodes  # type: ignore[attr-defined]
+        below = self._lower_view(container.image).nodes
         return upper_changes(container.mount.upper, lambda p: p in below)
+
+    def _lower_view(self, record: ImageRecord) -> LowerView:
+        """An image's merged read-only view, computed once per image (its layers never change)."""
+        view = self._views.get(record.id)
+        if view is None:
+            view = self._views[record.id] = LowerView(self._layers(record))
+        return view
 
     def commit(self, ref: str, tag: str | None = None, *, message: str = "") -> ImageInfo:
         """``docker commit``: the writable layer becomes a new image layer on top of the image's."""
@@ -884,13 +901,10 @@ class _Builder:
                        config.working_dir, config.user, repr(sorted(env.items()))]).encode()  # ENV and ARG values
         ).hexdigest()
         cached = None if self.no_cache else self.engine._cache.get(key)
-        if cached is not None:
-            for record in self.engine.store.list(all=True):
-                for i, d in enumerate(record.diff_ids):
-                    if d == cached:
-                        layer = self.engine._layers(record)[i]
-                        layers.append(layer)
-                        return BuildStep(number, text, True, cached, layer.size)
+        layer = self.engine._layer_by_diff_id(cached) if cached is not None else None
+        if layer is not None:
+            layers.append(layer)
+            return BuildStep(number, text, True, cached, layer.size)
         mount = self.engine.union(layers)
         output = b""
         try:

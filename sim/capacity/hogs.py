@@ -1,0 +1,106 @@
+"""Three misbehaving programs the chapter runs inside limits: a CPU hog, a memory hog, a fork bomb.
+
+A :class:`Hog` is both a workload for the model (how much CPU, memory and tasks it asks for at
+each moment: :meth:`Hog.demand`) and the busybox shell script that does exactly that in a real
+container (:meth:`Hog.script`), so a prediction and a measurement of the same hog can be drawn
+on one plot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .series import FloatArray
+
+__all__ = ["Hog", "cpu_hog", "memory_hog", "fork_bomb", "MiB"]
+
+MiB = 1 << 20
+_KINDS = ("cpu", "memory", "fork")
+
+
+@dataclass(frozen=True)
+class Hog:
+    """``kind`` "cpu": a busy loop of ``cores`` shells for ``duration_s``;
+    "memory": one shell that grows by ``step_mib`` MiB every ``step_s`` up to ``total_mib``,
+    then holds it until ``duration_s``; "fork": ``tasks`` sleeping children started at once,
+    all sleeping until ``duration_s``.  Build them with :func:`cpu_hog`, :func:`memory_hog`,
+    :func:`fork_bomb` (they validate)."""
+
+    kind: str
+    duration_s: float
+    cores: int = 1
+    step_mib: int = 0
+    step_s: float = 0.0
+    total_mib: int = 0
+    tasks: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"hog kind must be one of {_KINDS}, not {self.kind!r}")
+        if not self.duration_s > 0:
+            raise ValueError(f"duration_s must be positive, not {self.duration_s}")
+        if self.kind == "cpu" and self.cores < 1:
+            raise ValueError(f"a CPU hog needs at least one busy loop, not {self.cores}")
+        if self.kind == "memory" and not (self.step_mib > 0 and self.step_s > 0 and self.total_mib >= self.step_mib):
+            raise ValueError("a memory hog needs step_mib > 0, step_s > 0 and total_mib >= step_mib")
+        if self.kind == "fork" and self.tasks < 1:
+            raise ValueError(f"a fork bomb needs at least one task, not {self.tasks}")
+
+    @property
+    def label(self) -> str:
+        if self.kind == "cpu":
+            return f"CPU hog ({self.cores} busy loop{'s' if self.cores > 1 else ''}, {self.duration_s:g} s)"
+        if self.kind == "memory":
+            return f"memory hog (+{self.step_mib} MiB every {self.step_s:g} s to {self.total_mib} MiB)"
+        return f"fork bomb ({self.tasks} tasks)"
+
+    def demand(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """What it asks for at times ``t`` (seconds since start): (cores, bytes, tasks).
+
+        The shell itself counts as one task and ~1 MiB; the model adds nothing else."""
+        t = np.asarray(t, dtype=np.float64)
+        running = (t >= 0) & (t < self.duration_s)
+        cpu = np.zeros_like(t)
+        memory = np.where(running, 1.0 * MiB, 0.0)
+        tasks = np.where(running, 1.0, 0.0)
+        if self.kind == "cpu":
+            cpu = np.where(running, float(self.cores), 0.0)
+            tasks = tasks + np.where(running, float(self.cores), 0.0)
+        elif self.kind == "memory":
+            steps = np.minimum(np.floor(np.maximum(t, 0) / self.step_s) + 1, self.total_mib // self.step_mib)
+            memory = memory + np.where(running, steps * self.step_mib * MiB, 0.0)
+            # Building each step's string keeps the shell busy for a moment: a light CPU load.
+            cpu = np.where(running & (steps * self.step_mib < self.total_mib), 0.1, 0.0)
+        else:
+            tasks = tasks + np.where(running, float(self.tasks), 0.0)
+            memory = memory + np.where(running, self.tasks * 0.25 * MiB, 0.0)
+        return cpu, memory, tasks
+
+    def script(self) -> str:
+        """The busybox ``sh -c`` script that behaves as :meth:`demand` says."""
+        d = f"{self.duration_s:g}"
+        if self.kind == "cpu":
+            loops = " ".join(["(timeout %s sh -c 'while :; do :; done') &" % d] * self.cores)
+            return f"{loops} wait; true"
+        if self.kind == "memory":
+            steps = self.total_mib // self.step_mib
+            grow = f"head -c {self.step_mib * MiB} /dev/zero | tr '\\0' a"
+            return (f"end=$(( $(date +%s) + {int(np.ceil(self.duration_s))} )); x=; i=0; "
+                    f"while [ $i -lt {steps} ]; do x=\"$x$({grow})\"; i=$((i+1)); sleep {self.step_s:g}; done; "
+                    f"while [ $(date +%s) -lt $end ]; do sleep 0.1; done; echo held ${{#x}}")
+        # A failed fork ends a shell: the loop runs in a subshell, its sleeps stay, PID 1 waits.
+        return f"(for i in $(seq {self.tasks}); do sleep {d} & done) 2>/dev/null; sleep {d}"
+
+
+def cpu_hog(duration_s: float = 3.0, cores: int = 1) -> Hog:
+    return Hog("cpu", duration_s, cores=cores)
+
+
+def memory_hog(total_mib: int = 64, step_mib: int = 4, step_s: float = 0.1, duration_s: float = 3.0) -> Hog:
+    return Hog("memory", duration_s, step_mib=step_mib, step_s=step_s, total_mib=total_mib)
+
+
+def fork_bomb(tasks: int = 50, duration_s: float = 3.0) -> Hog:
+    return Hog("fork", duration_s, tasks=tasks)

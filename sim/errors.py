@@ -22,6 +22,7 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     ├── ConflictError (RuntimeError)          a name in use, an image used by a container ...
     │   └── ContainerStateError               removing a running container, exec in a stopped one
     ├── InvalidLimitError (ValueError)        --memory 1k, --cpus -1, malformed sizes
+    ├── InvalidSpecError (ValueError)         a host, VM, container or workload the resource model refuses
     ├── DigestMismatchError (ValueError)      a blob's size or sha256 is not what was promised
     └── UnsupportedCommandError (NotImplementedError)  the model's shell cannot run this program
 
@@ -52,6 +53,7 @@ __all__ = [
     "ConflictError",
     "ContainerStateError",
     "InvalidLimitError",
+    "InvalidSpecError",
     "DigestMismatchError",
     "UnsupportedCommandError",
 ]
@@ -144,6 +146,11 @@ class ContainerStateError(ConflictError):
 
 class InvalidLimitError(LayerlabError, ValueError):
     """A resource limit is malformed or out of range."""
+
+
+class InvalidSpecError(LayerlabError, ValueError):
+    """A host, VM, container or workload the resource model cannot simulate (no cores, a memory
+    limit below the request, an unknown placement policy ...), refused before anything runs."""
 
 
 class DigestMismatchError(LayerlabError, ValueError):

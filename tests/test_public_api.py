@@ -18,7 +18,7 @@ def test_sim_public_names_are_pinned() -> None:
         "TargetNotEmptyError", "UnknownBackendError", "BackendUnavailableError", "MountError",
         "BuildfileError", "BuildError", "InvalidReferenceError", "NotFoundError", "ImageNotFoundError",
         "ContainerNotFoundError", "VolumeNotFoundError", "ConflictError", "ContainerStateError",
-        "InvalidLimitError", "DigestMismatchError", "UnsupportedCommandError",
+        "InvalidLimitError", "InvalidSpecError", "DigestMismatchError", "UnsupportedCommandError",
     ])
     for name in sim.__all__:
         assert hasattr(sim, name), name

@@ -18,6 +18,7 @@ from .errors import (
     DigestMismatchError,
     ImageNotFoundError,
     InvalidLimitError,
+    InvalidSpecError,
     InvalidReferenceError,
     NotFoundError,
     UnsupportedCommandError,
@@ -75,6 +76,7 @@ __all__ = [
     "ConflictError",
     "ContainerStateError",
     "InvalidLimitError",
+    "InvalidSpecError",
     "DigestMismatchError",
     "UnsupportedCommandError",
 ]

@@ -93,6 +93,7 @@ class Container:
     mounter: Any = None  # makes ``mounted`` on demand (a container loaded from the state folder)
     saved_size: int = 0  # its writable layer's bytes when it was saved
     limits: Limits | None = None  # --memory, --cpus, --cpu-shares, --pids-limit (sim.limits)
+    last_usage: Any = None  # the final cgroup reading of its last detached run (see EngineCore.usage)
 
     @property
     def mount(self) -> UnionMount:
@@ -428,6 +429,7 @@ class EngineCore(Engine):
         if process is not None and not process.running:
             container.exit_code = process.wait(0)
             container.logs += process.stdout + process.stderr
+            container.last_usage = getattr(process, "usage", lambda: None)()  # read before its cgroup went
             container.state, container.process = "exited", None
             self._save(container)
 
@@ -440,6 +442,16 @@ class EngineCore(Engine):
         if container.exit_code is None:
             raise ContainerStateError(f"container {container.name} has not been started")
         return container.exit_code
+
+    def usage(self, ref: str) -> Any:
+        """``docker stats``: the counters of the container's cgroup (the backend's reading, e.g.
+        :class:`realrt.cgroups.Usage`): now while a detached run goes on, else the last reading of
+        its last detached run (taken just before the cgroup was removed).  ``None`` when there is
+        none: never started detached, no cgroup (no limits), or a backend without cgroups (the model)."""
+        container = self._container(ref)
+        if container.process is not None:
+            return getattr(container.process, "usage", lambda: None)()
+        return container.last_usage
 
     def stop(self, ref: str, grace: float = 10.0) -> int | None:
         """``docker stop``: SIGTERM, then SIGKILL after ``grace`` seconds; the exit code (None if not running)."""

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from .backends import require_real
+from .realcheck import leftovers, mounts_below
 
 # Profiles: "default" keeps CI fast; "deep" is for local runs (LAYERLAB_PROFILE=deep ./dev test).
 settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -28,3 +33,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = [item for item in items if item not in drop]
+
+
+@pytest.fixture
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A root engine with a state folder of its own; afterwards no cgroup, record or mount is left."""
+    from realrt import cgroups
+
+    state = tmp_path_factory.mktemp("limits-state")
+    engine: Any = require_real(rootless=False, state_dir=str(state))
+    if cgroups.detect() is None:
+        pytest.skip("no cgroup hierarchy with memory/cpu/pids is mounted")
+    before, mounts = leftovers(), mounts_below(state)
+    try:
+        yield engine
+    finally:
+        engine.close()
+    assert list(engine.journal.records()) == [], "a journal record is left"
+    assert leftovers() == before == [], f"cgroup folders are left: {leftovers()}"
+    assert mounts_below(state) == mounts

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +36,8 @@ from sim.limits import (
 )
 
 from .backends import require_real
+from .realcheck import leftovers as _leftovers
+from .realcheck import mounts_below as _mounts_below
 
 MiB = 1 << 20
 
@@ -336,38 +337,9 @@ def test_the_delegated_subtree_is_the_highest_folder_this_user_owns(tmp_path: Pa
 # -- the kernel ---------------------------------------------------------------------------------------------
 
 
-def _leftovers() -> list[str]:
-    """What the project's hook looks for: ``find /sys/fs/cgroup -maxdepth 3 -name '*layerlab*'``."""
-    done = subprocess.run(["find", "/sys/fs/cgroup", "-maxdepth", "3", "-name", "*layerlab*"],
-                          capture_output=True, text=True, check=False)
-    return done.stdout.split()
-
-
-def _mounts_below(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-        return sorted(line.split()[4] for line in fh if line.split()[4].startswith(str(path)))
-
-
 def _hog(mib: int) -> str:
     """Anonymous memory in busybox: the shell keeps a command substitution's output in a variable."""
     return f"x=$(head -c {mib * MiB} /dev/zero | tr '\\0' a); echo done ${{#x}}"
-
-
-@pytest.fixture
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A root engine with a state folder of its own; afterwards no cgroup, record or mount is left."""
-    state = tmp_path_factory.mktemp("limits-state")
-    engine: Any = require_real(rootless=False, state_dir=str(state))
-    if cgroups.detect() is None:
-        pytest.skip("no cgroup hierarchy with memory/cpu/pids is mounted")
-    before, mounts = _leftovers(), _mounts_below(state)
-    try:
-        yield engine
-    finally:
-        engine.close()
-    assert list(engine.journal.records()) == [], "a journal record is left"  # type: ignore[attr-defined]
-    assert _leftovers() == before == [], f"cgroup folders are left: {_leftovers()}"
-    assert _mounts_below(state) == mounts
 
 
 @pytest.fixture

@@ -87,9 +87,11 @@ class Hog:
         if self.kind == "memory":
             steps = self.total_mib // self.step_mib
             grow = f"head -c {self.step_mib * MiB} /dev/zero | tr '\\0' a"
-            return (f"end=$(( $(date +%s) + {int(np.ceil(self.duration_s))} )); x=; i=0; "
+            # A background sleep is the clock: `date +%s` has whole seconds, which ended the hold
+            # anywhere between duration_s - 1 and duration_s.
+            return (f"sleep {d} & end=$!; x=; i=0; "
                     f"while [ $i -lt {steps} ]; do x=\"$x$({grow})\"; i=$((i+1)); sleep {self.step_s:g}; done; "
-                    f"while [ $(date +%s) -lt $end ]; do sleep 0.1; done; echo held ${{#x}}")
+                    f"wait $end; echo held ${{#x}}")
         # A failed fork ends a shell: the loop runs in a subshell, its sleeps stay, PID 1 waits.
         return f"(for i in $(seq {self.tasks}); do sleep {d} & done) 2>/dev/null; sleep {d}"
 

@@ -1,0 +1,186 @@
+"""实测用量 (measured usage): realrt.measure turns a container's cgroup counters into the model's
+UsageSeries.  The conversion is checked on made-up readings (no root); the kernel tests run the
+three hogs of sim.capacity.hogs under --memory, --cpus and --pids-limit and look at the series:
+the OOM kill at the limit, the CPU held at the quota, the tasks capped, and nothing left behind.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+import sim
+from realrt import cgroups
+from realrt.cgroups import Usage
+from realrt.measure import MeasuredRun, limits_of, measure_hog, usages_to_series
+from sim.capacity.hogs import MiB, cpu_hog, fork_bomb, memory_hog
+from sim.capacity.series import UsageSeries
+from sim.errors import BackendUnavailableError, InvalidLimitError
+from sim.limits import parse_limits
+
+from .backends import require_real
+from .realcheck import leftovers
+
+# -- the conversion, on readings made up by hand ------------------------------------------------------
+
+
+def _reading(time: float, cpu: float | None, **counters: Any) -> Usage:
+    return Usage(time=time, cpu_seconds=cpu, **counters)
+
+
+def test_cpu_is_the_rate_over_each_interval_and_the_rest_is_as_read() -> None:
+    readings = [
+        _reading(100.1, 0.05, memory_bytes=1 * MiB, throttled_seconds=0.0, pids=1, oom_kills=0),
+        _reading(100.3, 0.15, memory_bytes=3 * MiB, throttled_seconds=0.1, pids=4, oom_kills=0),
+        _reading(100.4, 0.15, memory_bytes=2 * MiB, throttled_seconds=0.1, pids=0, oom_kills=1),
+    ]
+    series = usages_to_series(readings, start=100.0, label="x", limits={"memory.max": 16 * MiB})
+    assert isinstance(series, UsageSeries) and series.source == "measured" and series.label == "x"
+    np.testing.assert_allclose(series.t, [0.1, 0.3, 0.4])
+    np.testing.assert_allclose(series.cpu, [0.5, 0.5, 0.0])  # the first interval starts at `start`, from 0
+    np.testing.assert_array_equal(series.memory, [MiB, 3 * MiB, 2 * MiB])
+    np.testing.assert_array_equal(series.throttled, [0.0, 0.1, 0.1])
+    np.testing.assert_array_equal(series.pids, [1, 4, 0])
+    np.testing.assert_array_equal(series.oom_kills, [0, 0, 1])
+    assert series.limits == {"memory.max": 16 * MiB}
+    assert series.cpu_seconds == pytest.approx(0.1)  # the integral gives the counter back (after the first)
+
+
+def test_missing_counters_are_nan_and_a_counter_never_goes_backwards() -> None:
+    readings = [_reading(1.5, 0.2), _reading(2.0, 0.1, pids=2), _reading(2.5, None)]
+    series = usages_to_series(readings, start=1.0, label="x")
+    assert series.cpu[0] == pytest.approx(0.4) and series.cpu[1] == 0.0 and math.isnan(series.cpu[2])
+    assert all(math.isnan(v) for v in series.memory) and math.isnan(series.pids[0]) and series.pids[1] == 2
+    assert series.limits == {}
+
+
+def test_readings_must_follow_the_start_and_each_other() -> None:
+    assert len(usages_to_series([], start=5.0, label="empty")) == 0
+    with pytest.raises(ValueError, match="strictly increasing"):
+        usages_to_series([_reading(1.0, 0.0)], start=1.0, label="x")
+    with pytest.raises(ValueError, match="strictly increasing"):
+        usages_to_series([_reading(2.0, 0.0), _reading(2.0, 0.1)], start=1.0, label="x")
+
+
+def test_limits_are_named_as_the_series_draws_them() -> None:
+    limits = parse_limits(memory="16m", cpus="0.5", cpu_shares=512, pids_limit=10, cpus_available=2)
+    assert limits_of(limits) == {"memory.max": 16 * MiB, "cpu.max": 0.5, "pids.max": 10, "cpu.shares": 512,
+                                 "cpu.weight": 20}
+    assert limits_of(parse_limits(pids_limit=0)) == {} and limits_of(None) == {}  # unlimited: nothing to draw
+
+
+@pytest.mark.parametrize("bad", [{"interval": 0}, {"interval": -0.05}, {"interval": float("nan")},
+                                 {"interval": True}, {"interval": "fast"}, {"duration": 0},
+                                 {"duration": float("inf")}])
+def test_bad_sampling_is_refused_first(bad: dict[str, Any]) -> None:
+    engine = sim.connect("sim")
+    with pytest.raises(InvalidLimitError, match="must be a positive number of seconds"):
+        measure_hog(engine, cpu_hog(1.0), cpus="0.5", **bad)  # type: ignore[arg-type]
+    assert engine.containers() == []
+
+
+def test_the_model_has_nothing_to_measure() -> None:
+    engine = sim.connect("sim")
+    with pytest.raises(BackendUnavailableError, match="measure on sim.connect\\('real'\\)"):
+        measure_hog(engine, cpu_hog(1.0), cpus="0.5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        measure_hog(engine, "while :; do :; done")  # type: ignore[arg-type]
+    info = engine.create("busybox", ["true"], memory="16m")
+    engine.start(info.id, detach=True)
+    assert engine.usage(info.id) is None and engine.containers() != []  # the model keeps no counters
+
+
+# -- the kernel ---------------------------------------------------------------------------------------
+
+
+def _well_formed(run: MeasuredRun, interval: float = 0.05) -> UsageSeries:
+    """What every measured series holds: sampled from the start at about ``interval``, counters
+    that only grow, every counter present on this host, and a last reading after the exit."""
+    s = run.series
+    assert s.source == "measured" and s.label == run.hog.label and len(s) >= 3
+    assert s.t[0] > 0 and np.all(np.diff(s.t) > 0)
+    assert interval * 0.6 <= float(np.median(np.diff(s.t))) <= interval * 2
+    for name in ("cpu", "memory", "throttled", "pids", "oom_kills"):
+        assert np.all(np.isfinite(getattr(s, name))), name
+    assert np.all(s.cpu >= 0)
+    assert np.all(np.diff(s.throttled) >= 0) and np.all(np.diff(s.oom_kills) >= 0)
+    assert s.pids[-1] == 0, "the last reading is taken after the exit, just before the cgroup goes"
+    return s
+
+
+@pytest.mark.real
+@pytest.mark.root_only
+class TestMeasuredHogs:
+    def test_a_memory_hog_is_oom_killed_at_the_limit(self, real: Any) -> None:
+        hog = memory_hog(total_mib=64, step_mib=2, step_s=0.1, duration_s=3.0)
+        run = measure_hog(real, hog, memory="16m")
+        s = _well_formed(run)
+        assert run.exit_code == 137 and b"held" not in run.logs, run.logs
+        assert s.limits == {"memory.max": 16 * MiB}
+        assert s.oom_kills[0] == 0 and s.oom_kills[-1] >= 1
+        assert 4 * MiB < s.peak_memory <= 16 * MiB  # it grew towards the limit and never past it
+        assert s.t[-1] < hog.duration_s  # killed long before it would have ended
+        print(f"OOM: --memory 16m, {hog.label}: killed after {s.t[-1] * 1000:.0f} ms, peak sampled "
+              f"{s.peak_memory / MiB:.1f} MiB, oom_kills {s.oom_kills[-1]:.0f}, {len(s)} samples")
+
+    def test_a_cpu_hog_is_held_at_the_quota(self, real: Any) -> None:
+        hog = cpu_hog(duration_s=2.0)
+        run = measure_hog(real, hog, cpus="0.5")
+        s = _well_formed(run)
+        assert run.exit_code == 0 and s.limits == {"cpu.max": 0.5}
+        ratio = s.cpu_seconds / (s.t[-1] - s.t[0])
+        assert 0.25 <= ratio <= 0.6, ratio  # 0.5 cores; unthrottled the loop takes a whole one
+        assert s.throttled[-1] >= 0.2 and s.throttled[-1] > s.throttled[len(s) // 2] > s.throttled[0]
+        assert 1.8 <= s.t[-1] <= 4.0
+        print(f"CPU: --cpus 0.5, {hog.label}: {s.cpu_seconds:.2f} CPU s over {s.t[-1]:.2f} s (ratio {ratio:.2f}), "
+              f"throttled {s.throttled[-1]:.2f} s")
+
+    def test_a_fork_bomb_stops_at_pids_max(self, real: Any) -> None:
+        hog = fork_bomb(tasks=30, duration_s=1.5)
+        run = measure_hog(real, hog, pids_limit=10)
+        s = _well_formed(run)
+        assert run.exit_code == 0 and s.limits == {"pids.max": 10}
+        peak = float(s.pids.max())
+        assert 5 <= peak <= 10, s.pids
+        print(f"pids: --pids-limit 10, {hog.label}: peak {peak:.0f} tasks")
+
+    def test_without_limits_it_is_measured_unlimited(self, real: Any) -> None:
+        run = measure_hog(real, cpu_hog(duration_s=1.0, cores=2), cpu_shares=512)
+        s = _well_formed(run)
+        assert s.limits == {"cpu.shares": 512, "cpu.weight": 20} and s.throttled[-1] == 0
+        assert s.cpu_seconds / (s.t[-1] - s.t[0]) > 0.6  # shares only weigh under contention: no cap
+        bare = measure_hog(real, fork_bomb(tasks=12, duration_s=0.5))  # no flag: pids.max "max"
+        assert _well_formed(bare).limits == {} and bare.series.pids.max() >= 12
+
+    def test_a_run_past_its_duration_is_killed(self, real: Any) -> None:
+        run = measure_hog(real, cpu_hog(duration_s=60.0), cpus="0.2", duration=0.5)
+        s = _well_formed(run)
+        assert run.exit_code == 137 and 0.5 <= s.t[-1] < 3.0
+        assert real.containers() == []
+
+    def test_bad_limits_create_nothing(self, real: Any) -> None:
+        for bad in ({"memory": "4m"}, {"cpus": "-1"}, {"pids_limit": "1.5"}):
+            with pytest.raises(InvalidLimitError):
+                measure_hog(real, fork_bomb(3, 0.2), **bad)
+        assert real.containers() == [] and real.images() == [] and list(real.journal.records()) == []
+
+
+@pytest.mark.real
+def test_rootless_on_cgroup_v1_is_refused_before_anything(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No cgroup to read (rootless on v1): the engine's own typed error, and nothing is created,
+    even without a limit (measuring needs a cgroup)."""
+    hierarchy = cgroups.detect(rootless=True)
+    if hierarchy is not None and hierarchy.version == 2 and hierarchy.roots:
+        pytest.skip("this host delegates a cgroup v2 subtree: rootless limits are allowed here")
+    engine: Any = require_real(rootless=True, state_dir=str(tmp_path_factory.mktemp("rootless-measure")))
+    try:
+        for flags in ({"cpus": "0.5"}, {}):
+            with pytest.raises(BackendUnavailableError, match="rootless containers cannot apply"):
+                measure_hog(engine, cpu_hog(1.0), **flags)
+        assert engine.containers() == [] and engine.images() == [] and list(engine.journal.records()) == []
+    finally:
+        engine.close()
+    assert leftovers() == []

@@ -1,1 +1,34 @@
-"""容器和虚拟机 (containers vs VMs): a resource-allocation model (filled in by the chapter's modules)."""
+"""容器和虚拟机 (containers vs VMs): a resource-allocation model, checked against real measurements.
+
+Hosts run VMs, microVMs and containers (:mod:`.specs`) that carry workloads; :func:`simulate`
+places them (first-, best- or worst-fit on reservations) and steps time in ticks, vectorised over
+instances: a VM holds all it was given from boot, a container takes what it needs; CPU is shared
+by weight and capped by ``cpu.max``; ``memory.high`` slows, ``memory.max`` OOM-kills, ``pids.max``
+stops forks.  The result (:class:`Run`) holds capacity / reserved / used series, and
+:meth:`Run.metrics` the numbers a run is judged by.  :mod:`.scenarios` has the chapter's six
+teaching scenarios, :mod:`.plots` their figures, :data:`DEFAULTS` every published number used,
+with its source.  Nothing here needs Linux: :mod:`realrt.measure` and :mod:`realrt.vm` measure
+the same things on this machine and return the same types (:class:`UsageSeries`,
+:class:`StartMeasurement`).
+"""
+
+from __future__ import annotations
+
+from ._engine import simulate
+from .defaults import DEFAULTS, GiB, MB, MiB, Sourced
+from .hogs import Hog, cpu_hog, fork_bomb, memory_hog
+from .placement import POLICIES, Density, Placement, density, place
+from .profiles import Profile, diurnal, flat, step, trace
+from .run import InstanceTotals, Metrics, Run
+from .series import StartMeasurement, UsageSeries
+from .specs import ContainerSpec, Host, Instance, VMSpec, Workload, container, microvm, vm
+
+__all__ = [
+    "simulate", "Run", "Metrics", "InstanceTotals",
+    "Host", "VMSpec", "ContainerSpec", "Workload", "Instance", "vm", "microvm", "container",
+    "Profile", "flat", "diurnal", "step", "trace",
+    "POLICIES", "place", "Placement", "density", "Density",
+    "DEFAULTS", "Sourced", "MB", "MiB", "GiB",
+    "UsageSeries", "StartMeasurement",
+    "Hog", "cpu_hog", "memory_hog", "fork_bomb",
+]

@@ -1,0 +1,602 @@
+"""The tick engine behind :func:`sim.capacity.simulate`: numpy over (instances x ticks) blocks.
+
+Time is cut into blocks of ticks; within a block every rule is an array operation over all the
+instances present.  Only what depends on the past is carried from block to block: when each
+instance may run again (``down_until``), when its current life began (``up_since``, the origin
+of a leak), how often it was killed (the back-off doubles) and a VM's high-water mark.  OOM kills
+are found as the first tick that crosses a limit; the killed rows alone are recomputed from that
+tick on, until no row and no host crosses anything.  CPU is shared on each host at each tick by
+water-filling (max-min fairness by weight, capped per instance), computed only where a host is
+contended.  Instances are kept sorted by host so host totals are prefix-sum differences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InvalidSpecError
+from .defaults import value
+from .placement import place
+from .run import InstanceTotals, Run
+from .series import UsageSeries
+from .specs import ContainerSpec, Host, Instance, VMSpec
+
+__all__ = ["simulate"]
+
+F = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+_MAX_TICKS = 10_000_000
+
+
+def _host_sum(x: F, bounds: npt.NDArray[np.int64]) -> F:
+    """Sum of rows ``bounds[h]:bounds[h+1]`` for every host h (rows sorted by host)."""
+    out = np.zeros((len(bounds) - 1, x.shape[1]), dtype=np.float64)
+    nonempty = np.nonzero(bounds[1:] > bounds[:-1])[0]
+    if len(nonempty) and x.shape[0]:
+        out[nonempty] = np.add.reduceat(x, bounds[:-1][nonempty], axis=0)
+    return out
+
+
+def _host_max(x: F, bounds: npt.NDArray[np.int64]) -> F:
+    out = np.zeros((len(bounds) - 1, x.shape[1]))
+    nonempty = np.nonzero(bounds[1:] > bounds[:-1])[0]
+    if len(nonempty) and x.shape[0]:
+        out[nonempty] = np.maximum.reduceat(x, bounds[:-1][nonempty], axis=0)
+    return out
+
+
+def _water_fill(want: F, weight: F, group: npt.NDArray[np.int64], capacity: F) -> F:
+    """Max-min fair shares by weight: each element gets ``min(want, level * weight)`` with the
+    level of its group chosen so the group's shares add up to its capacity."""
+    alloc = np.zeros_like(want)
+    active = np.ones(len(want), dtype=bool)
+    remaining = capacity.astype(np.float64).copy()
+    groups = len(capacity)
+    while active.any():
+        g, w, d = group[active], weight[active], want[active]
+        level = remaining / np.maximum(np.bincount(g, w, minlength=groups), 1e-300)
+        satisfied = d <= level[g] * w
+        idx = np.nonzero(active)[0]
+        if not satisfied.any():
+            alloc[idx] = level[g] * w
+            break
+        done = idx[satisfied]
+        alloc[done] = want[done]
+        remaining -= np.bincount(group[done], want[done], minlength=groups)
+        active[done] = False
+    return alloc
+
+
+@dataclass
+class _State:
+    """What carries from one block to the next, per instance (sorted order)."""
+
+    down_until: F
+    up_since: F
+    restarts: npt.NDArray[np.int64]
+    hwm: F
+
+
+class _Fleet:
+    """Per-instance constants, sorted by host (rejected instances last)."""
+
+    def __init__(self, hosts: Sequence[Host], instances: Sequence[Instance], host_of: npt.NDArray[np.int64],
+                 latency: F, queued: F, slowdown: float) -> None:
+        n, n_hosts = len(instances), len(hosts)
+        key = np.where(host_of >= 0, host_of, n_hosts)
+        self.order = np.argsort(key, kind="stable")
+        self.host = key[self.order]
+        self.n_placed = int(np.sum(host_of >= 0))
+        inst = [instances[i] for i in self.order]
+        specs = [i.spec for i in inst]
+        loads = [i.workload for i in inst]
+
+        def arr(values: Sequence[float]) -> F:
+            return np.array(values, dtype=np.float64)
+
+        self.is_vm = np.array([isinstance(s, VMSpec) for s in specs], dtype=bool)
+        inf = math.inf
+        self.cap = arr([s.vcpus if isinstance(s, VMSpec) else (s.cpu_max or inf) for s in specs])
+        self.cap = np.minimum(self.cap, arr([hosts[h].cores if h < n_hosts else inf for h in self.host]))
+        self.weight = arr([100.0 * s.vcpus if isinstance(s, VMSpec) else s.weight for s in specs])
+        self.limit = arr([s.memory - s.guest_os if isinstance(s, VMSpec) else (s.memory_max or inf) for s in specs])
+        self.high = arr([inf if isinstance(s, VMSpec) else (s.memory_high or inf) for s in specs])
+        self.cpu_max = arr([inf if isinstance(s, VMSpec) else (s.cpu_max or inf) for s in specs])
+        self.pids_max = arr([inf if isinstance(s, VMSpec) or s.pids_max is None else s.pids_max for s in specs])
+        self.overhead = arr([s.overhead for s in specs])
+        self.guest_os = arr([s.guest_os if isinstance(s, VMSpec) else 0 for s in specs])
+        self.balloon = np.array([isinstance(s, VMSpec) and s.balloon for s in specs], dtype=bool)
+        self.share = arr([s.page_sharing if isinstance(s, VMSpec) else 0.0 for s in specs])
+        self.req_cpu = arr([s.cpu_request for s in specs])
+        self.req_mem = arr([s.memory_request for s in specs])
+        self.cpu_mean = arr([w.cpu for w in loads])
+        self.mem_mean = arr([w.memory for w in loads])
+        self.noise = arr([w.noise for w in loads])
+        self.leak = arr([w.leak for w in loads])
+        self.pids = arr([w.pids for w in loads])
+        self.arrival = arr([w.arrival for w in loads])
+        self.depart = self.arrival + arr([w.duration for w in loads])
+        lat = latency[self.order]
+        self.ready = np.where(np.isnan(lat), inf, self.arrival + lat)
+        self.restart_s = np.where(np.isnan(lat), 0.0, lat - queued[self.order])  # a restart does not queue
+        self.slowdown = slowdown
+        # Equal profiles are evaluated once per block: a frozen profile is its own key.
+        index: dict[object, int] = {}
+        self.cpu_prof = np.array([index.setdefault(w.cpu_profile, len(index)) for w in loads], dtype=np.int64)
+        self.mem_prof = np.array([index.setdefault(w.memory_profile, len(index)) for w in loads], dtype=np.int64)
+        self.profiles = list(index)
+
+
+def _refs(trace: bool | Sequence[int | str], instances: Sequence[Instance]) -> list[int]:
+    if trace is True:
+        if len(instances) > 200:
+            raise InvalidSpecError("trace=True records every instance; name at most 200 (trace=[0, 5, 'web'])")
+        return list(range(len(instances)))
+    if trace is False:
+        return []
+    names = {inst.name: i for i, inst in enumerate(instances) if inst.name}
+    out = []
+    for ref in trace:
+        if isinstance(ref, str):
+            if ref not in names:
+                raise InvalidSpecError(f"no instance named {ref!r} to trace")
+            out.append(names[ref])
+        elif isinstance(ref, (int, np.integer)) and 0 <= ref < len(instances):
+            out.append(int(ref))
+        else:
+            raise InvalidSpecError(f"trace refers to instance {ref!r}, but there are {len(instances)}")
+    return out
+
+
+def simulate(hosts: Sequence[Host], instances: Sequence[Instance], *, duration: float, dt: float = 1.0,
+             policy: str = "first-fit", seed: int = 0, power_off_idle: bool = True,
+             trace: bool | Sequence[int | str] = False, jitter: float = value("start_jitter"),
+             restart_backoff: float = value("restart_backoff_s"),
+             restart_backoff_max: float = value("restart_backoff_max_s"),
+             memory_high_slowdown: float = value("memory_high_slowdown"),
+             block_elements: int = 1 << 21, fast: bool = True) -> Run:
+    """Run ``instances`` on ``hosts`` for ``duration`` seconds in ticks of ``dt``.
+
+    Deterministic for a given ``seed`` (start jitter and workload noise are its only random
+    draws).  ``policy`` places arrivals (see :mod:`sim.capacity.placement`); with
+    ``power_off_idle`` a host with nothing placed on it draws no power and offers no capacity.
+    ``trace`` names instances (indices or names) whose :class:`UsageSeries` the run keeps.
+    Every argument is checked before anything is computed (:class:`InvalidSpecError`).
+
+    ``fast`` (the default) computes hosts on which nothing is contended, crosses a limit or
+    changes state in a block from per-host sums of shared profiles; ``fast=False`` computes
+    every instance at every tick.  Both give the same run (the tests compare them)."""
+    hosts, instances = tuple(hosts), tuple(instances)
+    if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+        raise InvalidSpecError(f"duration must be a finite number of seconds > 0, not {duration!r}")
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise InvalidSpecError(f"dt must be a finite number of seconds > 0, not {dt!r}")
+    ticks = int(math.ceil(duration / dt - 1e-9))
+    if ticks > _MAX_TICKS:
+        raise InvalidSpecError(f"{ticks} ticks is more than {_MAX_TICKS}; use a larger dt")
+    for h in hosts:
+        if not isinstance(h, Host):
+            raise InvalidSpecError(f"hosts must be Host values, not {type(h).__name__}")
+    for inst in instances:
+        if not isinstance(inst, Instance):
+            raise InvalidSpecError(f"instances must be Instance values, not {type(inst).__name__}")
+    if not 0 < memory_high_slowdown <= 1:
+        raise InvalidSpecError("memory_high_slowdown is a fraction in (0, 1]")
+    if not 0 <= restart_backoff <= restart_backoff_max:
+        raise InvalidSpecError("restart back-off must satisfy 0 <= restart_backoff <= restart_backoff_max")
+    if block_elements < 1:
+        raise InvalidSpecError("block_elements must be >= 1")
+    traced = _refs(trace, instances)
+    placement = place(hosts, instances, policy=policy, seed=seed, jitter=jitter)
+    return _Simulation(hosts, instances, placement.host, placement.latency, placement.queued, ticks, float(dt),
+                       policy, seed, power_off_idle, traced, restart_backoff, restart_backoff_max,
+                       memory_high_slowdown, block_elements, fast).run()
+
+
+class _Simulation:
+    def __init__(self, hosts: tuple[Host, ...], instances: tuple[Instance, ...], host_of: npt.NDArray[np.int64],
+                 latency: F, queued: F, ticks: int, dt: float, policy: str, seed: int, power_off_idle: bool,
+                 traced: list[int], backoff: float, backoff_max: float, slowdown: float, block_elements: int,
+                 fast: bool) -> None:
+        self.hosts, self.instances, self.ticks, self.dt = hosts, instances, ticks, dt
+        self.policy, self.seed, self.power_off_idle, self.fast = policy, seed, power_off_idle, fast
+        self.backoff, self.backoff_max = backoff, backoff_max
+        self.fleet = f = _Fleet(hosts, instances, host_of, latency, queued, slowdown)
+        self.latency = latency
+        n = len(instances)
+        self.state = _State(f.ready.copy(), f.ready.copy(), np.zeros(n, dtype=np.int64), np.zeros(n))
+        self.cores = np.array([float(h.cores) for h in hosts])
+        self.memory = np.array([float(h.memory) for h in hosts])
+        self.host_reserved = np.array([float(h.reserved_memory) for h in hosts])
+        self.idle_w = np.array([h.power_idle_w for h in hosts])
+        self.max_w = np.array([h.power_max_w for h in hosts])
+        self.block = max(1, min(ticks, block_elements // max(1, n)))
+        position = np.empty(n, dtype=np.int64)
+        position[f.order] = np.arange(n)
+        self.traced = {i: int(position[i]) for i in traced}  # original index -> sorted row
+        self.trace_rows: dict[int, list[F]] = {i: [] for i in traced}
+        self.kills: list[tuple[int, float]] = []  # (sorted row, time) of every OOM kill
+        self.totals = {k: np.zeros(n) for k in ("throttled", "unmet", "served", "fork", "peak")}
+        self.oom = np.zeros(n, dtype=np.int64)
+        self.host_oom = np.zeros(n, dtype=np.int64)
+        self.series = {k: np.zeros(ticks) for k in ("capacity_cpu", "capacity_memory", "reserved_cpu",
+                                                    "reserved_memory", "used_cpu", "used_memory", "in_use_memory",
+                                                    "demand_cpu", "unmet_cpu", "active_hosts", "power_w")}
+
+    # -- one block ---------------------------------------------------------------------------
+
+    def run(self) -> Run:
+        for k0 in range(0, self.ticks, self.block):
+            self._block(k0, min(self.ticks, k0 + self.block))
+        return self._result()
+
+    def _noise(self, rows: npt.NDArray[np.int64], first: int, minutes: int) -> F:
+        """Per row and minute, the factor its CPU demand is multiplied by (1 without noise).
+
+        Minute m's draws come from ``(seed, m)`` alone, so results do not depend on blocks."""
+        f = self.fleet
+        coef = np.ones((len(rows), minutes))
+        noisy = f.noise[rows] > 0
+        if noisy.any():
+            original = f.order[rows[noisy]]
+            for m in range(minutes):
+                z = np.random.default_rng([self.seed, 1, first + m]).standard_normal(len(f.order))
+                coef[noisy, m] = np.maximum(0.0, 1.0 + f.noise[rows[noisy]] * z[original])
+        return coef
+
+    def _block(self, k0: int, k1: int) -> None:
+        f, dt = self.fleet, self.dt
+        tt = (k0 + np.arange(k1 - k0)) * dt
+        n_hosts = len(self.hosts)
+        active = np.zeros((n_hosts, len(tt)), dtype=bool)
+        host_served = np.zeros((n_hosts, len(tt)))
+        rows = np.nonzero((f.arrival < tt[-1] + dt) & (f.depart > tt[0]))[0]
+        if len(rows):
+            table = np.stack([p(tt) for p in f.profiles])  # type: ignore[operator]
+            minute = np.floor(tt / 60.0).astype(np.int64)
+            first = int(minute[0])
+            m_idx = minute - first
+            coef = self._noise(rows, first, int(m_idx[-1]) + 1)
+            simple = self._simple_rows(rows, tt, table, coef, m_idx) if self.fast else np.zeros(len(rows), bool)
+            if simple.any():
+                self._aggregate(rows[simple], tt, table, coef[simple], m_idx, active, host_served)
+            if not simple.all():
+                dense = ~simple
+                self._dense(rows[dense], tt, table, coef[dense], m_idx, active, host_served)
+        if not self.power_off_idle:
+            active[:] = True
+        s = self.series
+        s["active_hosts"][k0:k1] = active.sum(axis=0)
+        s["capacity_cpu"][k0:k1] = self.cores @ active
+        s["capacity_memory"][k0:k1] = self.memory @ active
+        util = np.minimum(1.0, host_served / self.cores[:, None])
+        s["power_w"][k0:k1] = (active * (self.idle_w[:, None] + (self.max_w - self.idle_w)[:, None] * util)).sum(axis=0)
+
+    # -- the aggregated path: hosts where nothing crosses a limit ------------------------------
+
+    def _plain(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64]) -> B:
+        """Rows whose block is a product of constants and shared profiles: present and up (or
+        down) for the whole block, no leak, no limit or cap reachable, no shared pages, not
+        traced, and a VM's high-water mark already above anything it will use."""
+        f, st = self.fleet, self.state
+        end = tt[-1] + self.dt
+        up = st.down_until[rows] <= tt[0]
+        steady = (f.arrival[rows] <= tt[0]) & (f.depart[rows] >= end) & (up | (st.down_until[rows] >= end))
+        peak = table.max(axis=1)
+        # The largest CPU demand: per minute, the profile's peak in that minute times the noise.
+        minute_peak = np.zeros((len(table), coef.shape[1]))
+        for m in range(coef.shape[1]):
+            minute_peak[:, m] = table[:, m_idx == m].max(axis=1)
+        cpu_peak = f.cpu_mean[rows] * (coef * minute_peak[f.cpu_prof[rows]]).max(axis=1)
+        mem_peak = f.mem_mean[rows] * peak[f.mem_prof[rows]]
+        quiet = ~up | ((f.leak[rows] == 0) & (cpu_peak <= f.cap[rows] + 1e-12)
+                       & (cpu_peak <= f.cpu_max[rows]) & (mem_peak <= np.minimum(f.limit[rows], f.high[rows])))
+        vm_ok = ~f.is_vm[rows] | ((f.share[rows] == 0) & (f.balloon[rows] | ~up | (mem_peak <= st.hwm[rows])))
+        traced = np.isin(rows, np.fromiter(self.traced.values(), dtype=np.int64, count=len(self.traced)))
+        return steady & quiet & vm_ok & ~traced
+
+    def _coefficients(self, rows: npt.NDArray[np.int64]) -> tuple[B, F, F, F]:
+        """For plain rows: up, and resident = c0 + c1 * memory profile, in use = u1 * profile."""
+        f, st = self.fleet, self.state
+        up = st.down_until[rows] <= self.block_start
+        vm = f.is_vm[rows]
+        hwm = np.where(f.balloon[rows], 0.0, st.hwm[rows])
+        c0 = f.overhead[rows] + np.where(vm, f.guest_os[rows] + hwm, 0.0)
+        u1 = np.where(up, f.mem_mean[rows], 0.0)
+        c1 = np.where(vm & ~f.balloon[rows], 0.0, u1)
+        return up, c0, c1, u1
+
+    def _host_profile_sums(self, rows: npt.NDArray[np.int64], weights: F, profile: npt.NDArray[np.int64]) -> F:
+        """Sum of ``weights`` (rows x M, or rows) per (host, profile): shape (hosts + 1, profiles[, M])."""
+        f = self.fleet
+        n_prof = len(f.profiles)
+        key = f.host[rows] * n_prof + profile
+        size = (len(self.hosts) + 1) * n_prof
+        if weights.ndim == 1:
+            return np.bincount(key, weights, minlength=size).reshape(len(self.hosts) + 1, n_prof)
+        out = np.stack([np.bincount(key, weights[:, m], minlength=size) for m in range(weights.shape[1])], axis=-1)
+        return out.reshape(len(self.hosts) + 1, n_prof, weights.shape[1])
+
+    def _host_series(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F,
+                     m_idx: npt.NDArray[np.int64]) -> tuple[F, F, F, F, B]:
+        """Per host (+1 for "rejected") and tick: CPU demand, CPU served, memory held, in use."""
+        f = self.fleet
+        self.block_start = tt[0]
+        up, c0, c1, u1 = self._coefficients(rows)
+        scaled = f.cpu_mean[rows, None] * coef
+        demand_k = self._host_profile_sums(rows, scaled, f.cpu_prof[rows])
+        served_k = self._host_profile_sums(rows, scaled * up[:, None], f.cpu_prof[rows])
+        demand = np.einsum("hpt,pt->ht", demand_k[:, :, m_idx], table)
+        served = np.einsum("hpt,pt->ht", served_k[:, :, m_idx], table)
+        held = np.bincount(f.host[rows], c0, minlength=len(self.hosts) + 1)[:, None] + \
+            self._host_profile_sums(rows, c1, f.mem_prof[rows]) @ table
+        in_use = self._host_profile_sums(rows, u1, f.mem_prof[rows]) @ table
+        return demand, served, held, in_use, up
+
+    def _simple_rows(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64]) -> B:
+        """Plain rows on hosts where nothing is contended or overflows in this block (and plain
+        rejected rows): the block of all of them is computed from per-host sums."""
+        f = self.fleet
+        plain = self._plain(rows, tt, table, coef, m_idx)
+        n_hosts = len(self.hosts)
+        mixed = np.zeros(n_hosts + 1, dtype=bool)
+        mixed[f.host[rows[~plain]]] = True
+        if plain.any():
+            _, served, held, _, _ = self._host_series(rows[plain], tt, table, coef[plain], m_idx)
+            room = self.memory - self.host_reserved
+            mixed[:n_hosts] |= (served[:n_hosts] > self.cores[:, None] + 1e-12).any(axis=1)
+            mixed[:n_hosts] |= (held[:n_hosts] > room[:, None] + 1e-6).any(axis=1)
+        mixed[n_hosts] = False  # rejected rows share no host
+        return plain & ~mixed[f.host[rows]]
+
+    def _aggregate(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
+                   active: B, host_served: F) -> None:
+        f, dt, s, n_hosts = self.fleet, self.dt, self.series, len(self.hosts)
+        k0, k1 = int(round(tt[0] / dt)), int(round(tt[0] / dt)) + len(tt)
+        demand, served, held, in_use, up = self._host_series(rows, tt, table, coef, m_idx)
+        placed = f.host[rows] < n_hosts
+        s["reserved_cpu"][k0:k1] += f.req_cpu[rows[placed]].sum()
+        s["reserved_memory"][k0:k1] += f.req_mem[rows[placed]].sum()
+        s["demand_cpu"][k0:k1] += demand.sum(axis=0)
+        s["used_cpu"][k0:k1] += served.sum(axis=0)
+        s["unmet_cpu"][k0:k1] += demand.sum(axis=0) - served.sum(axis=0)
+        s["used_memory"][k0:k1] += held[:n_hosts].sum(axis=0)
+        s["in_use_memory"][k0:k1] += in_use[:n_hosts].sum(axis=0)
+        hosts = np.unique(f.host[rows[placed]])
+        active[hosts] = True
+        host_served[hosts] += served[hosts]
+        # Per row: the profile summed over each minute of the block, times its noise.
+        minute_sum = np.stack([np.bincount(m_idx, p, minlength=coef.shape[1]) for p in table])
+        wanted = f.cpu_mean[rows] * (coef * minute_sum[f.cpu_prof[rows]]).sum(axis=1) * dt
+        t = self.totals
+        t["served"][rows] += np.where(up, wanted, 0.0)
+        t["unmet"][rows] += np.where(up, 0.0, wanted)
+        t["fork"][rows] += np.where(up & (f.pids[rows] > f.pids_max[rows]), len(tt) * dt, 0.0)
+        _, c0, c1, _ = self._coefficients(rows)
+        t["peak"][rows] = np.maximum(t["peak"][rows], c0 + c1 * table.max(axis=1)[f.mem_prof[rows]])
+
+    # -- the dense path: every rule at every tick ----------------------------------------------
+
+    def _dense(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
+               active: B, host_served: F) -> None:
+        f, dt = self.fleet, self.dt
+        present = (f.arrival[rows, None] <= tt) & (tt < f.depart[rows, None])
+        cpu_d = f.cpu_mean[rows, None] * table[f.cpu_prof[rows]] * coef[:, m_idx] * present
+        mem_base = f.mem_mean[rows, None] * table[f.mem_prof[rows]]
+        b = _Block(self, rows, tt, present, mem_base)
+        b.resolve_memory()
+        want = np.where(b.up, np.minimum(cpu_d, f.cap[rows, None]), 0.0)
+        want = np.where(b.slowed, want * f.slowdown, want)
+        served = self._share_cpu(b, want)
+        unmet = np.maximum(cpu_d - served, 0.0)
+        throttled = (b.up & (cpu_d > f.cpu_max[rows, None])) | b.slowed
+        pids_d = np.where(b.up, f.pids[rows, None], 0.0)
+        fork_fail = pids_d > f.pids_max[rows, None]
+        t = self.totals
+        t["throttled"][rows] += throttled.sum(axis=1) * dt
+        t["unmet"][rows] += unmet.sum(axis=1) * dt
+        t["served"][rows] += served.sum(axis=1) * dt
+        t["fork"][rows] += fork_fail.sum(axis=1) * dt
+        t["peak"][rows] = np.maximum(t["peak"][rows], b.resident.max(axis=1))
+        for original, row in self.traced.items():
+            where = np.searchsorted(rows, row)
+            if where < len(rows) and rows[where] == row:
+                memory = b.resident[where] if f.is_vm[row] else b.mem_use[where]
+                self.trace_rows[original].append(np.stack([tt, served[where], memory, throttled[where] * dt,
+                                                           np.minimum(pids_d[where], f.pids_max[row])]))
+            else:
+                zeros = np.zeros_like(tt)
+                self.trace_rows[original].append(np.stack([tt, zeros, zeros, zeros, zeros]))
+        s, placed = self.series, b.placed_rows
+        k0 = int(round(tt[0] / dt))
+        k1 = k0 + len(tt)
+        pr = present[:placed]
+        s["reserved_cpu"][k0:k1] += f.req_cpu[rows[:placed]] @ pr
+        s["reserved_memory"][k0:k1] += f.req_mem[rows[:placed]] @ pr
+        s["used_cpu"][k0:k1] += served.sum(axis=0)
+        s["used_memory"][k0:k1] += b.host_memory
+        s["in_use_memory"][k0:k1] += b.mem_use.sum(axis=0)
+        s["demand_cpu"][k0:k1] += cpu_d.sum(axis=0)
+        s["unmet_cpu"][k0:k1] += unmet.sum(axis=0)
+        if placed:
+            active |= _host_sum(pr.astype(np.float64), b.bounds) > 0
+            host_served += _host_sum(served[:placed], b.bounds)
+
+    def _share_cpu(self, b: _Block, want: F) -> F:
+        f = self.fleet
+        placed = b.placed_rows
+        served = want.copy()
+        if not placed:
+            return served
+        host_want = _host_sum(want[:placed], b.bounds)
+        contended = host_want > self.cores[:, None] * (1.0 - value("virtualisation_cpu_overhead")) + 1e-12
+        if not contended.any():
+            return served
+        hosts_of = f.host[b.rows[:placed]]
+        group_id = np.full(contended.shape, -1, dtype=np.int64)
+        group_id[contended] = np.arange(int(contended.sum()))
+        gid = group_id[hosts_of]  # (placed, C)
+        r, c = np.nonzero(gid >= 0)
+        g = gid[r, c]
+        capacity = np.broadcast_to(self.cores[:, None], contended.shape)[contended]
+        served[r, c] = _water_fill(want[r, c], f.weight[b.rows[r]], g, capacity)
+        return served
+
+    # -- kills -------------------------------------------------------------------------------
+
+    def kill(self, row: int, when: float, *, host: bool) -> bool:
+        """Record a kill of ``row`` at ``when``; True when the kill resets a VM's memory."""
+        f, st = self.fleet, self.state
+        wait = min(self.backoff_max, self.backoff * 2.0 ** int(st.restarts[row]))
+        st.restarts[row] += 1
+        reboot = host and f.is_vm[row]  # the host killed the hypervisor: the guest boots again
+        st.down_until[row] = when + wait + (f.restart_s[row] if (reboot or not f.is_vm[row]) else 0.0)
+        st.up_since[row] = st.down_until[row]
+        (self.host_oom if host else self.oom)[row] += 1
+        self.kills.append((row, when))
+        return bool(reboot)
+
+    # -- the result --------------------------------------------------------------------------
+
+    def _result(self) -> Run:
+        f, n = self.fleet, len(self.instances)
+        back = np.empty(n, dtype=np.int64)
+        back[f.order] = np.arange(n)  # original index -> sorted row
+
+        def orig(x: np.ndarray) -> np.ndarray:
+            return x[back]
+
+        totals = InstanceTotals(
+            name=tuple(inst.name for inst in self.instances), kind=tuple(inst.kind for inst in self.instances),
+            host=np.array([int(h) if h < len(self.hosts) else -1 for h in orig(f.host)], dtype=np.int64),
+            start_latency=self.latency, oom_kills=orig(self.oom), host_oom_kills=orig(self.host_oom),
+            throttled_s=orig(self.totals["throttled"]), unmet_cpu_s=orig(self.totals["unmet"]),
+            served_cpu_s=orig(self.totals["served"]), fork_failures_s=orig(self.totals["fork"]),
+            peak_memory=orig(self.totals["peak"]),
+        )
+        traces = {}
+        for original, parts in self.trace_rows.items():
+            inst, row = self.instances[original], self.traced[original]
+            t, cpu, memory, throttled, pids = np.concatenate(parts, axis=1)
+            kill_times = np.sort([when for r, when in self.kills if r == row])
+            label = inst.name or f"{inst.kind} {original}"
+            limits = {"cpu.max": f.cpu_max[row], "memory.high": f.high[row], "memory.max": f.limit[row],
+                      "pids.max": f.pids_max[row]}
+            traces[label] = UsageSeries(
+                label=label, source="model", t=t, cpu=cpu, memory=memory, throttled=np.cumsum(throttled), pids=pids,
+                oom_kills=np.searchsorted(kill_times, t, side="right").astype(np.float64),
+                limits={k: float(v) for k, v in limits.items() if math.isfinite(v)})
+        return Run(t=np.arange(self.ticks) * self.dt, dt=self.dt, hosts=self.hosts, policy=self.policy,
+                   seed=self.seed, instances=totals, traces=traces, **self.series)
+
+
+class _Block:
+    """The memory side of one block: who is up, what they use and hold, and the OOM kills.
+
+    Rows are the block's instances (sorted by host, placed ones first); ``resident`` is the host
+    memory each holds, ``shared`` the part of a VM's pages a KSM-like merge lets it share (the
+    host holds one copy of each host's largest shared part, added in :attr:`host_memory`)."""
+
+    def __init__(self, sim: _Simulation, rows: npt.NDArray[np.int64], tt: F, present: B, mem_base: F) -> None:
+        self.sim, self.rows, self.tt, self.present, self.mem_base = sim, rows, tt, present, mem_base
+        f = sim.fleet
+        self.placed_rows = int(np.searchsorted(rows, f.n_placed))
+        self.bounds = np.searchsorted(f.host[rows[:self.placed_rows]], np.arange(len(sim.hosts) + 1))
+        shape = present.shape
+        self.up = np.zeros(shape, dtype=bool)
+        self.slowed = np.zeros(shape, dtype=bool)
+        self.mem_use, self.resident, self.shared, self.hwm = (np.zeros(shape) for _ in range(4))
+        self.hwm_in = sim.state.hwm[rows].copy()
+        n = len(rows)
+        self.holds = present & (np.arange(n) < self.placed_rows)[:, None]  # a rejected instance holds nothing
+        self._compute(np.arange(n), np.zeros(n, dtype=np.int64), reset=np.zeros(n, dtype=bool))
+
+    def _compute(self, local: npt.NDArray[np.int64], start: npt.NDArray[np.int64], *, reset: B) -> None:
+        """(Re)compute rows ``local`` from column ``start`` (one per row) on; earlier columns stay."""
+        f, st = self.sim.fleet, self.sim.state
+        rows, tt = self.rows[local], self.tt
+        mask = np.arange(len(tt))[None, :] >= start[:, None]
+        present = self.holds[local]
+        up = self.present[local] & (tt[None, :] >= st.down_until[rows, None])
+        age = np.maximum(tt[None, :] - st.up_since[rows, None], 0.0)
+        demand = np.where(up, self.mem_base[local] + f.leak[rows, None] * age, 0.0)
+        excess = np.maximum(demand - f.high[rows, None], 0.0)  # above memory.high, growth is slowed
+        slowed = excess > 0
+        use = demand - (1.0 - f.slowdown) * excess
+        self.up[local] = np.where(mask, up, self.up[local])
+        self.slowed[local] = np.where(mask, slowed, self.slowed[local])
+        use = np.where(mask, use, self.mem_use[local])
+        self.mem_use[local] = use
+        resident = np.where(present, f.overhead[rows, None] + use, 0.0)  # a container holds what it uses
+        vm = f.is_vm[rows]
+        if vm.any():
+            # A guest keeps what it touched (the high-water mark since it booted) unless ballooned.
+            carry = np.where(start > 0, self.hwm[local, np.maximum(start - 1, 0)], self.hwm_in[local])
+            carry = np.where(reset, 0.0, carry)
+            hwm = np.maximum(np.maximum.accumulate(np.where(mask, use, 0.0), axis=1), carry[:, None])
+            hwm = np.where(mask, hwm, self.hwm[local])
+            self.hwm[local] = hwm
+            guest = f.guest_os[rows, None] + np.where(f.balloon[rows, None], use, hwm)
+            share = f.share[rows, None]
+            vm_resident = np.where(present, f.overhead[rows, None] + guest * (1.0 - share), 0.0)
+            resident = np.where(vm[:, None], vm_resident, resident)
+            shared = np.where(present & vm[:, None], guest * share, 0.0)
+            self.shared[local] = np.where(mask, shared, self.shared[local])
+        self.resident[local] = np.where(mask, resident, self.resident[local])
+
+    @property
+    def host_memory(self) -> F:
+        """Per tick, what all hosts hold for the block's instances."""
+        total = self.resident.sum(axis=0)
+        if self.placed_rows and self.shared.any():
+            total = total + _host_max(self.shared[:self.placed_rows], self.bounds).sum(axis=0)
+        return total
+
+    def resolve_memory(self) -> None:
+        """Kill at each limit crossing, then at each host overflow, until nothing crosses.
+
+        A host overflows when what it holds (plus its own reserved memory) passes its RAM; the
+        kernel then kills, at the first such tick, the instance furthest above what it reserved
+        (Linux's badness with Kubernetes' oom_score_adj comes to the same: usage - request)."""
+        sim, f = self.sim, self.sim.fleet
+        self._own_limits(np.nonzero(np.isfinite(f.limit[self.rows]))[0])
+        placed = self.placed_rows
+        room = (sim.memory - sim.host_reserved)[:, None]
+        while placed:
+            total = _host_sum(self.resident[:placed], self.bounds) + _host_max(self.shared[:placed], self.bounds)
+            over = total > room + 1e-6
+            if not over.any():
+                break
+            victims, cols = [], []
+            for h in np.nonzero(over.any(axis=1))[0]:
+                col = int(np.argmax(over[h]))
+                lo, hi = self.bounds[h], self.bounds[h + 1]
+                held = self.resident[lo:hi, col]
+                score = np.where(held > 0, held - f.req_mem[self.rows[lo:hi]], -np.inf)
+                victims.append(lo + int(np.argmax(score)))
+                cols.append(col)
+            local, start = np.array(victims, dtype=np.int64), np.array(cols, dtype=np.int64)
+            reset = np.array([sim.kill(int(self.rows[v]), float(self.tt[c]), host=True) for v, c in zip(local, start)])
+            self._compute(local, start, reset=reset.astype(bool))
+            self._own_limits(local)
+        sim.state.hwm[self.rows] = self.hwm[:, -1]
+
+    def _own_limits(self, local: npt.NDArray[np.int64]) -> None:
+        """OOM-kill rows ``local`` where their memory passes their own limit (``memory.max``, or
+        the guest's RAM for a VM: the guest kernel kills the workload, the VM stays up)."""
+        f = self.sim.fleet
+        while len(local):
+            over = self.mem_use[local] > f.limit[self.rows[local], None]
+            crossed = over.any(axis=1)
+            if not crossed.any():
+                return
+            local = local[crossed]
+            start = np.argmax(over[crossed], axis=1)
+            for v, c in zip(local, start):
+                self.sim.kill(int(self.rows[v]), float(self.tt[c]), host=False)
+            self._compute(local, start, reset=np.zeros(len(local), dtype=bool))

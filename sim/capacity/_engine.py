@@ -76,8 +76,9 @@ def _water_fill(want: F, weight: F, group: npt.NDArray[np.int64], capacity: F) -
 class _State:
     """What carries from one block to the next, per instance (sorted order)."""
 
-    down_until: F
-    up_since: F
+    down_until: F  # runs its workload from then on (after a start, boot or back-off)
+    up_since: F  # the current life began (a leak grows from here)
+    alive_from: F  # a VM's hypervisor process exists from then on (it holds memory while booting)
     restarts: npt.NDArray[np.int64]
     hwm: F
 
@@ -209,7 +210,7 @@ class _Simulation:
         self.fleet = f = _Fleet(hosts, instances, host_of, latency, queued, slowdown)
         self.latency = latency
         n = len(instances)
-        self.state = _State(f.ready.copy(), f.ready.copy(), np.zeros(n, dtype=np.int64), np.zeros(n))
+        self.state = _State(f.ready.copy(), f.ready.copy(), f.arrival.copy(), np.zeros(n, dtype=np.int64), np.zeros(n))
         self.cores = np.array([float(h.cores) for h in hosts])
         self.memory = np.array([float(h.memory) for h in hosts])
         self.host_reserved = np.array([float(h.reserved_memory) for h in hosts])
@@ -287,6 +288,7 @@ class _Simulation:
         end = tt[-1] + self.dt
         up = st.down_until[rows] <= tt[0]
         steady = (f.arrival[rows] <= tt[0]) & (f.depart[rows] >= end) & (up | (st.down_until[rows] >= end))
+        steady &= st.alive_from[rows] <= tt[0]
         peak = table.max(axis=1)
         # The largest CPU demand: per minute, the profile's peak in that minute times the noise.
         minute_peak = np.zeros((len(table), coef.shape[1]))
@@ -306,7 +308,8 @@ class _Simulation:
         up = st.down_until[rows] <= self.block_start
         vm = f.is_vm[rows]
         hwm = np.where(f.balloon[rows], 0.0, st.hwm[rows])
-        c0 = f.overhead[rows] + np.where(vm, f.guest_os[rows] + hwm, 0.0)
+        placed = f.host[rows] < len(self.hosts)  # a rejected instance holds nothing
+        c0 = np.where(placed, f.overhead[rows] + np.where(vm, f.guest_os[rows] + hwm, 0.0), 0.0)
         u1 = np.where(up, f.mem_mean[rows], 0.0)
         c1 = np.where(vm & ~f.balloon[rows], 0.0, u1)
         return up, c0, c1, u1
@@ -452,9 +455,11 @@ class _Simulation:
     def kill(self, row: int, when: float, *, host: bool) -> bool:
         """Record a kill of ``row`` at ``when``; True when the kill resets a VM's memory."""
         f, st = self.fleet, self.state
-        wait = min(self.backoff_max, self.backoff * 2.0 ** int(st.restarts[row]))
+        wait = min(self.backoff_max, self.backoff * 2.0 ** min(int(st.restarts[row]), 60))
         st.restarts[row] += 1
         reboot = host and f.is_vm[row]  # the host killed the hypervisor: the guest boots again
+        if reboot:
+            st.alive_from[row] = when + wait
         st.down_until[row] = when + wait + (f.restart_s[row] if (reboot or not f.is_vm[row]) else 0.0)
         st.up_since[row] = st.down_until[row]
         (self.host_oom if host else self.oom)[row] += 1
@@ -543,9 +548,10 @@ class _Block:
             self.hwm[local] = hwm
             guest = f.guest_os[rows, None] + np.where(f.balloon[rows, None], use, hwm)
             share = f.share[rows, None]
-            vm_resident = np.where(present, f.overhead[rows, None] + guest * (1.0 - share), 0.0)
+            alive = present & (tt[None, :] >= st.alive_from[rows, None])
+            vm_resident = np.where(alive, f.overhead[rows, None] + guest * (1.0 - share), 0.0)
             resident = np.where(vm[:, None], vm_resident, resident)
-            shared = np.where(present & vm[:, None], guest * share, 0.0)
+            shared = np.where(alive & vm[:, None], guest * share, 0.0)
             self.shared[local] = np.where(mask, shared, self.shared[local])
         self.resident[local] = np.where(mask, resident, self.resident[local])
 
@@ -567,9 +573,10 @@ class _Block:
         self._own_limits(np.nonzero(np.isfinite(f.limit[self.rows]))[0])
         placed = self.placed_rows
         room = (sim.memory - sim.host_reserved)[:, None]
+        stuck = np.zeros(len(sim.hosts), dtype=bool)
         while placed:
             total = _host_sum(self.resident[:placed], self.bounds) + _host_max(self.shared[:placed], self.bounds)
-            over = total > room + 1e-6
+            over = (total > room + 1e-6) & ~stuck[:, None]
             if not over.any():
                 break
             victims, cols = [], []
@@ -577,9 +584,16 @@ class _Block:
                 col = int(np.argmax(over[h]))
                 lo, hi = self.bounds[h], self.bounds[h + 1]
                 held = self.resident[lo:hi, col]
-                score = np.where(held > 0, held - f.req_mem[self.rows[lo:hi]], -np.inf)
+                # Only a kill that frees memory counts: a VM's hypervisor, a container's processes.
+                frees = np.where(f.is_vm[self.rows[lo:hi]], held > 0, self.mem_use[lo:hi, col] > 0)
+                if not frees.any():
+                    stuck[h] = True  # what is left are shims and boot footprints: nothing to kill
+                    continue
+                score = np.where(frees, held - f.req_mem[self.rows[lo:hi]], -np.inf)
                 victims.append(lo + int(np.argmax(score)))
                 cols.append(col)
+            if not victims:
+                break
             local, start = np.array(victims, dtype=np.int64), np.array(cols, dtype=np.int64)
             reset = np.array([sim.kill(int(self.rows[v]), float(self.tt[c]), host=True) for v, c in zip(local, start)])
             self._compute(local, start, reset=reset.astype(bool))

@@ -357,3 +357,18 @@ def test_the_fast_path_agrees_with_every_instance_at_every_tick(instances: list[
     for name in ("oom_kills", "host_oom_kills", "throttled_s", "unmet_cpu_s", "served_cpu_s", "fork_failures_s",
                  "peak_memory"):
         assert np.allclose(getattr(fast.instances, name), getattr(dense.instances, name), atol=1e-6), name
+
+
+def test_a_host_oom_kills_a_vms_hypervisor_and_the_vm_boots_again() -> None:
+    host = Host(cores=4, memory=6 * GiB, reserved_memory=0, ram_overcommit=2.5, max_pods=None)
+    spec = vm(1, 6 * GiB, boot_s=5, overhead=100 * MiB, guest_os=100 * MiB)
+    big = Instance(spec, Workload(0.1, GiB, leak=100 * MiB), name="big")
+    small = Instance(spec, Workload(0.1, GiB), name="small")
+    run = run1(big, small, host=host, duration=90, restart_backoff=10)
+    s = run.traces["big"]
+    kill = int(np.argmax(np.diff(s.oom_kills))) + 1
+    assert run.instances.host_oom_kills.tolist() == [1, 0] and run.instances.oom_kills.tolist() == [0, 0]
+    assert s.memory[kill - 1] > 4.5 * GiB  # its past stays as it was
+    assert s.memory[kill] == 0 and s.memory[kill + 9] == 0  # no hypervisor during the back-off
+    assert s.memory[kill + 10] == 200 * MiB  # booting again: overhead + guest OS, its touched pages gone
+    assert s.cpu[kill + 10] == 0 and s.cpu[kill + 16] > 0  # runs again after 5 s of boot

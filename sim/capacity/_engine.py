@@ -72,6 +72,21 @@ def _water_fill(want: F, weight: F, group: npt.NDArray[np.int64], capacity: F) -
     return alloc
 
 
+class _Conflict(Exception):
+    """Hosts whose aggregated rows must be computed tick by tick after all."""
+
+    def __init__(self, hosts: npt.NDArray[np.int64]) -> None:
+        super().__init__(hosts)
+        self.hosts = hosts
+
+
+@dataclass(frozen=True)
+class _Dense:
+    block: _Block
+    cpu_d: F
+    served: F
+
+
 @dataclass
 class _State:
     """What carries from one block to the next, per instance (sorted order)."""
@@ -222,6 +237,7 @@ class _Simulation:
         self.traced = {i: int(position[i]) for i in traced}  # original index -> sorted row
         self.trace_rows: dict[int, list[F]] = {i: [] for i in traced}
         self.kills: list[tuple[int, float]] = []  # (sorted row, time) of every OOM kill
+        self.undo: list[tuple[int, float, bool, tuple[float, float, float, int]]] = []  # this block's kills
         self.totals = {k: np.zeros(n) for k in ("throttled", "unmet", "served", "fork", "peak")}
         self.oom = np.zeros(n, dtype=np.int64)
         self.host_oom = np.zeros(n, dtype=np.int64)
@@ -251,6 +267,11 @@ class _Simulation:
         return coef
 
     def _block(self, k0: int, k1: int) -> None:
+        """One block: plain rows from per-host sums, the others tick by tick.
+
+        A host on which the dense rows and the plain rows' sums together overflow memory or
+        contend for CPU is a conflict: the block is redone with every row of that host dense
+        (the state the attempt changed is restored first)."""
         f, dt = self.fleet, self.dt
         tt = (k0 + np.arange(k1 - k0)) * dt
         n_hosts = len(self.hosts)
@@ -263,12 +284,37 @@ class _Simulation:
             first = int(minute[0])
             m_idx = minute - first
             coef = self._noise(rows, first, int(m_idx[-1]) + 1)
-            simple = self._simple_rows(rows, tt, table, coef, m_idx) if self.fast else np.zeros(len(rows), bool)
-            if simple.any():
-                self._aggregate(rows[simple], tt, table, coef[simple], m_idx, active, host_served)
-            if not simple.all():
-                dense = ~simple
-                self._dense(rows[dense], tt, table, coef[dense], m_idx, active, host_served)
+            plain = self._plain(rows, tt, table, coef, m_idx) if self.fast else np.zeros(len(rows), dtype=bool)
+            full = np.zeros(n_hosts + 1, dtype=bool)  # hosts whose rows all go tick by tick
+            while True:
+                agg = plain & ~full[f.host[rows]]
+                base_served = np.zeros((n_hosts, len(tt)))
+                base_held = np.zeros((n_hosts, len(tt)))
+                if agg.any():
+                    _, served, held, _, _ = self._host_series(rows[agg], tt, table, coef[agg], m_idx)
+                    base_served, base_held = served[:n_hosts], held[:n_hosts]
+                    base_hosts = np.zeros(n_hosts, dtype=bool)
+                    base_hosts[f.host[rows[agg]][f.host[rows[agg]] < n_hosts]] = True
+                    alone = ((base_served > self.cores[:, None] + 1e-12).any(axis=1)
+                             | (base_held > (self.memory - self.host_reserved)[:, None] + 1e-6).any(axis=1))
+                    if alone.any():
+                        full[:n_hosts] |= alone
+                        continue
+                else:
+                    base_hosts = np.zeros(n_hosts, dtype=bool)
+                saved = self._snapshot()
+                try:
+                    dense = self._dense(rows[~agg], tt, table, coef[~agg], m_idx, base_served, base_held, base_hosts) \
+                        if (~agg).any() else None
+                except _Conflict as conflict:
+                    self._restore(saved)
+                    full[conflict.hosts] = True
+                    continue
+                break
+            if dense is not None:
+                self._commit_dense(dense, active, host_served)
+            if agg.any():
+                self._aggregate(rows[agg], tt, table, coef[agg], m_idx, active, host_served)
         if not self.power_off_idle:
             active[:] = True
         s = self.series
@@ -277,6 +323,19 @@ class _Simulation:
         s["capacity_memory"][k0:k1] = self.memory @ active
         util = np.minimum(1.0, host_served / self.cores[:, None])
         s["power_w"][k0:k1] = (active * (self.idle_w[:, None] + (self.max_w - self.idle_w)[:, None] * util)).sum(axis=0)
+
+    def _snapshot(self) -> tuple[object, ...]:
+        st = self.state
+        self.undo = []
+        return (st.down_until.copy(), st.up_since.copy(), st.alive_from.copy(), st.restarts.copy(), st.hwm.copy(),
+                len(self.kills), self.oom.copy(), self.host_oom.copy())
+
+    def _restore(self, saved: tuple[object, ...]) -> None:
+        st = self.state
+        (st.down_until, st.up_since, st.alive_from, st.restarts, st.hwm, n_kills,  # type: ignore[assignment]
+         self.oom, self.host_oom) = saved  # type: ignore[assignment]
+        del self.kills[n_kills:]  # type: ignore[misc]
+        self.undo = []
 
     # -- the aggregated path: hosts where nothing crosses a limit ------------------------------
 
@@ -341,22 +400,6 @@ class _Simulation:
         in_use = self._host_profile_sums(rows, u1, f.mem_prof[rows]) @ table
         return demand, served, held, in_use, up
 
-    def _simple_rows(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64]) -> B:
-        """Plain rows on hosts where nothing is contended or overflows in this block (and plain
-        rejected rows): the block of all of them is computed from per-host sums."""
-        f = self.fleet
-        plain = self._plain(rows, tt, table, coef, m_idx)
-        n_hosts = len(self.hosts)
-        mixed = np.zeros(n_hosts + 1, dtype=bool)
-        mixed[f.host[rows[~plain]]] = True
-        if plain.any():
-            _, served, held, _, _ = self._host_series(rows[plain], tt, table, coef[plain], m_idx)
-            room = self.memory - self.host_reserved
-            mixed[:n_hosts] |= (served[:n_hosts] > self.cores[:, None] + 1e-12).any(axis=1)
-            mixed[:n_hosts] |= (held[:n_hosts] > room[:, None] + 1e-6).any(axis=1)
-        mixed[n_hosts] = False  # rejected rows share no host
-        return plain & ~mixed[f.host[rows]]
-
     def _aggregate(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
                    active: B, host_served: F) -> None:
         f, dt, s, n_hosts = self.fleet, self.dt, self.series, len(self.hosts)
@@ -386,16 +429,23 @@ class _Simulation:
     # -- the dense path: every rule at every tick ----------------------------------------------
 
     def _dense(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
-               active: B, host_served: F) -> None:
-        f, dt = self.fleet, self.dt
+               base_served: F, base_held: F, base_hosts: B) -> _Dense:
+        """Every rule at every tick for ``rows``; ``base_*`` are what the aggregated rows use on
+        each host, and on ``base_hosts`` an overflow or contention raises :class:`_Conflict`."""
+        f = self.fleet
         present = (f.arrival[rows, None] <= tt) & (tt < f.depart[rows, None])
         cpu_d = f.cpu_mean[rows, None] * table[f.cpu_prof[rows]] * coef[:, m_idx] * present
         mem_base = f.mem_mean[rows, None] * table[f.mem_prof[rows]]
         b = _Block(self, rows, tt, present, mem_base)
-        b.resolve_memory()
+        b.resolve_memory(base_held, base_hosts)
         want = np.where(b.up, np.minimum(cpu_d, f.cap[rows, None]), 0.0)
         want = np.where(b.slowed, want * f.slowdown, want)
-        served = self._share_cpu(b, want)
+        served = self._share_cpu(b, want, base_served, base_hosts)
+        return _Dense(b, cpu_d, served)
+
+    def _commit_dense(self, d: _Dense, active: B, host_served: F) -> None:
+        f, dt, b = self.fleet, self.dt, d.block
+        rows, tt, cpu_d, served = b.rows, b.tt, d.cpu_d, d.served
         unmet = np.maximum(cpu_d - served, 0.0)
         throttled = (b.up & (cpu_d > f.cpu_max[rows, None])) | b.slowed
         pids_d = np.where(b.up, f.pids[rows, None], 0.0)
@@ -418,36 +468,40 @@ class _Simulation:
         s, placed = self.series, b.placed_rows
         k0 = int(round(tt[0] / dt))
         k1 = k0 + len(tt)
-        pr = present[:placed]
-        s["reserved_cpu"][k0:k1] += f.req_cpu[rows[:placed]] @ pr
-        s["reserved_memory"][k0:k1] += f.req_mem[rows[:placed]] @ pr
+        present = b.present[:placed]
+        s["reserved_cpu"][k0:k1] += f.req_cpu[rows[:placed]] @ present
+        s["reserved_memory"][k0:k1] += f.req_mem[rows[:placed]] @ present
         s["used_cpu"][k0:k1] += served.sum(axis=0)
         s["used_memory"][k0:k1] += b.host_memory
         s["in_use_memory"][k0:k1] += b.mem_use.sum(axis=0)
         s["demand_cpu"][k0:k1] += cpu_d.sum(axis=0)
         s["unmet_cpu"][k0:k1] += unmet.sum(axis=0)
         if placed:
-            active |= _host_sum(pr.astype(np.float64), b.bounds) > 0
+            active |= _host_sum(present.astype(np.float64), b.bounds) > 0
             host_served += _host_sum(served[:placed], b.bounds)
 
-    def _share_cpu(self, b: _Block, want: F) -> F:
+    def _share_cpu(self, b: _Block, want: F, base_served: F, base_hosts: B) -> F:
+        """Water-fill each contended host and tick by weight; contention on a host that also
+        has aggregated rows is a :class:`_Conflict` (their shares would change)."""
         f = self.fleet
         placed = b.placed_rows
         served = want.copy()
         if not placed:
             return served
-        host_want = _host_sum(want[:placed], b.bounds)
+        host_want = _host_sum(want[:placed], b.bounds) + base_served
         contended = host_want > self.cores[:, None] * (1.0 - value("virtualisation_cpu_overhead")) + 1e-12
         if not contended.any():
             return served
+        clash = contended.any(axis=1) & base_hosts
+        if clash.any():
+            raise _Conflict(np.nonzero(clash)[0])
         hosts_of = f.host[b.rows[:placed]]
         group_id = np.full(contended.shape, -1, dtype=np.int64)
         group_id[contended] = np.arange(int(contended.sum()))
         gid = group_id[hosts_of]  # (placed, C)
         r, c = np.nonzero(gid >= 0)
-        g = gid[r, c]
         capacity = np.broadcast_to(self.cores[:, None], contended.shape)[contended]
-        served[r, c] = _water_fill(want[r, c], f.weight[b.rows[r]], g, capacity)
+        served[r, c] = _water_fill(want[r, c], f.weight[b.rows[r]], gid[r, c], capacity)
         return served
 
     # -- kills -------------------------------------------------------------------------------
@@ -455,6 +509,8 @@ class _Simulation:
     def kill(self, row: int, when: float, *, host: bool) -> bool:
         """Record a kill of ``row`` at ``when``; True when the kill resets a VM's memory."""
         f, st = self.fleet, self.state
+        self.undo.append((row, when, host, (st.down_until[row], st.up_since[row], st.alive_from[row],
+                                            st.restarts[row])))
         wait = min(self.backoff_max, self.backoff * 2.0 ** min(int(st.restarts[row]), 60))
         st.restarts[row] += 1
         reboot = host and f.is_vm[row]  # the host killed the hypervisor: the guest boots again
@@ -465,6 +521,20 @@ class _Simulation:
         (self.host_oom if host else self.oom)[row] += 1
         self.kills.append((row, when))
         return bool(reboot)
+
+    def unkill_after(self, row: int, when: float) -> None:
+        """Forget this block's kills of ``row`` later than ``when`` (a host kill at ``when``
+        came first: the later ones, found when the row was thought to run on, never happened)."""
+        later = [entry for entry in self.undo if entry[0] == row and entry[1] > when]
+        if not later:
+            return
+        earliest = min(later, key=lambda entry: entry[1])
+        st = self.state
+        st.down_until[row], st.up_since[row], st.alive_from[row], st.restarts[row] = earliest[3]
+        for entry in later:
+            self.undo.remove(entry)
+            self.kills.remove((row, entry[1]))
+            (self.host_oom if entry[2] else self.oom)[row] -= 1
 
     # -- the result --------------------------------------------------------------------------
 
@@ -525,35 +595,46 @@ class _Block:
         """(Re)compute rows ``local`` from column ``start`` (one per row) on; earlier columns stay."""
         f, st = self.sim.fleet, self.sim.state
         rows, tt = self.rows[local], self.tt
-        mask = np.arange(len(tt))[None, :] >= start[:, None]
-        present = self.holds[local]
+        whole = not start.any()  # the first pass: nothing earlier to keep, no merging needed
+
+        def put(target: np.ndarray, value: np.ndarray, at: npt.NDArray[np.int64] = local,
+                mask: np.ndarray | None = None) -> None:
+            target[at] = value if mask is None else np.where(mask, value, target[at])
+
+        mask = None if whole else np.arange(len(tt))[None, :] >= start[:, None]
+        holds = self.holds[local]
         up = self.present[local] & (tt[None, :] >= st.down_until[rows, None])
-        age = np.maximum(tt[None, :] - st.up_since[rows, None], 0.0)
-        demand = np.where(up, self.mem_base[local] + f.leak[rows, None] * age, 0.0)
-        excess = np.maximum(demand - f.high[rows, None], 0.0)  # above memory.high, growth is slowed
-        slowed = excess > 0
-        use = demand - (1.0 - f.slowdown) * excess
-        self.up[local] = np.where(mask, up, self.up[local])
-        self.slowed[local] = np.where(mask, slowed, self.slowed[local])
-        use = np.where(mask, use, self.mem_use[local])
-        self.mem_use[local] = use
-        resident = np.where(present, f.overhead[rows, None] + use, 0.0)  # a container holds what it uses
+        demand = np.where(up, self.mem_base[local], 0.0)
+        leak = f.leak[rows]
+        if leak.any():
+            age = np.maximum(tt[None, :] - st.up_since[rows, None], 0.0)
+            demand += np.where(up, leak[:, None] * age, 0.0)
+        put(self.up, up, mask=mask)
+        high = f.high[rows]
+        if np.isfinite(high).any():
+            excess = np.maximum(demand - high[:, None], 0.0)  # above memory.high, growth is slowed
+            put(self.slowed, excess > 0, mask=mask)
+            demand -= (1.0 - f.slowdown) * excess
+        put(self.mem_use, demand, mask=mask)
+        use = self.mem_use[local]
+        put(self.resident, np.where(holds, f.overhead[rows, None] + use, 0.0))  # a container holds what it uses
         vm = f.is_vm[rows]
         if vm.any():
             # A guest keeps what it touched (the high-water mark since it booted) unless ballooned.
-            carry = np.where(start > 0, self.hwm[local, np.maximum(start - 1, 0)], self.hwm_in[local])
-            carry = np.where(reset, 0.0, carry)
-            hwm = np.maximum(np.maximum.accumulate(np.where(mask, use, 0.0), axis=1), carry[:, None])
-            hwm = np.where(mask, hwm, self.hwm[local])
-            self.hwm[local] = hwm
-            guest = f.guest_os[rows, None] + np.where(f.balloon[rows, None], use, hwm)
-            share = f.share[rows, None]
-            alive = present & (tt[None, :] >= st.alive_from[rows, None])
-            vm_resident = np.where(alive, f.overhead[rows, None] + guest * (1.0 - share), 0.0)
-            resident = np.where(vm[:, None], vm_resident, resident)
-            shared = np.where(alive & vm[:, None], guest * share, 0.0)
-            self.shared[local] = np.where(mask, shared, self.shared[local])
-        self.resident[local] = np.where(mask, resident, self.resident[local])
+            at, vrows, vstart = local[vm], rows[vm], start[vm]
+            vmask = None if mask is None else mask[vm]
+            vuse = use[vm]
+            carry = np.where(vstart > 0, self.hwm[at, np.maximum(vstart - 1, 0)], self.hwm_in[at])
+            carry = np.where(reset[vm], 0.0, carry)
+            touched = vuse if vmask is None else np.where(vmask, vuse, 0.0)
+            put(self.hwm, np.maximum(np.maximum.accumulate(touched, axis=1), carry[:, None]), at, vmask)
+            guest = f.guest_os[vrows, None] + np.where(f.balloon[vrows, None], vuse, self.hwm[at])
+            share = f.share[vrows, None]
+            alive = holds[vm] & (tt[None, :] >= st.alive_from[vrows, None])
+            # Earlier columns keep theirs: a host kill moves alive_from, not the past.
+            put(self.resident, np.where(alive, f.overhead[vrows, None] + guest * (1.0 - share), 0.0), at, vmask)
+            if share.any():
+                put(self.shared, np.where(alive, guest * share, 0.0), at, vmask)
 
     @property
     def host_memory(self) -> F:
@@ -563,7 +644,7 @@ class _Block:
             total = total + _host_max(self.shared[:self.placed_rows], self.bounds).sum(axis=0)
         return total
 
-    def resolve_memory(self) -> None:
+    def resolve_memory(self, base_held: F, base_hosts: B) -> None:
         """Kill at each limit crossing, then at each host overflow, until nothing crosses.
 
         A host overflows when what it holds (plus its own reserved memory) passes its RAM; the
@@ -576,9 +657,12 @@ class _Block:
         stuck = np.zeros(len(sim.hosts), dtype=bool)
         while placed:
             total = _host_sum(self.resident[:placed], self.bounds) + _host_max(self.shared[:placed], self.bounds)
-            over = (total > room + 1e-6) & ~stuck[:, None]
+            over = (total + base_held > room + 1e-6) & ~stuck[:, None]
             if not over.any():
                 break
+            clash = over.any(axis=1) & base_hosts
+            if clash.any():
+                raise _Conflict(np.nonzero(clash)[0])  # an aggregated row might be the one to kill
             victims, cols = [], []
             for h in np.nonzero(over.any(axis=1))[0]:
                 col = int(np.argmax(over[h]))
@@ -595,7 +679,11 @@ class _Block:
             if not victims:
                 break
             local, start = np.array(victims, dtype=np.int64), np.array(cols, dtype=np.int64)
-            reset = np.array([sim.kill(int(self.rows[v]), float(self.tt[c]), host=True) for v, c in zip(local, start)])
+            reset = []
+            for v, c in zip(local, start):
+                sim.unkill_after(int(self.rows[v]), float(self.tt[c]))
+                reset.append(sim.kill(int(self.rows[v]), float(self.tt[c]), host=True))
+            reset = np.array(reset)
             self._compute(local, start, reset=reset.astype(bool))
             self._own_limits(local)
         sim.state.hwm[self.rows] = self.hwm[:, -1]

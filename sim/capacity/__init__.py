@@ -18,6 +18,7 @@ from ._engine import simulate
 from .defaults import DEFAULTS, GiB, MB, MiB, Sourced
 from .hogs import Hog, cpu_hog, fork_bomb, memory_hog
 from .placement import POLICIES, Density, Placement, density, place
+from .predict import predict_hog, predict_start, this_host
 from .profiles import Profile, diurnal, flat, step, trace
 from .run import InstanceTotals, Metrics, Run
 from .series import StartMeasurement, UsageSeries
@@ -31,4 +32,5 @@ __all__ = [
     "DEFAULTS", "Sourced", "MB", "MiB", "GiB",
     "UsageSeries", "StartMeasurement",
     "Hog", "cpu_hog", "memory_hog", "fork_bomb",
+    "predict_hog", "predict_start", "this_host",
 ]

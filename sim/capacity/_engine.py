@@ -447,7 +447,11 @@ class _Simulation:
         f, dt, b = self.fleet, self.dt, d.block
         rows, tt, cpu_d, served = b.rows, b.tt, d.cpu_d, d.served
         unmet = np.maximum(cpu_d - served, 0.0)
-        throttled = (b.up & (cpu_d > f.cpu_max[rows, None])) | b.slowed
+        # The share of each tick it stood still, as the kernel's throttled time counts it: a
+        # quota of q cores for a demand of d runs q/d of each period; memory.high stalls it too.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quota = np.where(b.up & (cpu_d > f.cpu_max[rows, None]), 1.0 - f.cpu_max[rows, None] / cpu_d, 0.0)
+        throttled = np.maximum(quota, np.where(b.slowed, 1.0 - f.slowdown, 0.0))
         pids_d = np.where(b.up, f.pids[rows, None], 0.0)
         fork_fail = pids_d > f.pids_max[rows, None]
         t = self.totals

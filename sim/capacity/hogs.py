@@ -59,7 +59,12 @@ class Hog:
     def demand(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """What it asks for at times ``t`` (seconds since start): (cores, bytes, tasks).
 
-        The shell itself counts as one task and ~1 MiB; the model adds nothing else."""
+        The numbers follow what busybox really does (measured by ``realrt.measure``): the shell
+        is one task and ~1 MiB; each busy loop runs under ``timeout``, which keeps a watcher
+        (two tasks per loop); the memory hog appends by copying, so while step ``s`` builds
+        the new string the old one is still there (``(2s - 1) x step`` at the peak of the step,
+        with a subshell, ``head`` and ``tr`` running), then holds ``s x step`` with one
+        ``sleep`` as its clock; each sleeping child of the fork bomb is ~0.1 MiB."""
         t = np.asarray(t, dtype=np.float64)
         running = (t >= 0) & (t < self.duration_s)
         cpu = np.zeros_like(t)
@@ -67,15 +72,18 @@ class Hog:
         tasks = np.where(running, 1.0, 0.0)
         if self.kind == "cpu":
             cpu = np.where(running, float(self.cores), 0.0)
-            tasks = tasks + np.where(running, float(self.cores), 0.0)
+            tasks = tasks + np.where(running, 2.0 * self.cores, 0.0)
         elif self.kind == "memory":
-            steps = np.minimum(np.floor(np.maximum(t, 0) / self.step_s) + 1, self.total_mib // self.step_mib)
-            memory = memory + np.where(running, steps * self.step_mib * MiB, 0.0)
-            # Building each step's string keeps the shell busy for a moment: a light CPU load.
-            cpu = np.where(running & (steps * self.step_mib < self.total_mib), 0.1, 0.0)
+            last = self.total_mib // self.step_mib
+            steps = np.minimum(np.floor(np.maximum(t, 0) / self.step_s) + 1, last)
+            growing = running & (np.floor(np.maximum(t, 0) / self.step_s) + 1 <= last)
+            held = np.where(growing, 2 * steps - 1, steps) * self.step_mib * MiB
+            memory = memory + np.where(running, held, 0.0)
+            cpu = np.where(growing, 0.1, 0.0)  # building each step's string: a light load
+            tasks = tasks + np.where(growing, 3.0, np.where(running, 1.0, 0.0))
         else:
             tasks = tasks + np.where(running, float(self.tasks), 0.0)
-            memory = memory + np.where(running, self.tasks * 0.25 * MiB, 0.0)
+            memory = memory + np.where(running, self.tasks * 0.1 * MiB, 0.0)
         return cpu, memory, tasks
 
     def script(self) -> str:

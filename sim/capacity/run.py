@@ -27,8 +27,9 @@ class InstanceTotals:
 
     ``host`` -1 means rejected (nowhere had room); ``start_latency`` seconds from arrival to
     running (NaN when rejected); ``oom_kills`` by its own limit (``memory.max`` / the guest's
-    RAM), ``host_oom_kills`` by the host running out; ``throttled_s`` seconds held back by
-    ``cpu.max`` or ``memory.high``; ``unmet_cpu_s`` core-seconds it wanted and did not get;
+    RAM), ``host_oom_kills`` by the host running out; ``throttled_s`` seconds it stood still
+    because of ``cpu.max`` (a quota q for a demand d stalls it 1 - q/d of the time, as the
+    kernel's ``throttled_time`` counts) or ``memory.high``; ``unmet_cpu_s`` core-seconds it wanted and did not get;
     ``fork_failures_s`` seconds during which it wanted more tasks than ``pids.max``;
     ``peak_memory`` the most host memory it held."""
 

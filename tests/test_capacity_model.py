@@ -331,11 +331,12 @@ _specs = st.one_of(
               st.sampled_from([None, 5])),
 )
 _loads = st.builds(
-    lambda cpu, mem, prof, noise, leak, arrival, duration: Workload(cpu, mem * MiB, cpu_profile=prof, noise=noise,
-                                                                     leak=leak * MiB, arrival=arrival,
-                                                                     duration=duration, pids=3),
+    lambda cpu, mem, prof, mprof, noise, leak, arrival, duration: Workload(
+        cpu, mem * MiB, cpu_profile=prof, memory_profile=mprof, noise=noise, leak=leak * MiB, arrival=arrival,
+        duration=duration, pids=3),
     st.sampled_from([0.1, 0.5, 1.0, 3.0]), st.sampled_from([64, 300, 900]),
-    st.sampled_from([flat(), diurnal(period=400), step(200, 1.0, 3.0)]), st.sampled_from([0.0, 0.3]),
+    st.sampled_from([flat(), diurnal(period=400), step(200, 1.0, 3.0)]),
+    st.sampled_from([flat(), diurnal(period=300, trough=0.3), step(300, 0.5, 1.0)]), st.sampled_from([0.0, 0.3]),
     st.sampled_from([0.0, 0.0, 5.0]), st.sampled_from([0.0, 0.0, 100.0, 350.0]),
     st.sampled_from([math.inf, math.inf, 150.0]),
 )

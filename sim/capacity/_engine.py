@@ -357,21 +357,28 @@ class _Simulation:
         mem_peak = f.mem_mean[rows] * peak[f.mem_prof[rows]]
         quiet = ~up | ((f.leak[rows] == 0) & (cpu_peak <= f.cap[rows] + 1e-12)
                        & (cpu_peak <= f.cpu_max[rows]) & (mem_peak <= np.minimum(f.limit[rows], f.high[rows])))
-        vm_ok = ~f.is_vm[rows] | ((f.share[rows] == 0) & (f.balloon[rows] | ~up | (mem_peak <= st.hwm[rows])))
+        # A VM's high-water mark is plain too when it stays put, or when the profile starts the
+        # block at or above it: then it is the profile's running maximum times the mean.
+        rising = st.hwm[rows] <= f.mem_mean[rows] * table[f.mem_prof[rows], 0]
+        vm_ok = ~f.is_vm[rows] | ((f.share[rows] == 0) & (f.balloon[rows] | ~up | (mem_peak <= st.hwm[rows]) | rising))
         traced = np.isin(rows, np.fromiter(self.traced.values(), dtype=np.int64, count=len(self.traced)))
         return steady & quiet & vm_ok & ~traced
 
-    def _coefficients(self, rows: npt.NDArray[np.int64]) -> tuple[B, F, F, F]:
-        """For plain rows: up, and resident = c0 + c1 * memory profile, in use = u1 * profile."""
+    def _coefficients(self, rows: npt.NDArray[np.int64], table: F) -> tuple[B, F, F, F, F]:
+        """For plain rows: up, and resident = c0 + c1 * profile + r1 * its running maximum
+        (a VM whose high-water mark rises with its profile), in use = u1 * profile."""
         f, st = self.fleet, self.state
         up = st.down_until[rows] <= self.block_start
         vm = f.is_vm[rows]
-        hwm = np.where(f.balloon[rows], 0.0, st.hwm[rows])
+        keeps = vm & ~f.balloon[rows]  # keeps its high-water mark
+        rising = keeps & up & (st.hwm[rows] <= f.mem_mean[rows] * table[f.mem_prof[rows], 0])
+        hwm = np.where(keeps & ~rising, st.hwm[rows], 0.0)
         placed = f.host[rows] < len(self.hosts)  # a rejected instance holds nothing
         c0 = np.where(placed, f.overhead[rows] + np.where(vm, f.guest_os[rows] + hwm, 0.0), 0.0)
         u1 = np.where(up, f.mem_mean[rows], 0.0)
-        c1 = np.where(vm & ~f.balloon[rows], 0.0, u1)
-        return up, c0, c1, u1
+        c1 = np.where(keeps, 0.0, u1)
+        r1 = np.where(rising & placed, f.mem_mean[rows], 0.0)
+        return up, c0, c1, r1, u1
 
     def _host_profile_sums(self, rows: npt.NDArray[np.int64], weights: F, profile: npt.NDArray[np.int64]) -> F:
         """Sum of ``weights`` (rows x M, or rows) per (host, profile): shape (hosts + 1, profiles[, M])."""
@@ -389,7 +396,7 @@ class _Simulation:
         """Per host (+1 for "rejected") and tick: CPU demand, CPU served, memory held, in use."""
         f = self.fleet
         self.block_start = tt[0]
-        up, c0, c1, u1 = self._coefficients(rows)
+        up, c0, c1, r1, u1 = self._coefficients(rows, table)
         scaled = f.cpu_mean[rows, None] * coef
         demand_k = self._host_profile_sums(rows, scaled, f.cpu_prof[rows])
         served_k = self._host_profile_sums(rows, scaled * up[:, None], f.cpu_prof[rows])
@@ -397,6 +404,8 @@ class _Simulation:
         served = np.einsum("hpt,pt->ht", served_k[:, :, m_idx], table)
         held = np.bincount(f.host[rows], c0, minlength=len(self.hosts) + 1)[:, None] + \
             self._host_profile_sums(rows, c1, f.mem_prof[rows]) @ table
+        if r1.any():
+            held += self._host_profile_sums(rows, r1, f.mem_prof[rows]) @ np.maximum.accumulate(table, axis=1)
         in_use = self._host_profile_sums(rows, u1, f.mem_prof[rows]) @ table
         return demand, served, held, in_use, up
 
@@ -423,8 +432,11 @@ class _Simulation:
         t["served"][rows] += np.where(up, wanted, 0.0)
         t["unmet"][rows] += np.where(up, 0.0, wanted)
         t["fork"][rows] += np.where(up & (f.pids[rows] > f.pids_max[rows]), len(tt) * dt, 0.0)
-        _, c0, c1, _ = self._coefficients(rows)
-        t["peak"][rows] = np.maximum(t["peak"][rows], c0 + c1 * table.max(axis=1)[f.mem_prof[rows]])
+        _, c0, c1, r1, _ = self._coefficients(rows, table)
+        top = table.max(axis=1)[f.mem_prof[rows]]
+        t["peak"][rows] = np.maximum(t["peak"][rows], c0 + (c1 + r1) * top)
+        st = self.state
+        st.hwm[rows] = np.where(r1 > 0, np.maximum(st.hwm[rows], r1 * top), st.hwm[rows])
 
     # -- the dense path: every rule at every tick ----------------------------------------------
 

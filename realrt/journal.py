@@ -4,6 +4,9 @@ A record is one small JSON file in the state folder.  :func:`sweep` undoes
 whatever records remain (a run killed between "record" and "release"), and
 is safe to run any number of times: undoing a resource that is already gone
 is a no-op.  :class:`~realrt.engine.RealEngine` sweeps on start.
+
+A "process" record also keeps the process's start time (``/proc/<pid>/stat``), so a sweep
+never kills an unrelated process that was given the same pid after the recorded one died.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from . import _syscalls
 
-__all__ = ["Journal", "Record", "default_state_dir"]
+__all__ = ["Journal", "Record", "default_state_dir", "start_time"]
 
 
 def default_state_dir() -> Path:
@@ -33,19 +36,40 @@ def default_state_dir() -> Path:
 class Record:
     """``kind`` is "mount" (an overlay mount point), "tree" (a folder to delete),
     "process" (a helper to kill, ``pid``) or "cgroup" (a container's cgroup folder,
-    see :mod:`realrt.cgroups`); ``owner`` is the process that made it."""
+    see :mod:`realrt.cgroups`); ``owner`` is the process that made it.  ``start_time`` is
+    ``pid``'s start time in clock ticks after boot, 0 when it could not be read (the kill is
+    then not guarded against pid reuse, as records written before this field existed)."""
 
     id: str
     kind: str
     path: str
     owner: int
     pid: int = 0
+    start_time: int = 0
 
 
 def _mounted(path: str) -> bool:
     target = os.path.realpath(path)
     with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
         return any(line.split()[4] == target for line in fh)
+
+
+def start_time(pid: int) -> int:
+    """Field 22 of ``/proc/<pid>/stat`` (clock ticks after boot), 0 if there is no such process.
+
+    A pid and its start time name one process for the whole uptime: the kernel never hands
+    the same pid out twice within one clock tick."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return 0
+    # The command name (field 2) may hold spaces and ")": split after its *last* ")".
+    fields = stat[stat.rfind(b")") + 2:].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _alive(pid: int) -> bool:
@@ -64,7 +88,8 @@ class Journal:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def record(self, kind: str, path: str = "", pid: int = 0) -> Record:
-        rec = Record(uuid.uuid4().hex, kind, path, os.getpid(), pid)
+        """Write a record down; for a live ``pid`` its start time too (see :class:`Record`)."""
+        rec = Record(uuid.uuid4().hex, kind, path, os.getpid(), pid, start_time(pid) if pid > 0 else 0)
         tmp = self.root / f".{rec.id}.tmp"
         tmp.write_text(json.dumps(rec.__dict__))
         os.replace(tmp, self.root / f"{rec.id}.json")
@@ -91,6 +116,9 @@ class Journal:
         elif rec.kind == "tree":
             shutil.rmtree(rec.path, ignore_errors=True)
         elif rec.kind == "process" and rec.pid and rec.pid != os.getpid() and _alive(rec.pid):
+            if rec.start_time and start_time(rec.pid) != rec.start_time:
+                self.forget(rec)  # the pid now names another process: ours is gone already
+                return
             try:
                 os.kill(rec.pid, 9)
             except ProcessLookupError:

@@ -73,18 +73,20 @@ def _water_fill(want: F, weight: F, group: npt.NDArray[np.int64], capacity: F) -
 
 
 class _Conflict(Exception):
-    """Hosts whose aggregated rows must be computed tick by tick after all."""
+    """Hosts whose aggregated rows must be computed tick by tick after all: every rule
+    (``memory``: one of them might be the one to kill) or only the CPU sharing."""
 
-    def __init__(self, hosts: npt.NDArray[np.int64]) -> None:
+    def __init__(self, hosts: npt.NDArray[np.int64], *, memory: bool) -> None:
         super().__init__(hosts)
-        self.hosts = hosts
+        self.hosts, self.memory = hosts, memory
 
 
 @dataclass(frozen=True)
 class _Dense:
-    block: _Block
+    block: _Block | None
     cpu_d: F
     served: F
+    extra_served: F  # CPU of the aggregated rows that joined the sharing
 
 
 @dataclass
@@ -286,35 +288,43 @@ class _Simulation:
             coef = self._noise(rows, first, int(m_idx[-1]) + 1)
             plain = self._plain(rows, tt, table, coef, m_idx) if self.fast else np.zeros(len(rows), dtype=bool)
             full = np.zeros(n_hosts + 1, dtype=bool)  # hosts whose rows all go tick by tick
+            shared_cpu = np.zeros(n_hosts + 1, dtype=bool)  # hosts whose plain rows join the CPU sharing
             while True:
                 agg = plain & ~full[f.host[rows]]
+                by_tick = agg & shared_cpu[f.host[rows]]  # memory from sums, CPU tick by tick
                 base_served = np.zeros((n_hosts, len(tt)))
                 base_held = np.zeros((n_hosts, len(tt)))
+                base_hosts = np.zeros(n_hosts, dtype=bool)
                 if agg.any():
-                    _, served, held, _, _ = self._host_series(rows[agg], tt, table, coef[agg], m_idx)
-                    base_served, base_held = served[:n_hosts], held[:n_hosts]
-                    base_hosts = np.zeros(n_hosts, dtype=bool)
+                    _, _, held, _, _ = self._host_series(rows[agg], tt, table, coef[agg], m_idx)
+                    base_held = held[:n_hosts]
+                    summed = agg & ~by_tick
+                    if summed.any():
+                        base_served = self._host_series(rows[summed], tt, table, coef[summed], m_idx)[1][:n_hosts]
                     base_hosts[f.host[rows[agg]][f.host[rows[agg]] < n_hosts]] = True
-                    alone = ((base_served > self.cores[:, None] + 1e-12).any(axis=1)
-                             | (base_held > (self.memory - self.host_reserved)[:, None] + 1e-6).any(axis=1))
-                    if alone.any():
-                        full[:n_hosts] |= alone
+                    over_memory = (base_held > (self.memory - self.host_reserved)[:, None] + 1e-6).any(axis=1)
+                    over_cpu = (base_served > self.cores[:, None] + 1e-12).any(axis=1)
+                    if over_memory.any() or over_cpu.any():
+                        full[:n_hosts] |= over_memory
+                        shared_cpu[:n_hosts] |= over_cpu
                         continue
-                else:
-                    base_hosts = np.zeros(n_hosts, dtype=bool)
+                extra = rows[by_tick]
+                extra_want = (f.cpu_mean[extra, None] * table[f.cpu_prof[extra]] * coef[by_tick][:, m_idx]
+                              * (self.state.down_until[extra] <= tt[0])[:, None])
                 saved = self._snapshot()
                 try:
-                    dense = self._dense(rows[~agg], tt, table, coef[~agg], m_idx, base_served, base_held, base_hosts) \
-                        if (~agg).any() else None
+                    dense = self._dense(rows[~agg], tt, table, coef[~agg], m_idx, base_served, base_held, base_hosts,
+                                        extra, extra_want)
                 except _Conflict as conflict:
                     self._restore(saved)
-                    full[conflict.hosts] = True
+                    (full if conflict.memory else shared_cpu)[conflict.hosts] = True
                     continue
                 break
-            if dense is not None:
+            if (~agg).any():
                 self._commit_dense(dense, active, host_served)
             if agg.any():
-                self._aggregate(rows[agg], tt, table, coef[agg], m_idx, active, host_served)
+                self._aggregate(rows[agg], tt, table, coef[agg], m_idx, active, host_served,
+                                by_tick=by_tick[agg], served_by_tick=dense.extra_served)
         if not self.power_off_idle:
             active[:] = True
         s = self.series
@@ -410,10 +420,17 @@ class _Simulation:
         return demand, served, held, in_use, up
 
     def _aggregate(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
-                   active: B, host_served: F) -> None:
+                   active: B, host_served: F, *, by_tick: B, served_by_tick: F) -> None:
+        """Commit the plain rows; those in ``by_tick`` got ``served_by_tick`` CPU (rows x ticks,
+        from the sharing on a contended host) instead of what they wanted."""
         f, dt, s, n_hosts = self.fleet, self.dt, self.series, len(self.hosts)
         k0, k1 = int(round(tt[0] / dt)), int(round(tt[0] / dt)) + len(tt)
         demand, served, held, in_use, up = self._host_series(rows, tt, table, coef, m_idx)
+        if by_tick.any():
+            late = rows[by_tick]
+            served = served - self._host_series(late, tt, table, coef[by_tick], m_idx)[1]
+            served[:n_hosts] += np.stack([np.bincount(f.host[late], served_by_tick[:, c], minlength=n_hosts)
+                                          for c in range(len(tt))], axis=1)
         placed = f.host[rows] < n_hosts
         s["reserved_cpu"][k0:k1] += f.req_cpu[rows[placed]].sum()
         s["reserved_memory"][k0:k1] += f.req_mem[rows[placed]].sum()
@@ -428,9 +445,12 @@ class _Simulation:
         # Per row: the profile summed over each minute of the block, times its noise.
         minute_sum = np.stack([np.bincount(m_idx, p, minlength=coef.shape[1]) for p in table])
         wanted = f.cpu_mean[rows] * (coef * minute_sum[f.cpu_prof[rows]]).sum(axis=1) * dt
+        got = np.where(up, wanted, 0.0)
+        if by_tick.any():
+            got[by_tick] = served_by_tick.sum(axis=1) * dt
         t = self.totals
-        t["served"][rows] += np.where(up, wanted, 0.0)
-        t["unmet"][rows] += np.where(up, 0.0, wanted)
+        t["served"][rows] += got
+        t["unmet"][rows] += wanted - got
         t["fork"][rows] += np.where(up & (f.pids[rows] > f.pids_max[rows]), len(tt) * dt, 0.0)
         _, c0, c1, r1, _ = self._coefficients(rows, table)
         top = table.max(axis=1)[f.mem_prof[rows]]
@@ -441,10 +461,15 @@ class _Simulation:
     # -- the dense path: every rule at every tick ----------------------------------------------
 
     def _dense(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
-               base_served: F, base_held: F, base_hosts: B) -> _Dense:
+               base_served: F, base_held: F, base_hosts: B, extra: npt.NDArray[np.int64], extra_want: F) -> _Dense:
         """Every rule at every tick for ``rows``; ``base_*`` are what the aggregated rows use on
-        each host, and on ``base_hosts`` an overflow or contention raises :class:`_Conflict`."""
+        each host, and on ``base_hosts`` an overflow or contention raises :class:`_Conflict`.
+        ``extra`` are aggregated rows that share CPU tick by tick (wanting ``extra_want``)."""
         f = self.fleet
+        if not len(rows):
+            served = self._share_cpu(np.zeros(0, dtype=np.int64), np.zeros((0, len(tt))), extra, extra_want,
+                                     base_served, base_hosts)
+            return _Dense(None, np.zeros((0, len(tt))), np.zeros((0, len(tt))), served)
         present = (f.arrival[rows, None] <= tt) & (tt < f.depart[rows, None])
         cpu_d = f.cpu_mean[rows, None] * table[f.cpu_prof[rows]] * coef[:, m_idx] * present
         mem_base = f.mem_mean[rows, None] * table[f.mem_prof[rows]]
@@ -452,11 +477,14 @@ class _Simulation:
         b.resolve_memory(base_held, base_hosts)
         want = np.where(b.up, np.minimum(cpu_d, f.cap[rows, None]), 0.0)
         want = np.where(b.slowed, want * f.slowdown, want)
-        served = self._share_cpu(b, want, base_served, base_hosts)
-        return _Dense(b, cpu_d, served)
+        placed = b.placed_rows
+        shared = self._share_cpu(rows[:placed], want[:placed], extra, extra_want, base_served, base_hosts)
+        served = np.concatenate([shared[:placed], want[placed:]])  # rejected rows want nothing
+        return _Dense(b, cpu_d, served, shared[placed:])
 
     def _commit_dense(self, d: _Dense, active: B, host_served: F) -> None:
         f, dt, b = self.fleet, self.dt, d.block
+        assert b is not None
         rows, tt, cpu_d, served = b.rows, b.tt, d.cpu_d, d.served
         unmet = np.maximum(cpu_d - served, 0.0)
         # The share of each tick it stood still, as the kernel's throttled time counts it: a
@@ -496,28 +524,34 @@ class _Simulation:
             active |= _host_sum(present.astype(np.float64), b.bounds) > 0
             host_served += _host_sum(served[:placed], b.bounds)
 
-    def _share_cpu(self, b: _Block, want: F, base_served: F, base_hosts: B) -> F:
-        """Water-fill each contended host and tick by weight; contention on a host that also
-        has aggregated rows is a :class:`_Conflict` (their shares would change)."""
+    def _share_cpu(self, rows: npt.NDArray[np.int64], want: F, extra: npt.NDArray[np.int64], extra_want: F,
+                   base_served: F, base_hosts: B) -> F:
+        """Water-fill each contended host and tick by weight over ``rows`` and ``extra``
+        (placed rows, each sorted by host); returns their shares, ``rows`` first.  Contention on
+        a host whose aggregated rows are not all in ``extra`` is a CPU :class:`_Conflict`."""
         f = self.fleet
-        placed = b.placed_rows
-        served = want.copy()
-        if not placed:
+        both = np.concatenate([rows, extra])
+        wants = np.concatenate([want, extra_want])
+        served = wants.copy()
+        if not len(both):
             return served
-        host_want = _host_sum(want[:placed], b.bounds) + base_served
+        order = np.argsort(f.host[both], kind="stable")
+        hosts_of = f.host[both][order]
+        bounds = np.searchsorted(hosts_of, np.arange(len(self.hosts) + 1))
+        host_want = _host_sum(wants[order], bounds) + base_served
         contended = host_want > self.cores[:, None] * (1.0 - value("virtualisation_cpu_overhead")) + 1e-12
         if not contended.any():
             return served
-        clash = contended.any(axis=1) & base_hosts
+        summed = base_hosts & (np.abs(base_served).sum(axis=1) > 0)  # aggregated rows with their CPU summed
+        clash = contended.any(axis=1) & summed
         if clash.any():
-            raise _Conflict(np.nonzero(clash)[0])
-        hosts_of = f.host[b.rows[:placed]]
+            raise _Conflict(np.nonzero(clash)[0], memory=False)
         group_id = np.full(contended.shape, -1, dtype=np.int64)
         group_id[contended] = np.arange(int(contended.sum()))
-        gid = group_id[hosts_of]  # (placed, C)
+        gid = group_id[f.host[both]]  # (rows, C), in the given order
         r, c = np.nonzero(gid >= 0)
         capacity = np.broadcast_to(self.cores[:, None], contended.shape)[contended]
-        served[r, c] = _water_fill(want[r, c], f.weight[b.rows[r]], gid[r, c], capacity)
+        served[r, c] = _water_fill(wants[r, c], f.weight[both[r]], gid[r, c], capacity)
         return served
 
     # -- kills -------------------------------------------------------------------------------
@@ -678,7 +712,7 @@ class _Block:
                 break
             clash = over.any(axis=1) & base_hosts
             if clash.any():
-                raise _Conflict(np.nonzero(clash)[0])  # an aggregated row might be the one to kill
+                raise _Conflict(np.nonzero(clash)[0], memory=True)  # an aggregated row might be the one to kill
             victims, cols = [], []
             for h in np.nonzero(over.any(axis=1))[0]:
                 col = int(np.argmax(over[h]))

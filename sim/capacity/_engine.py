@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +25,11 @@ from .defaults import value
 from .placement import place
 from .run import InstanceTotals, Run
 from .series import UsageSeries
-from .specs import ContainerSpec, Host, Instance, VMSpec
+from .specs import Host, Instance, VMSpec
 
 __all__ = ["simulate"]
 
-F = npt.NDArray[np.float64]
+F = npt.NDArray[np.floating[Any]]
 B = npt.NDArray[np.bool_]
 _MAX_TICKS = 10_000_000
 
@@ -105,7 +106,7 @@ class _Fleet:
 
     def __init__(self, hosts: Sequence[Host], instances: Sequence[Instance], host_of: npt.NDArray[np.int64],
                  latency: F, queued: F, slowdown: float) -> None:
-        n, n_hosts = len(instances), len(hosts)
+        n_hosts = len(hosts)
         key = np.where(host_of >= 0, host_of, n_hosts)
         self.order = np.argsort(key, kind="stable")
         self.host = key[self.order]
@@ -292,8 +293,8 @@ class _Simulation:
             while True:
                 agg = plain & ~full[f.host[rows]]
                 by_tick = agg & shared_cpu[f.host[rows]]  # memory from sums, CPU tick by tick
-                base_served = np.zeros((n_hosts, len(tt)))
-                base_held = np.zeros((n_hosts, len(tt)))
+                base_served: F = np.zeros((n_hosts, len(tt)))
+                base_held: F = np.zeros((n_hosts, len(tt)))
                 base_hosts = np.zeros(n_hosts, dtype=bool)
                 if agg.any():
                     _, _, held, _, _ = self._host_series(rows[agg], tt, table, coef[agg], m_idx)
@@ -344,7 +345,7 @@ class _Simulation:
         st = self.state
         (st.down_until, st.up_since, st.alive_from, st.restarts, st.hwm, n_kills,  # type: ignore[assignment]
          self.oom, self.host_oom) = saved  # type: ignore[assignment]
-        del self.kills[n_kills:]  # type: ignore[misc]
+        del self.kills[int(n_kills):]  # type: ignore[call-overload]
         self.undo = []
 
     # -- the aggregated path: hosts where nothing crosses a limit ------------------------------
@@ -397,8 +398,10 @@ class _Simulation:
         key = f.host[rows] * n_prof + profile
         size = (len(self.hosts) + 1) * n_prof
         if weights.ndim == 1:
-            return np.bincount(key, weights, minlength=size).reshape(len(self.hosts) + 1, n_prof)
-        out = np.stack([np.bincount(key, weights[:, m], minlength=size) for m in range(weights.shape[1])], axis=-1)
+            sums: F = np.bincount(key, weights, minlength=size).astype(np.float64)
+            return sums.reshape(len(self.hosts) + 1, n_prof)
+        out: F = np.stack([np.bincount(key, weights[:, m], minlength=size) for m in range(weights.shape[1])],
+                          axis=-1).astype(np.float64)
         return out.reshape(len(self.hosts) + 1, n_prof, weights.shape[1])
 
     def _host_series(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F,
@@ -729,12 +732,11 @@ class _Block:
             if not victims:
                 break
             local, start = np.array(victims, dtype=np.int64), np.array(cols, dtype=np.int64)
-            reset = []
+            rebooted = []
             for v, c in zip(local, start):
                 sim.unkill_after(int(self.rows[v]), float(self.tt[c]))
-                reset.append(sim.kill(int(self.rows[v]), float(self.tt[c]), host=True))
-            reset = np.array(reset)
-            self._compute(local, start, reset=reset.astype(bool))
+                rebooted.append(sim.kill(int(self.rows[v]), float(self.tt[c]), host=True))
+            self._compute(local, start, reset=np.array(rebooted, dtype=bool))
             self._own_limits(local)
         sim.state.hwm[self.rows] = self.hwm[:, -1]
 

@@ -16,7 +16,7 @@ __all__ = ["Run", "InstanceTotals", "Metrics"]
 
 
 def _ro(array: npt.ArrayLike, dtype: type = np.float64) -> np.ndarray:
-    out = np.array(array, dtype=dtype, copy=True)
+    out: np.ndarray = np.array(array, dtype=dtype, copy=True)
     out.flags.writeable = False
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ SOURCES = ("model", "measured")
 #: What was started: a full VM (QEMU), a microVM (Firecracker-like) or a container.
 KINDS = ("vm", "microvm", "container")
 
-FloatArray = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 def _frozen(values: object) -> FloatArray:

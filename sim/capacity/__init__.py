@@ -34,3 +34,10 @@ __all__ = [
     "Hog", "cpu_hog", "memory_hog", "fork_bomb",
     "predict_hog", "predict_start", "this_host",
 ]
+
+from .scenarios import (  # noqa: E402  (the chapter's six scenarios; figures stay in .plots, which needs matplotlib)
+    ScenarioResult, consolidation_power, flash_crowd, idle_waste_day, noisy_neighbour, overcommit_sweep, same_service,
+)
+
+__all__ += ["ScenarioResult", "same_service", "flash_crowd", "noisy_neighbour", "overcommit_sweep", "idle_waste_day",
+            "consolidation_power"]

@@ -206,7 +206,7 @@ def test_a_vm_holds_its_high_water_mark_a_container_what_it_uses() -> None:
     assert run.traces["vm"].at(45)["memory"] == 100 * MiB + 200 * MiB + GiB  # keeps the peak
     assert run.traces["balloon"].at(45)["memory"] == 100 * MiB + 200 * MiB + GiB / 4
     assert run.traces["ct"].at(45)["memory"] == GiB / 4  # the cgroup's charge: what it uses now
-    assert run.reserved_memory[45] == 2 * (4 * GiB + 100 * MiB) + 128 * MiB
+    assert run.reserved_memory[45] == 2 * (4 * GiB + 100 * MiB) + 128 * MiB + 10 * MiB  # RAM + hypervisor, request + shim
 
 
 def test_page_sharing_keeps_one_copy_of_similar_guests() -> None:
@@ -373,3 +373,19 @@ def test_a_host_oom_kills_a_vms_hypervisor_and_the_vm_boots_again() -> None:
     assert s.memory[kill] == 0 and s.memory[kill + 9] == 0  # no hypervisor during the back-off
     assert s.memory[kill + 10] == 200 * MiB  # booting again: overhead + guest OS, its touched pages gone
     assert s.cpu[kill + 10] == 0 and s.cpu[kill + 16] > 0  # runs again after 5 s of boot
+
+
+def test_a_host_packed_to_its_reservations_never_runs_out() -> None:
+    host = Host(cores=64, memory=256 * GiB, ram_overcommit=1.0, max_pods=None)
+    spec = container(0.25, 256 * MiB)  # admission books the request and the shim
+    count = density(host, spec).count
+    assert count == int((256 * GiB - host.reserved_memory) // (256 * MiB + spec.overhead))
+    run = simulate([host], [Instance(spec, Workload(0.05, 256 * MiB))] * count, duration=30)
+    assert run.metrics().host_oom_kills == 0 and run.metrics().rejected == 0
+
+
+def test_a_tick_longer_than_a_minute() -> None:
+    insts = [Instance(container(), Workload(noise=0.2)) for _ in range(3)]
+    a = simulate([Host()], insts, duration=1200, dt=120)
+    b = simulate([Host()], insts, duration=1200, dt=120, fast=False)
+    assert len(a.t) == 10 and np.allclose(a.used_cpu, b.used_cpu)

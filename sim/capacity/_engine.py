@@ -132,7 +132,7 @@ class _Fleet:
         self.balloon = np.array([isinstance(s, VMSpec) and s.balloon for s in specs], dtype=bool)
         self.share = arr([s.page_sharing if isinstance(s, VMSpec) else 0.0 for s in specs])
         self.req_cpu = arr([s.cpu_request for s in specs])
-        self.req_mem = arr([s.memory_request for s in specs])
+        self.req_mem = arr([s.reserved_memory for s in specs])
         self.cpu_mean = arr([w.cpu for w in loads])
         self.mem_mean = arr([w.memory for w in loads])
         self.noise = arr([w.noise for w in loads])
@@ -362,7 +362,7 @@ class _Simulation:
         peak = table.max(axis=1)
         # The largest CPU demand: per minute, the profile's peak in that minute times the noise.
         minute_peak = np.zeros((len(table), coef.shape[1]))
-        for m in range(coef.shape[1]):
+        for m in np.unique(m_idx):  # with dt > 60 s some minutes have no tick
             minute_peak[:, m] = table[:, m_idx == m].max(axis=1)
         cpu_peak = f.cpu_mean[rows] * (coef * minute_peak[f.cpu_prof[rows]]).max(axis=1)
         mem_peak = f.mem_mean[rows] * peak[f.mem_prof[rows]]

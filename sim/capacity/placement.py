@@ -2,7 +2,8 @@
 
 Placement is decided when an instance arrives, against what is *reserved* on each host (a VM's
 vCPUs and memory, a container's requests), never against what is used at that moment -- the way
-OpenStack's scheduler and Kubernetes' admission work.  A host admits up to ``cores *
+OpenStack's scheduler and Kubernetes' admission work; a VM's hypervisor and a container's shim
+are booked too, as ``reserved_memory``).  A host admits up to ``cores *
 cpu_overcommit`` CPU and ``(memory - reserved_memory) * ram_overcommit`` memory, and at most
 ``max_pods`` containers.  What fits nowhere is rejected (its demand is unmet for its whole life).
 
@@ -88,10 +89,10 @@ def place(hosts: Sequence[Host], instances: Sequence[Instance], *, policy: str =
             h = host[i]
             if h >= 0:
                 used_cpu[h] -= spec.cpu_request
-                used_mem[h] -= spec.memory_request
+                used_mem[h] -= spec.reserved_memory
                 pods[h] -= is_pod
             continue
-        after_cpu, after_mem = used_cpu + spec.cpu_request, used_mem + spec.memory_request
+        after_cpu, after_mem = used_cpu + spec.cpu_request, used_mem + spec.reserved_memory
         fits = (after_cpu <= cap_cpu + _EPS) & (after_mem <= cap_mem + _EPS) & (pods + is_pod <= max_pods)
         if not fits.any():
             continue
@@ -134,7 +135,7 @@ def density(host: Host, spec: Spec, workload: Workload | None = None) -> Density
     parts as they are."""
     del workload
     by = {"cpu": host.admissible_cpu / spec.cpu_request if spec.cpu_request else math.inf,
-          "memory": host.admissible_memory / spec.memory_request if spec.memory_request else math.inf}
+          "memory": host.admissible_memory / spec.reserved_memory if spec.reserved_memory else math.inf}
     if isinstance(spec, ContainerSpec) and host.max_pods is not None:
         by["max_pods"] = float(host.max_pods)
     limited_by = min(by, key=lambda k: by[k])
@@ -142,4 +143,4 @@ def density(host: Host, spec: Spec, workload: Workload | None = None) -> Density
     if not math.isfinite(count):
         raise InvalidSpecError("an instance that reserves nothing fits without bound; give it a request")
     count = int(math.floor(count + _EPS))
-    return Density(count, limited_by, count * spec.cpu_request, count * spec.memory_request)
+    return Density(count, limited_by, count * spec.cpu_request, count * spec.reserved_memory)

@@ -142,9 +142,9 @@ def same_service(*, seed: int = 0, host: Host | None = None, cpu_use: float = 0.
     4's subject); CPU at Nova's 16x, because a vCPU is not a core; ``max_pods=None`` because
     kubelet's default ``--max-pods`` (``max_pods``, 110) would cap the containers long before
     anything else -- ``outcome["container_count_max_pods"]`` reports that capped number too.
-    ``vm(2, 4 GiB)``, ``microvm(1, 512 MiB)``, ``container(0.25, memory + shim)``: a container's
-    request covers everything it makes the host hold (working set and shim); a request of the
-    working set alone lets the packed host overflow by one shim per container.  The service
+    ``vm(2, 4 GiB)``, ``microvm(1, 512 MiB)``, ``container(0.25, memory)``: admission books a
+    container's request and its shim (``reserved_memory``), as a VM's RAM and its hypervisor,
+    so a host packed to its reservations holds no more than it has.  The service
     requests 0.25 cores but uses ``cpu_use`` on average, as a mostly idle service does, so the
     packed hosts are limited by admission, not by CPU contention.
 
@@ -163,7 +163,7 @@ def same_service(*, seed: int = 0, host: Host | None = None, cpu_use: float = 0.
         "microvm": _spec("microvm_spec", microvm_spec if microvm_spec is not None else microvm(1, 512 * MiB), VMSpec,
                          "microvm"),
         "container": _spec("container_spec", container_spec if container_spec is not None else
-                           container(0.25, memory + int(value("container_overhead"))), ContainerSpec, "container"),
+                           container(0.25, memory), ContainerSpec, "container"),
     }
     for kind, spec in specs.items():
         _require(memory <= _guest_room(spec), f"the service's {memory} bytes do not fit in the {kind} spec")
@@ -576,7 +576,7 @@ def consolidation_power(*, seed: int = 0, hosts: int = 20, host: Host | None = N
     duration, dt = _timing(duration, dt)
     _require(memory <= _guest_room(spec), "memory does not fit in the spec")
     _require(instances * spec.cpu_request <= hosts * host.admissible_cpu + 1e-9
-             and instances * spec.memory_request <= hosts * host.admissible_memory + 1e-9,
+             and instances * spec.reserved_memory <= hosts * host.admissible_memory + 1e-9,
              "the pool of hosts cannot admit every instance")
     day = diurnal(1.0, 0.25)
     runs: dict[str, Run] = {}

@@ -121,6 +121,11 @@ class VMSpec:
 
     @property
     def memory_request(self) -> float:
+        return float(self.memory)
+
+    @property
+    def reserved_memory(self) -> float:
+        """What admission books on the host: the guest's RAM and the hypervisor's overhead."""
         return float(self.memory + self.overhead)
 
 
@@ -166,6 +171,11 @@ class ContainerSpec:
         _positive("ContainerSpec.overhead", self.overhead, zero=True)
         if self.launch_rate is not None:
             _positive("ContainerSpec.launch_rate", self.launch_rate)
+
+    @property
+    def reserved_memory(self) -> float:
+        """What admission books on the host: the request and the shim (Kubernetes' PodOverhead)."""
+        return float(self.memory_request + self.overhead)
 
     @classmethod
     def from_limits(cls, limits: Limits, *, cpu_request: float | None = None,

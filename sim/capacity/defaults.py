@@ -36,6 +36,11 @@ _TABLE: dict[str, Sourced] = {
     "vm_boot_ec2_s": Sourced(96.9, "s", "Mao & Humphrey, IEEE CLOUD 2012 (EC2)"),
     "vm_overhead": Sourced(131 * MB, "bytes", "Agache et al., 'Firecracker', NSDI 2020 (QEMU VMM per VM; secondary)",
                            "host memory the hypervisor process holds beyond the guest's RAM"),
+    "vm_guest_os": Sourced(128 * MiB, "bytes", "layerlab modelling choice",
+                           "what a guest kernel and a small distribution keep resident; the chapter measures a "
+                           "busybox guest on this machine next to it"),
+    "microvm_guest_os": Sourced(32 * MiB, "bytes", "layerlab modelling choice",
+                                "a minimal guest kernel and init, as microVMs run"),
     "microvm_boot_s": Sourced(0.125, "s", "firecracker SPECIFICATION.md (<= 125 ms to guest init)"),
     "microvm_overhead": Sourced(5 * MiB, "bytes", "firecracker SPECIFICATION.md (VMM <= 5 MiB)"),
     "microvm_launch_rate": Sourced(5.0, "per core per s", "firecracker docs/design.md (~5 microVMs per core per s)",

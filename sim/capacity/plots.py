@@ -3,8 +3,8 @@
 Every function builds a new :class:`matplotlib.figure.Figure` and returns it; nothing touches
 pyplot's current figure or any other global state (rc settings are changed only while a figure
 is being built).  Titles and axis labels are Chinese + English.  When no installed font has CJK
-glyphs, the figures draw the Chinese as empty boxes *without* a warning: the returned figure
-silences matplotlib's "Glyph ... missing from font(s)" while it draws, and only that warning.
+glyphs (``./dev`` installs one as root), the figures keep only the English (:func:`latin`); a
+figure never warns about a glyph its fonts lack.
 
 - :func:`figure` -- a :class:`~sim.capacity.scenarios.ScenarioResult`'s figure (by its name);
 - :func:`fleet` -- capacity / reserved / used over time of one :class:`~sim.capacity.Run`;
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ParamSpec, cast
@@ -26,6 +27,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.font_manager import fontManager
+from matplotlib.text import Text
 
 from .defaults import GiB, MiB
 from .run import Run
@@ -74,15 +76,30 @@ class _Figure(Figure):
 P = ParamSpec("P")
 
 
+_HAN = re.compile(r"[\u2e80-\u9fff\u3000-\u303f\uff00-\uffef]+")
+
+
+def latin(text: str) -> str:
+    """``text`` without its Chinese: what a figure says when no font can draw the Chinese
+    (every label is written "中文 English", so the English reads on its own)."""
+    text = re.sub(r"\s+", " ", _HAN.sub("", text))
+    text = re.sub(r"\(\s*\)", "", text)
+    return re.sub(r"\s+([:,)])", r"\1", text).strip().lstrip(":/ ").strip()
+
+
 def _builds_figure(fn: Callable[P, Figure]) -> Callable[P, Figure]:
     """While ``fn`` builds its figure: a CJK fallback font if one is installed (text keeps the
-    fonts it was created with) and no glyph warnings."""
+    fonts it was created with) and no glyph warnings; without such a font, English only."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
         rc: dict[str, Any] = {"font.family": ["DejaVu Sans", _CJK]} if _CJK else {}
         with rc_context(cast(Any, rc)), _no_glyph_warnings():
-            return fn(*args, **kwargs)
+            fig = fn(*args, **kwargs)
+        if not _CJK:
+            for text in fig.findobj(Text):
+                text.set_text(latin(text.get_text()))
+        return fig
 
     return wrapper
 
@@ -228,7 +245,7 @@ def layers(specs: Mapping[str, Spec] | None = None, *, app_memory: int = 256 * M
     ax.set_xticks(range(len(specs)), [f"{_NAMES.get(s.kind, s.kind)}\n{n}" if n != s.kind else _NAMES[s.kind]
                                       for n, s in specs.items()])
     ax.set(ylabel="内存 memory (MiB)",
-           title="虚拟化层面: 硬件虚拟化 vs 进程虚拟化 hardware vs process virtualisation")
+           title="虚拟化层面 virtualisation level: 硬件虚拟化 hardware vs 进程虚拟化 process")
     ax.legend(fontsize="small", loc="upper right")
     return fig
 
@@ -325,7 +342,7 @@ def noisy_neighbour(result: ScenarioResult) -> Figure:
     h = ho.hosts[0]
     axes[3].axhline((h.memory - h.reserved_memory) / GiB, ls="--", color="black", label="主机内存 host memory")
     victim = result.table["first_host_oom_victim"][0] or "-"
-    axes[3].set(title=f"无 memory.max: 主机 OOM 先杀 host OOM kills first: {victim}", ylabel="内存 memory (GiB)")
+    axes[3].set(title=f"no memory.max (无上限): host OOM kills first 主机先杀: {victim}", ylabel="内存 memory (GiB)")
     for ax in axes:
         ax.set_xlabel("时间 time (s)")
         ax.set_ylim(bottom=0)
@@ -336,7 +353,7 @@ def noisy_neighbour(result: ScenarioResult) -> Figure:
 
 _SWEEP_PANELS = (("energy_kwh", "能耗 energy (kWh)"), ("hosts", "开机主机 hosts on"),
                  (None, "利用率 utilisation"), ("unmet_fraction", "未满足 CPU unmet fraction"),
-                 ("host_oom_kills", "主机 OOM 杀进程 host OOM kills"))
+                 ("host_oom_kills", "主机杀进程 host OOM kills"))
 
 
 @_builds_figure
@@ -347,7 +364,7 @@ def overcommit_sweep(result: ScenarioResult) -> Figure:
     fig, axes = _new(2, 3, width=13, height=7)
     t = result.table
     sweeps = (("ram", "内存超分 RAM ratio", "#c44e52", "memory_utilisation"),
-              ("cpu", "CPU 超分 CPU ratio", "#4c72b0", "cpu_utilisation"))
+              ("cpu", "CPU 超分 overcommit ratio", "#4c72b0", "cpu_utilisation"))
     for ax, (column, ylabel) in zip(axes, _SWEEP_PANELS):
         for sweep, label, colour, util in sweeps:
             values = t[f"{sweep}_{column or util}"]
@@ -365,7 +382,7 @@ def overcommit_sweep(result: ScenarioResult) -> Figure:
     text.text(0.02, 0.9, "\n".join([
         f"内存悬崖 RAM cliff: x{o['ram_cliff_ratio']:g}",
         "  (host OOM kills jump from 0)",
-        f"CPU 违约 CPU SLA break: x{o['cpu_break_ratio']:g}",
+        f"CPU 违约 SLA break: x{o['cpu_break_ratio']:g}",
         f"  (unmet > {result.parameters['sla']:.0%}, no kills)",
     ]), va="top", family="monospace", fontsize="small")
     fig.suptitle(result.title)
@@ -408,10 +425,10 @@ def consolidation_power(result: ScenarioResult) -> Figure:
     energy_ax.set(ylabel="能耗 energy (kWh)", title="能耗 energy")
     bars = work_ax.bar(x, result.table["wh_per_core_h"], color=colours)
     work_ax.bar_label(bars, fmt="%.1f", fontsize="small")
-    work_ax.set(ylabel="Wh / 核·时 core·h", title="每单位工作的能耗 energy per unit of work")
+    work_ax.set(ylabel="Wh / core·h 每核时", title="每单位工作的能耗 energy per unit of work")
     for ax in (energy_ax, work_ax):
         ax.set_xticks(x, [c.replace(", ", "\n") for c in cases], fontsize="small")
-    fig.suptitle(f"{result.title} — 空闲/满载功率 idle/peak power {result.outcome['idle_peak_ratio']:.2f}")
+    fig.suptitle(f"{result.title} — 空闲满载功率比 idle/peak power {result.outcome['idle_peak_ratio']:.2f}")
     return fig
 
 

@@ -66,7 +66,8 @@ def predict_start(kind: str, *, memory: int, guest_os: int | None = None) -> Sta
     """The model's start of a ``kind`` ("vm", "microvm", "container") given ``memory`` bytes.
 
     Start time is the published median (:data:`DEFAULTS`); host memory held just after start is
-    the hypervisor's overhead plus the guest OS for a VM (the workload has touched nothing yet),
+    the hypervisor's overhead plus the guest OS for a VM (the workload has touched nothing yet;
+    ``guest_os`` defaults to the spec's default, at most half of ``memory``),
     and nothing but the shim for a container.  ``reserved_bytes`` is what admission books."""
     if kind not in KINDS:
         raise InvalidSpecError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -77,7 +78,8 @@ def predict_start(kind: str, *, memory: int, guest_os: int | None = None) -> Sta
                                 start_s=value("container_start_s"), memory_bytes=int(value("container_overhead")),
                                 reserved_bytes=memory, details={"source": "DEFAULTS container_start_s, container_overhead"})
     boot, overhead = (("vm_boot_s", "vm_overhead") if kind == "vm" else ("microvm_boot_s", "microvm_overhead"))
-    guest = guest_os if guest_os is not None else (128 << 20 if kind == "vm" else 32 << 20)
+    # A guest smaller than the usual guest OS gets half its RAM for it (a busybox guest, say).
+    guest = guest_os if guest_os is not None else min(int(value(f"{kind}_guest_os")), memory // 2)
     if not 0 <= guest < memory:
         raise InvalidSpecError("guest_os must be >= 0 and smaller than the VM's memory")
     return StartMeasurement(kind=kind, label=f"model: {kind}", source="model", start_s=value(boot),

@@ -252,7 +252,7 @@ def flash_crowd(*, seed: int = 0, replicas: int = 8, at: float = 60.0, host: Hos
         outcome[f"{kind}_initial_ready_s"] = float(np.nanmax(run.instances.start_latency[:replicas]))
     return ScenarioResult(
         name="flash_crowd",
-        title=f"架构 architecture: 突发流量 flash crowd (demand doubles at t={at:g} s)",
+        title=f"使用情况 usage: 突发流量 flash crowd (demand doubles at t={at:g} s)",
         claim="VMs show an unmet-demand window about their boot time; containers and microVMs almost none.",
         outcome=outcome, runs=runs,
         parameters={"seed": seed, "replicas": replicas, "at": at, "host": host, "memory": memory,

@@ -89,7 +89,7 @@ class VMSpec:
     memory: int = 4 * GiB
     boot_s: float = value("vm_boot_s")
     overhead: int = int(value("vm_overhead"))
-    guest_os: int = 128 * MiB
+    guest_os: int = int(value("vm_guest_os"))
     balloon: bool = False
     page_sharing: float = 0.0
     launch_rate: float | None = None
@@ -208,7 +208,8 @@ def vm(vcpus: int = 2, memory: int = 4 * GiB, **more: object) -> VMSpec:
 def microvm(vcpus: int = 1, memory: int = 512 * MiB, **more: object) -> VMSpec:
     """A Firecracker-like microVM: 125 ms to init, <= 5 MiB VMM, ~5 starts per core per s."""
     options: dict[str, object] = {"boot_s": value("microvm_boot_s"), "overhead": int(value("microvm_overhead")),
-                                  "guest_os": 32 * MiB, "launch_rate": value("microvm_launch_rate"),
+                                  "guest_os": int(value("microvm_guest_os")),
+                                  "launch_rate": value("microvm_launch_rate"),
                                   "kind": "microvm"}
     options.update(more)
     return VMSpec(vcpus, memory, **options)  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ from .digest import chain_ids
 from .errors import LayerFormatError, MountError
 from .interface import Engine, FileSystem, UnionMount
 from .layer import Directory, Layer, RegularFile, Symlink, Whiteout
+from ._tour_vms import chapter_vms
 
 if TYPE_CHECKING:
     from ._engine_core import EngineCore
@@ -683,6 +684,7 @@ CHAPTERS: list[Chapter] = [
     Chapter("分层存储", "Layered storage", chapter_layers),
     Chapter("镜像", "Images", chapter_images),
     Chapter("容器", "Containers, the container layer and volumes", chapter_containers),
+    Chapter("容器和虚拟机", "Containers and virtual machines", chapter_vms),
 ]
 
 

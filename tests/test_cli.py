@@ -230,3 +230,24 @@ def test_process_exit_code() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "layerlab: error: unknown backend 'nope'; known: real, sim (from --backend)"
+
+
+def test_tour_chapter_4_sim(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tour", "--chapter", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "第 4 章  容器和虚拟机" in out
+    assert re.search(r"VMs hit memory first; containers reach \d+\.\dx their density", out)
+    assert re.search(r"flash crowd at t=60 s: vm +unmet for +4\d\.\d\d s", out)
+    assert "OOM-killed after 0.40 s" in out and "the sim backend measures nothing" in out
+
+
+@pytest.mark.real
+def test_tour_chapter_4_real_measures(capsys: pytest.CaptureFixture[str]) -> None:
+    require_real(rootless=os.geteuid() != 0)
+    assert main(["tour", "--backend", "real", "--chapter", "4"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"a 128 MiB QEMU VM reached init in \d+\.\d\d s \((kvm|tcg)\)", out)
+    if os.geteuid() == 0:
+        assert "measured: exit 137, oom_kill 1" in out
+    else:
+        assert "no container measurement here" in out

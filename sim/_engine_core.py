@@ -505,7 +505,11 @@ class EngineCore(Engine):
         return self._execute(container, self._spec(container, argv, stdin=stdin))
 
     def logs(self, ref: str) -> bytes:
-        return self._container(ref).logs
+        """``docker logs``: what the container wrote, stdout and stderr in the order they came;
+        while a detached run goes on, what it has written so far."""
+        container = self._container(ref)
+        live = getattr(container.process, "logs", None) if container.process is not None else None
+        return live() if live is not None else container.logs
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> int:
         """``docker rm``: the writable layer is gone (returns its bytes); volumes keep their data,

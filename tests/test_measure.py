@@ -6,6 +6,8 @@ the OOM kill at the limit, the CPU held at the quota, the tasks capped, and noth
 
 from __future__ import annotations
 
+import time
+
 import math
 from typing import Any
 
@@ -160,6 +162,24 @@ class TestMeasuredHogs:
         s = _well_formed(run)
         assert run.exit_code == 137 and 0.5 <= s.t[-1] < 3.0
         assert real.containers() == []
+
+    def test_logs_and_usage_of_a_running_container(self, real: Any) -> None:
+        """docker logs / docker stats while it runs, and the last reading once it is reaped."""
+        real.base_image("busybox:latest")
+        info = real.create("busybox:latest", ["sh", "-c", "echo started; exec sleep 2"], memory="64m")
+        try:
+            real.start(info.id, detach=True)
+            deadline = time.monotonic() + 10
+            while b"started" not in real.logs(info.id) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert real.logs(info.id) == b"started\n"
+            running = real.usage(info.id)
+            assert running is not None and running.pids == 1 and running.memory_bytes > 0
+            real.kill(info.id)
+            assert real.wait(info.id, timeout=10) == 137
+            assert real.logs(info.id) == b"started\n" and real.usage(info.id) is not None
+        finally:
+            real.remove(info.id, force=True)
 
     def test_bad_limits_create_nothing(self, real: Any) -> None:
         for bad in ({"memory": "4m"}, {"cpus": "-1"}, {"pids_limit": "1.5"}):

@@ -220,12 +220,10 @@ model's prediction. Then a real VM next to a real container: time from launch to
 engine = None
 measured = {}
 if BACKEND == "real":
-    from realrt.measure import measure_hog
-
     engine = sim.connect("real")
     try:
         for name, (hog, flags) in HOGS.items():
-            measured[name] = measure_hog(engine, hog, **flags)
+            measured[name] = engine.measure_hog(hog, **flags)  # realrt.measure: a busybox container, its cgroup sampled
     except BackendUnavailableError as exc:  # e.g. rootless on cgroup v1: no cgroup to put a limit in
         print("cannot measure containers with limits here:", exc)
 for name, run in measured.items():
@@ -249,10 +247,10 @@ elif BACKEND == "sim":
 MEMORY_MIB = 128
 starts = [predict_start(kind, memory=MEMORY_MIB * MiB) for kind in ("vm", "microvm", "container")]
 if BACKEND == "real":
-    from realrt.vm import boot_and_measure, measure_container_start
+    from realrt.vm import measure_container_start
 
     try:
-        booted = boot_and_measure(memory_mib=MEMORY_MIB)
+        booted = engine.boot_vm(memory_mib=MEMORY_MIB)  # realrt.vm: QEMU, Debian's cloud kernel, a busybox initramfs
         starts.append(booted)
         print(f"VM booted to init in {booted.start_s:.2f} s (accelerator: {booted.accelerator}), "
               f"holding {booted.memory_bytes / MiB:.0f} MiB of host memory for a {MEMORY_MIB} MiB guest")

@@ -125,5 +125,21 @@ class RealEngine(EngineCore):
     def _drop_volume(self, handle: Any) -> None:
         shutil.rmtree(Path(handle).parent, ignore_errors=True)
 
+    # -- chapter 4: measurements the model has no twin of (they return the model's types) --------
+
+    def measure_hog(self, hog: Any, **flags: Any) -> Any:
+        """Run one of :mod:`sim.capacity.hogs` in a busybox container with ``docker run``'s
+        limits and measure it from its cgroup (:func:`realrt.measure.measure_hog`)."""
+        from .measure import measure_hog
+
+        return measure_hog(self, hog, **flags)
+
+    def boot_vm(self, **options: Any) -> Any:
+        """Boot a QEMU VM on Debian's cloud kernel and measure its start, then stop it
+        (:func:`realrt.vm.boot_and_measure`); the journal is this engine's state folder's."""
+        from .vm import boot_and_measure
+
+        return boot_and_measure(state_dir=self.state_dir, **options)
+
     def __repr__(self) -> str:
         return f"<RealEngine {'rootless' if self.rootless else 'root'}>"

@@ -8,7 +8,7 @@ Notebook 04 draws the same story.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import BackendUnavailableError
 
@@ -63,11 +63,10 @@ def chapter_vms(t: Tour) -> None:
         t.say("the sim backend measures nothing: `layerlab tour --backend real --chapter 4` (as root) runs the")
         t.say("hog in a real container and boots a real VM (QEMU), next to these predictions.")
         return
-    from realrt.measure import measure_hog
-    from realrt.vm import boot_and_measure
-
+    # The real engine measures (sim never imports realrt: it asks the engine it was given).
+    engine: Any = t.engine
     try:
-        run = measure_hog(t.engine, hog, **flags)  # type: ignore[arg-type]
+        run = engine.measure_hog(hog, **flags)
         s = run.series
         t.say(f"measured: exit {run.exit_code}, oom_kill {s.oom_kills[-1]:.0f}, at most {s.peak_memory / MiB:.1f} MiB "
               f"sampled (model: killed after {killed:.2f} s)")
@@ -75,7 +74,7 @@ def chapter_vms(t: Tour) -> None:
         t.say(f"no container measurement here: {exc}")
     model = predict_start("vm", memory=128 * MiB)
     try:
-        booted = boot_and_measure(memory_mib=128)
+        booted = engine.boot_vm(memory_mib=128)
         t.say(f"a 128 MiB QEMU VM reached init in {booted.start_s:.2f} s ({booted.accelerator}), holding "
               f"{booted.memory_bytes / MiB:.0f} MiB (model of a cloud VM: {model.start_s:g} s, "
               f"{model.memory_bytes / MiB:.0f} MiB)")

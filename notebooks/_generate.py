@@ -498,12 +498,17 @@ def build(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
     return nb
 
 
-def main() -> None:
-    for name, cells in NOTEBOOKS.items():
+def write(notebooks: dict[str, list[nbformat.NotebookNode]]) -> None:
+    """Build, validate and write each notebook next to the generators (what every generator's main does)."""
+    for name, cells in notebooks.items():
         nb = build(cells)
         nbformat.validate(nb)
         nbformat.write(nb, HERE / name)
         print("wrote", HERE / name)
+
+
+def main() -> None:
+    write(NOTEBOOKS)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import nbformat
-
 HERE = Path(__file__).resolve().parent
 
 
@@ -817,11 +815,7 @@ NOTEBOOKS = {"02_images.ipynb": IMAGES_02, "03_containers.ipynb": CONTAINERS_03}
 
 
 def main() -> None:
-    for name, cells in NOTEBOOKS.items():
-        nb = build(cells)
-        nbformat.validate(nb)
-        nbformat.write(nb, HERE / name)
-        print("wrote", HERE / name)
+    _base.write(NOTEBOOKS)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import nbformat
-
 HERE = Path(__file__).resolve().parent
 
 
@@ -113,6 +111,9 @@ print(f"idle waste over a day: VMs {o['vm_waste_gib_h']:.0f} GiB·h ({100 * o['v
 assert o["container_waste_gib_h"] < 0.5 * o["vm_waste_gib_h"]
 print(f"containers with requests at the mean recover {100 * (1 - o['container_waste_gib_h'] / o['vm_waste_gib_h']):.0f}% of the VMs' waste")
 show(plots.figure(day))
+# The same day as capacity / reserved / used over time, for each packaging:
+show(plots.fleet(day.runs["vm"]))
+show(plots.fleet(day.runs["container"]))
 """),
     md(r"""
 Packing more on each host (overcommit) saves hosts and energy until the service level breaks. CPU
@@ -207,6 +208,7 @@ for kind in ("vm", "microvm", "container"):
           f"{o[kind + '_unmet_core_s']:.0f} core-seconds missed")
 assert o["container_window_s"] < 1 < o["vm_window_s"]
 show(plots.figure(flash))
+show(plots.start_latency(flash.runs))  # every start in the three runs: the spread around the published medians
 """),
     md(r"""
 ## 在这台机器上 Measured on this machine (`BACKEND = "real"`)
@@ -303,11 +305,7 @@ NOTEBOOKS = {"04_vms_and_containers.ipynb": VMS_04}
 
 
 def main() -> None:
-    for name, cells in NOTEBOOKS.items():
-        nb = build(cells)
-        nbformat.validate(nb)
-        nbformat.write(nb, HERE / name)
-        print("wrote", HERE / name)
+    _base.write(NOTEBOOKS)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,15 @@ def test_without_a_cjk_font_a_label_keeps_its_english() -> None:
     assert latin("启动 starts: 模型 model (hatched) vs 实测 measured") == "starts: model (hatched) vs measured"
     assert latin("no memory.max (无上限): host OOM kills first 主机先杀: web") == "no memory.max: host OOM kills first: web"
     assert latin("CPU 核 cores") == "CPU cores" and latin("plain") == "plain"
+
+
+def test_fleet_and_start_latency_figures(tmp_path: Path) -> None:
+    crowd = ALL["flash_crowd"](duration=120.0)
+    fig = strict(lambda: plots.start_latency(crowd.runs), tmp_path / "latency.png")
+    (ax,) = fig.axes
+    assert len([line for line in ax.lines if line.get_linestyle() == "-"]) == 3  # one CDF per kind
+    assert ax.get_xscale() == "log"
+    fig = strict(lambda: plots.fleet(crowd.runs["vm"]), tmp_path / "fleet.png")
+    assert len(fig.axes) == 2 and all(len(ax.lines) >= 4 for ax in fig.axes)
+    with pytest.raises(ValueError):
+        plots.start_latency({})

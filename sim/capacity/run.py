@@ -9,16 +9,10 @@ import numpy as np
 import numpy.typing as npt
 
 from .defaults import GiB
-from .series import FloatArray, UsageSeries
+from .series import FloatArray, UsageSeries, readonly
 from .specs import Host
 
 __all__ = ["Run", "InstanceTotals", "Metrics"]
-
-
-def _ro(array: npt.ArrayLike, dtype: type = np.float64) -> np.ndarray:
-    out: np.ndarray = np.array(array, dtype=dtype, copy=True)
-    out.flags.writeable = False
-    return out
 
 
 @dataclass(frozen=True)
@@ -47,9 +41,9 @@ class InstanceTotals:
 
     def __post_init__(self) -> None:
         for name in ("host", "oom_kills", "host_oom_kills"):
-            object.__setattr__(self, name, _ro(getattr(self, name), np.int64))
+            object.__setattr__(self, name, readonly(getattr(self, name), np.int64))
         for name in ("start_latency", "throttled_s", "unmet_cpu_s", "served_cpu_s", "fork_failures_s", "peak_memory"):
-            object.__setattr__(self, name, _ro(getattr(self, name)))
+            object.__setattr__(self, name, readonly(getattr(self, name)))
 
     def __len__(self) -> int:
         return len(self.name)
@@ -109,7 +103,7 @@ class Run:
     def __post_init__(self) -> None:
         for name in ("t", "capacity_cpu", "capacity_memory", "reserved_cpu", "reserved_memory", "used_cpu",
                      "used_memory", "in_use_memory", "demand_cpu", "unmet_cpu", "active_hosts", "power_w"):
-            object.__setattr__(self, name, _ro(getattr(self, name)))
+            object.__setattr__(self, name, readonly(getattr(self, name)))
         object.__setattr__(self, "traces", dict(self.traces))
 
     @property

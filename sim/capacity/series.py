@@ -26,8 +26,9 @@ KINDS = ("vm", "microvm", "container")
 FloatArray = npt.NDArray[np.floating[Any]]
 
 
-def _frozen(values: object) -> FloatArray:
-    array = np.array(values, dtype=np.float64, copy=True).reshape(-1)
+def readonly(values: object, dtype: type = np.float64) -> np.ndarray:
+    """A read-only copy of ``values`` as a 1-D array of ``dtype`` (results never change under you)."""
+    array: np.ndarray = np.array(values, dtype=dtype, copy=True).reshape(-1)
     array.flags.writeable = False
     return array
 
@@ -65,7 +66,7 @@ class UsageSeries:
             raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
         n = None
         for name in ("t", "cpu", "memory", "throttled", "pids", "oom_kills"):
-            array = _frozen(getattr(self, name))
+            array = readonly(getattr(self, name))
             object.__setattr__(self, name, array)
             if n is None:
                 n = len(array)

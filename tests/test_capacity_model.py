@@ -114,6 +114,16 @@ def test_placement_policies(policy: str, expected: list[int]) -> None:
     assert place(hosts, insts, policy=policy).host.tolist() == expected
 
 
+def test_policy_names_are_forgiving_about_spelling_only() -> None:
+    hosts = [Host(cores=4, memory=8 * GiB, cpu_overcommit=1, ram_overcommit=1, reserved_memory=0)] * 3
+    insts = [Instance(container(1.5, GiB), Workload(arrival=i)) for i in range(4)]
+    assert place(hosts, insts, policy="Worst_Fit").host.tolist() == [0, 1, 2, 0]
+    assert simulate(hosts, insts, duration=5, policy="best fit").policy == "best-fit"
+    for bad in ("next-fit", "", None, 3):
+        with pytest.raises(InvalidSpecError):
+            place(hosts, insts, policy=bad)  # type: ignore[arg-type]
+
+
 def test_best_fit_fills_the_fullest_host_that_fits() -> None:
     hosts = [Host(cores=8, memory=8 * GiB, cpu_overcommit=1, ram_overcommit=1, reserved_memory=0)] * 2
     insts = [Instance(container(6, GiB)), Instance(container(1, GiB), Workload(arrival=1)),

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidSpecError
 from .defaults import value
-from .placement import place
+from .placement import place, policy_name
 from .run import InstanceTotals, Run
 from .series import UsageSeries
 from .specs import Host, Instance, VMSpec
@@ -211,6 +211,7 @@ def simulate(hosts: Sequence[Host], instances: Sequence[Instance], *, duration: 
     if block_elements < 1:
         raise InvalidSpecError("block_elements must be >= 1")
     traced = _refs(trace, instances)
+    policy = policy_name(policy)
     placement = place(hosts, instances, policy=policy, seed=seed, jitter=jitter)
     return _Simulation(hosts, instances, placement.host, placement.latency, placement.queued, ticks, float(dt),
                        policy, seed, power_off_idle, traced, restart_backoff, restart_backoff_max,

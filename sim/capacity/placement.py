@@ -26,7 +26,7 @@ from ..errors import InvalidSpecError
 from .defaults import value
 from .specs import ContainerSpec, Host, Instance, Spec, Workload
 
-__all__ = ["POLICIES", "Placement", "place", "Density", "density"]
+__all__ = ["POLICIES", "Placement", "place", "policy_name", "Density", "density"]
 
 POLICIES = ("first-fit", "best-fit", "worst-fit")
 _EPS = 1e-9
@@ -46,9 +46,13 @@ class Placement:
         return int(np.sum(self.host < 0))
 
 
-def _check_policy(policy: str) -> None:
-    if policy not in POLICIES:
+def policy_name(policy: str) -> str:
+    """``policy`` as :data:`POLICIES` spells it ("First_Fit" and "first fit" are "first-fit");
+    :class:`InvalidSpecError` for anything else."""
+    name = "-".join(policy.lower().replace("_", " ").replace("-", " ").split()) if isinstance(policy, str) else None
+    if name not in POLICIES:
         raise InvalidSpecError(f"unknown placement policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    return name
 
 
 def place(hosts: Sequence[Host], instances: Sequence[Instance], *, policy: str = "first-fit",
@@ -58,7 +62,7 @@ def place(hosts: Sequence[Host], instances: Sequence[Instance], *, policy: str =
     Start latency is the spec's start/boot time times a lognormal factor (median 1, spread
     ``jitter``, drawn from ``seed``), after waiting in the host's launch queue when the spec has a
     ``launch_rate`` (starts per core per second)."""
-    _check_policy(policy)
+    policy = policy_name(policy)
     if not hosts:
         raise InvalidSpecError("a simulation needs at least one host")
     if not 0 <= jitter < 5:

@@ -53,23 +53,26 @@ def _host_max(x: F, bounds: npt.NDArray[np.int64]) -> F:
 
 def _water_fill(want: F, weight: F, group: npt.NDArray[np.int64], capacity: F) -> F:
     """Max-min fair shares by weight: each element gets ``min(want, level * weight)`` with the
-    level of its group chosen so the group's shares add up to its capacity."""
+    level of its group chosen so the group's shares add up to its capacity.
+
+    Each round gives everyone whose want is below its group's current level what it wants and
+    shares the rest again among the others; the rounds work on the shrinking set of those left."""
     alloc = np.zeros_like(want)
-    active = np.ones(len(want), dtype=bool)
     remaining = capacity.astype(np.float64).copy()
     groups = len(capacity)
-    while active.any():
-        g, w, d = group[active], weight[active], want[active]
+    left = np.arange(len(want))
+    g, w, d = group, weight, want
+    while len(left):
         level = remaining / np.maximum(np.bincount(g, w, minlength=groups), 1e-300)
-        satisfied = d <= level[g] * w
-        idx = np.nonzero(active)[0]
+        fair = level[g] * w
+        satisfied = d <= fair
         if not satisfied.any():
-            alloc[idx] = level[g] * w
+            alloc[left] = fair
             break
-        done = idx[satisfied]
-        alloc[done] = want[done]
-        remaining -= np.bincount(group[done], want[done], minlength=groups)
-        active[done] = False
+        alloc[left[satisfied]] = d[satisfied]
+        remaining -= np.bincount(g[satisfied], d[satisfied], minlength=groups)
+        keep = ~satisfied
+        left, g, w, d = left[keep], g[keep], w[keep], d[keep]
     return alloc
 
 

@@ -363,7 +363,7 @@ def test_the_fast_path_agrees_with_every_instance_at_every_tick(instances: list[
     fast = simulate(hosts, instances, **options)  # type: ignore[arg-type]
     dense = simulate(hosts, instances, fast=False, **options)  # type: ignore[arg-type]
     for name in ("capacity_cpu", "capacity_memory", "reserved_cpu", "reserved_memory", "used_cpu", "used_memory",
-                 "in_use_memory", "demand_cpu", "unmet_cpu", "active_hosts", "power_w"):
+                 "in_use_memory", "idle_memory", "demand_cpu", "unmet_cpu", "active_hosts", "power_w"):
         assert np.allclose(getattr(fast, name), getattr(dense, name), rtol=1e-9, atol=1e-6), name
     for name in ("oom_kills", "host_oom_kills", "throttled_s", "unmet_cpu_s", "served_cpu_s", "fork_failures_s",
                  "peak_memory"):
@@ -399,3 +399,132 @@ def test_a_tick_longer_than_a_minute() -> None:
     a = simulate([Host()], insts, duration=1200, dt=120)
     b = simulate([Host()], insts, duration=1200, dt=120, fast=False)
     assert len(a.t) == 10 and np.allclose(a.used_cpu, b.used_cpu)
+
+
+# -- found in review ---------------------------------------------------------------------------
+
+def test_a_vm_killed_twice_in_one_block_keeps_its_past_and_the_run_ends() -> None:
+    host = Host(cores=8, memory=4 * GiB, reserved_memory=0, ram_overcommit=3.0, max_pods=None)
+    big = Instance(vm(1, 6 * GiB, boot_s=0), Workload(0.0, 64 * MiB, leak=20 * MiB), name="big")
+    crash = Instance(microvm(1, 768 * MiB), Workload(0.5, 1500 * MiB), name="crash")  # over its RAM at every start
+    run = simulate([host], [big, crash], duration=600, dt=2.5, jitter=0)  # used to loop forever
+    assert run.instances.host_oom_kills.sum() >= 1 and run.instances.oom_kills[1] >= 1
+
+
+def test_a_trace_does_not_change_with_what_comes_later() -> None:
+    v = Instance(vm(1, 2 * GiB, boot_s=0, guest_os=256 * MiB, overhead=100 * MiB), Workload(0.1, GiB, leak=100 * MiB),
+                 name="v")
+    short = simulate([HOST], [v], duration=8, trace=["v"], jitter=0).traces["v"]
+    long = simulate([HOST], [v], duration=20, trace=["v"], jitter=0).traces["v"]
+    assert np.array_equal(short.memory, long.memory[:8])
+    assert short.memory[5] == 100 * MiB + 256 * MiB + GiB + 5 * 100 * MiB  # overhead + guest OS + high-water mark
+
+
+def test_traces_cover_every_tick_and_refuse_what_they_cannot_key() -> None:
+    late = Instance(container(), Workload(arrival=50, duration=20), name="late")
+    never = Instance(container(), Workload(arrival=100), name="never")
+    for elements in (1 << 21, 10):
+        run = simulate([HOST], [late, never], duration=60, trace=["late", "never"], block_elements=elements)
+        assert len(run.traces["late"].t) == len(run.traces["never"].t) == 60
+        assert run.traces["never"].memory.max() == 0
+    for trace in ("late", [0, "late", 0.5]):
+        with pytest.raises(InvalidSpecError):
+            simulate([HOST], [late], duration=10, trace=trace)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSpecError, match="more than one traced instance is called late"):
+        simulate([HOST], [late, late], duration=10, trace=True)
+
+
+def test_idle_waste_is_counted_instance_by_instance() -> None:
+    over = Instance(container(0.1, 1 * GiB, overhead=0, start_s=0), Workload(0, 3 * GiB))  # above its request
+    idle = Instance(container(0.1, 3 * GiB, overhead=0, start_s=0), Workload(0, 1 * GiB))  # 2 GiB idle
+    both = simulate([HOST], [over, idle], duration=3600, dt=60, jitter=0).metrics().idle_waste_gib_h
+    alone = simulate([HOST], [idle], duration=3600, dt=60, jitter=0).metrics().idle_waste_gib_h
+    assert both == pytest.approx(alone) == pytest.approx(2.0, rel=0.02)
+
+
+def test_what_arrives_after_the_end_is_not_counted() -> None:
+    run = simulate([HOST], [Instance(container()), Instance(container(), Workload(arrival=500))], duration=60)
+    m = run.metrics()
+    assert (m.instances, m.admitted, m.rejected) == (2, 1, 0)
+
+
+def test_a_long_life_resets_the_back_off() -> None:
+    spec = container(0.1, 64 * MiB, memory_max=100 * MiB, start_s=0)
+    slow = Instance(spec, Workload(0.1, 0, leak=0.15 * MiB), name="slow")  # passes 100 MiB after ~667 s
+    run = simulate([HOST], [slow], duration=2400, dt=1, restart_backoff=10, jitter=0, trace=True)
+    kills = run.traces["slow"].t[np.nonzero(np.diff(run.traces["slow"].oom_kills))[0] + 1]
+    assert len(kills) >= 2 and np.all(np.diff(kills) < 667 + 10 + 2)  # every back-off is the first one, 10 s
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Host(cores=True),
+    lambda: Host(power_max_w=float("nan")),
+    lambda: Host(max_pods=2.5),  # type: ignore[arg-type]
+    lambda: ContainerSpec(weight=True),
+    lambda: step("x"),  # type: ignore[arg-type]
+    lambda: step(float("nan")),
+    lambda: step(10, 1, float("inf")),
+    lambda: diurnal(period=float("inf")),
+    lambda: Instance(container(), name=5),  # type: ignore[arg-type]
+    lambda: Workload(duration="5"),  # type: ignore[arg-type]
+])
+def test_more_bad_specs_are_refused(make) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidSpecError):
+        make()
+
+
+@pytest.mark.parametrize("options", [{"duration": 10.5}, {"seed": -1}, {"seed": None}, {"block_elements": 2.5}])
+def test_more_bad_run_arguments(options: dict[str, object]) -> None:
+    with pytest.raises(InvalidSpecError):
+        simulate([HOST], [Instance(container())], **{"duration": 10, **options})  # type: ignore[arg-type]
+    assert len(simulate([HOST], [Instance(container())], duration=np.int64(10), dt=np.float32(0.5)).t) == 20
+
+
+def _random_fleet(seed: int) -> tuple[list[Host], list[Instance], dict[str, object]]:
+    """Bigger and stranger fleets than the strategy above: overcommitted RAM, page sharing,
+    weights, recorded profiles, leaks into limits, late arrivals, many small blocks."""
+    rng = np.random.default_rng(seed)
+    profiles = [flat(), flat(0.5), diurnal(period=float(rng.choice([300, 900])), trough=0.2),
+                step(float(rng.choice([100, 400])), 0.5, 2.0), trace(rng.random(20) * 2, dt=37.0)]
+    instances = []
+    for i in range(int(rng.integers(1, 40))):
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            spec: VMSpec | ContainerSpec = vm(int(rng.integers(1, 5)), int(rng.integers(1, 9)) * GiB,
+                                              boot_s=float(rng.choice([0, 3, 44.2])), balloon=bool(rng.random() < .3),
+                                              page_sharing=float(rng.choice([0, 0, 0.5, 0.9])))
+        elif kind == 1:
+            spec = microvm(int(rng.integers(1, 3)), int(rng.integers(1, 5)) * 256 * MiB,
+                           page_sharing=float(rng.choice([0, 0.65])))
+        else:
+            request = int(rng.choice([0, 64, 256, 1024])) * MiB
+            high = None if rng.random() < .5 else request + int(rng.choice([128, 512])) * MiB
+            top = None if rng.random() < .5 else (high or request) + int(rng.choice([1, 256, 1024])) * MiB
+            spec = container(float(rng.choice([0, 0.1, 0.5, 1.0])), request, weight=float(rng.choice([1, 100, 10000])),
+                             cpu_max=None if rng.random() < .5 else float(rng.choice([1.0, 3.0])),
+                             memory_high=high, memory_max=top, pids_max=None if rng.random() < .7 else 3)
+        load = Workload(float(rng.choice([0, 0.1, 0.5, 2, 6])), int(rng.choice([0, 64, 300, 900, 3000])) * MiB,
+                        cpu_profile=profiles[rng.integers(0, 5)], memory_profile=profiles[rng.integers(0, 5)],
+                        noise=float(rng.choice([0, 0.3])), leak=float(rng.choice([0, 0, 1, 20])) * MiB,
+                        arrival=float(rng.choice([0, 0, 13.3, 250])), duration=float(rng.choice([math.inf, 77, 600])),
+                        pids=int(rng.integers(0, 6)))
+        instances.append(Instance(spec, load))
+    hosts = [Host(cores=float(rng.choice([2, 8, 64])), memory=int(rng.choice([4, 16, 64])) * GiB,
+                  ram_overcommit=float(rng.choice([1, 1.5, 3])), max_pods=None) for _ in range(int(rng.integers(1, 5)))]
+    dt = float(rng.choice([1.0, 2.5, 61.0]))
+    options = {"duration": dt * int(rng.choice([200, 400])), "dt": dt, "seed": seed,
+               "policy": str(rng.choice(["first-fit", "best-fit", "worst-fit"])),
+               "power_off_idle": bool(rng.random() < .7), "block_elements": int(rng.integers(1, 40)) * len(instances)}
+    return hosts, instances, options
+
+
+@pytest.mark.timeout(300)
+@given(st.integers(0, 2**31))
+def test_the_fast_path_agrees_on_random_fleets(seed: int) -> None:
+    hosts, instances, options = _random_fleet(seed)
+    fast = simulate(hosts, instances, **options)  # type: ignore[arg-type]
+    dense = simulate(hosts, instances, fast=False, **options)  # type: ignore[arg-type]
+    for name in ("used_cpu", "used_memory", "in_use_memory", "idle_memory", "unmet_cpu", "power_w", "active_hosts"):
+        assert np.allclose(getattr(fast, name), getattr(dense, name), rtol=1e-9, atol=1e-3), name
+    for name in ("oom_kills", "host_oom_kills", "throttled_s", "unmet_cpu_s", "peak_memory"):
+        assert np.allclose(getattr(fast.instances, name), getattr(dense.instances, name), atol=1e-3), name

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from ..errors import InvalidSpecError
 from .defaults import value
+from ._check import number, whole
 from .placement import place, policy_name
 from .run import InstanceTotals, Run
 from .series import UsageSeries
@@ -155,14 +156,20 @@ class _Fleet:
 
 
 def _refs(trace: bool | Sequence[int | str], instances: Sequence[Instance]) -> list[int]:
+    """The instances to trace, each once; their labels (name, else "kind index") must differ."""
+    if isinstance(trace, (str, bytes)) or not (isinstance(trace, bool) or isinstance(trace, Sequence)):
+        raise InvalidSpecError(f"trace is True, False or a list of instance indices and names, not {trace!r}")
     if trace is True:
         if len(instances) > 200:
             raise InvalidSpecError("trace=True records every instance; name at most 200 (trace=[0, 5, 'web'])")
-        return list(range(len(instances)))
+        return _unique_labels(list(range(len(instances))), instances)
     if trace is False:
         return []
-    names = {inst.name: i for i, inst in enumerate(instances) if inst.name}
-    out = []
+    names: dict[str, int] = {}
+    for i, inst in enumerate(instances):
+        if inst.name:
+            names.setdefault(inst.name, i)
+    out: list[int] = []
     for ref in trace:
         if isinstance(ref, str):
             if ref not in names:
@@ -172,7 +179,19 @@ def _refs(trace: bool | Sequence[int | str], instances: Sequence[Instance]) -> l
             out.append(int(ref))
         else:
             raise InvalidSpecError(f"trace refers to instance {ref!r}, but there are {len(instances)}")
-    return out
+    return _unique_labels(list(dict.fromkeys(out)), instances)
+
+
+def _label(instances: Sequence[Instance], i: int) -> str:
+    return instances[i].name or f"{instances[i].kind} {i}"
+
+
+def _unique_labels(refs: list[int], instances: Sequence[Instance]) -> list[int]:
+    labels = [_label(instances, i) for i in refs]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise InvalidSpecError(f"traces are keyed by name: more than one traced instance is called {', '.join(twice)}")
+    return refs
 
 
 def simulate(hosts: Sequence[Host], instances: Sequence[Instance], *, duration: float, dt: float = 1.0,
@@ -194,11 +213,10 @@ def simulate(hosts: Sequence[Host], instances: Sequence[Instance], *, duration: 
     changes state in a block from per-host sums of shared profiles; ``fast=False`` computes
     every instance at every tick.  Both give the same run (the tests compare them)."""
     hosts, instances = tuple(hosts), tuple(instances)
-    if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
-        raise InvalidSpecError(f"duration must be a finite number of seconds > 0, not {duration!r}")
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise InvalidSpecError(f"dt must be a finite number of seconds > 0, not {dt!r}")
-    ticks = int(math.ceil(duration / dt - 1e-9))
+    duration, dt = number("duration", duration), number("dt", dt)
+    ticks = round(duration / dt)
+    if abs(ticks * dt - duration) > 1e-9 * max(1.0, duration) or ticks < 1:
+        raise InvalidSpecError(f"duration ({duration:g} s) must be a whole number of ticks of dt ({dt:g} s)")
     if ticks > _MAX_TICKS:
         raise InvalidSpecError(f"{ticks} ticks is more than {_MAX_TICKS}; use a larger dt")
     for h in hosts:
@@ -207,12 +225,12 @@ def simulate(hosts: Sequence[Host], instances: Sequence[Instance], *, duration: 
     for inst in instances:
         if not isinstance(inst, Instance):
             raise InvalidSpecError(f"instances must be Instance values, not {type(inst).__name__}")
-    if not 0 < memory_high_slowdown <= 1:
-        raise InvalidSpecError("memory_high_slowdown is a fraction in (0, 1]")
-    if not 0 <= restart_backoff <= restart_backoff_max:
+    number("memory_high_slowdown", memory_high_slowdown, high=1.0)
+    if not number("restart_backoff", restart_backoff, strict=False) <= number("restart_backoff_max",
+                                                                            restart_backoff_max, strict=False):
         raise InvalidSpecError("restart back-off must satisfy 0 <= restart_backoff <= restart_backoff_max")
-    if block_elements < 1:
-        raise InvalidSpecError("block_elements must be >= 1")
+    whole("seed", seed, low=0)
+    whole("block_elements", block_elements)
     traced = _refs(trace, instances)
     policy = policy_name(policy)
     placement = place(hosts, instances, policy=policy, seed=seed, jitter=jitter)
@@ -234,6 +252,7 @@ class _Simulation:
         n = len(instances)
         self.state = _State(f.ready.copy(), f.ready.copy(), f.arrival.copy(), np.zeros(n, dtype=np.int64), np.zeros(n))
         self.cores = np.array([float(h.cores) for h in hosts])
+        self.usable = self.cores * (1.0 - value("virtualisation_cpu_overhead"))  # what guests can share
         self.memory = np.array([float(h.memory) for h in hosts])
         self.host_reserved = np.array([float(h.reserved_memory) for h in hosts])
         self.idle_w = np.array([h.power_idle_w for h in hosts])
@@ -250,6 +269,7 @@ class _Simulation:
         self.host_oom = np.zeros(n, dtype=np.int64)
         self.series = {k: np.zeros(ticks) for k in ("capacity_cpu", "capacity_memory", "reserved_cpu",
                                                     "reserved_memory", "used_cpu", "used_memory", "in_use_memory",
+                                                    "idle_memory",
                                                     "demand_cpu", "unmet_cpu", "active_hosts", "power_w")}
 
     # -- one block ---------------------------------------------------------------------------
@@ -285,6 +305,7 @@ class _Simulation:
         active = np.zeros((n_hosts, len(tt)), dtype=bool)
         host_served = np.zeros((n_hosts, len(tt)))
         rows = np.nonzero((f.arrival < tt[-1] + dt) & (f.depart > tt[0]))[0]
+        committed = False  # whether the dense path wrote this block's trace columns
         if len(rows):
             table = np.stack([p(tt) for p in f.profiles])  # type: ignore[operator]
             minute = np.floor(tt / 60.0).astype(np.int64)
@@ -308,7 +329,7 @@ class _Simulation:
                         base_served = self._host_series(rows[summed], tt, table, coef[summed], m_idx)[1][:n_hosts]
                     base_hosts[f.host[rows[agg]][f.host[rows[agg]] < n_hosts]] = True
                     over_memory = (base_held > (self.memory - self.host_reserved)[:, None] + 1e-6).any(axis=1)
-                    over_cpu = (base_served > self.cores[:, None] + 1e-12).any(axis=1)
+                    over_cpu = (base_served > self.usable[:, None] + 1e-12).any(axis=1)
                     if over_memory.any() or over_cpu.any():
                         full[:n_hosts] |= over_memory
                         shared_cpu[:n_hosts] |= over_cpu
@@ -327,9 +348,13 @@ class _Simulation:
                 break
             if (~agg).any():
                 self._commit_dense(dense, active, host_served)
+                committed = True
             if agg.any():
                 self._aggregate(rows[agg], tt, table, coef[agg], m_idx, active, host_served,
                                 by_tick=by_tick[agg], served_by_tick=dense.extra_served)
+        if not committed:  # a traced instance is never aggregated: none is present in this block
+            for original in self.traced:
+                self.trace_rows[original].append(np.stack([tt] + [np.zeros_like(tt)] * 4))
         if not self.power_off_idle:
             active[:] = True
         s = self.series
@@ -446,6 +471,7 @@ class _Simulation:
         s["unmet_cpu"][k0:k1] += demand.sum(axis=0) - served.sum(axis=0)
         s["used_memory"][k0:k1] += held[:n_hosts].sum(axis=0)
         s["in_use_memory"][k0:k1] += in_use[:n_hosts].sum(axis=0)
+        s["idle_memory"][k0:k1] += self._idle(rows[placed], table)
         hosts = np.unique(f.host[rows[placed]])
         active[hosts] = True
         host_served[hosts] += served[hosts]
@@ -464,6 +490,23 @@ class _Simulation:
         t["peak"][rows] = np.maximum(t["peak"][rows], c0 + (c1 + r1) * top)
         st = self.state
         st.hwm[rows] = np.where(r1 > 0, np.maximum(st.hwm[rows], r1 * top), st.hwm[rows])
+
+    def _idle(self, rows: npt.NDArray[np.int64], table: F) -> F:
+        """Per tick, the sum over plain placed ``rows`` of what each reserved and does not use
+        (never below 0 for one instance: one's overuse does not cancel another's idle memory)."""
+        f = self.fleet
+        up, _, _, _, u1 = self._coefficients(rows, table)
+        profile = table[f.mem_prof[rows]] if len(rows) else np.zeros((0, table.shape[1]))
+        req = f.req_mem[rows]
+        low, high = u1 * profile.min(axis=1, initial=np.inf), u1 * profile.max(axis=1, initial=0.0)
+        linear = req >= high  # never above its reservation: req - use, summed per profile
+        crossing = ~linear & (req > low)
+        idle = np.full(table.shape[1], float(req[linear].sum()))
+        if linear.any():
+            idle -= np.bincount(f.mem_prof[rows[linear]], u1[linear], minlength=len(table)) @ table
+        if crossing.any():
+            idle += np.maximum(req[crossing, None] - u1[crossing, None] * profile[crossing], 0.0).sum(axis=0)
+        return idle
 
     # -- the dense path: every rule at every tick ----------------------------------------------
 
@@ -525,6 +568,8 @@ class _Simulation:
         s["used_cpu"][k0:k1] += served.sum(axis=0)
         s["used_memory"][k0:k1] += b.host_memory
         s["in_use_memory"][k0:k1] += b.mem_use.sum(axis=0)
+        idle = np.maximum(f.req_mem[rows[:placed], None] - b.mem_use[:placed], 0.0)
+        s["idle_memory"][k0:k1] += (present * idle).sum(axis=0)
         s["demand_cpu"][k0:k1] += cpu_d.sum(axis=0)
         s["unmet_cpu"][k0:k1] += unmet.sum(axis=0)
         if placed:
@@ -546,7 +591,8 @@ class _Simulation:
         hosts_of = f.host[both][order]
         bounds = np.searchsorted(hosts_of, np.arange(len(self.hosts) + 1))
         host_want = _host_sum(wants[order], bounds) + base_served
-        contended = host_want > self.cores[:, None] * (1.0 - value("virtualisation_cpu_overhead")) + 1e-12
+        usable = self.usable
+        contended = host_want > usable[:, None] + 1e-12
         if not contended.any():
             return served
         summed = base_hosts & (np.abs(base_served).sum(axis=1) > 0)  # aggregated rows with their CPU summed
@@ -557,7 +603,7 @@ class _Simulation:
         group_id[contended] = np.arange(int(contended.sum()))
         gid = group_id[f.host[both]]  # (rows, C), in the given order
         r, c = np.nonzero(gid >= 0)
-        capacity = np.broadcast_to(self.cores[:, None], contended.shape)[contended]
+        capacity = np.broadcast_to(usable[:, None], contended.shape)[contended]
         served[r, c] = _water_fill(wants[r, c], f.weight[both[r]], gid[r, c], capacity)
         return served
 
@@ -568,6 +614,8 @@ class _Simulation:
         f, st = self.fleet, self.state
         self.undo.append((row, when, host, (st.down_until[row], st.up_since[row], st.alive_from[row],
                                             st.restarts[row])))
+        if when - st.up_since[row] >= value("restart_backoff_reset_s"):
+            st.restarts[row] = 0  # it ran long enough: the back-off starts again from the beginning
         wait = min(self.backoff_max, self.backoff * 2.0 ** min(int(st.restarts[row]), 60))
         st.restarts[row] += 1
         reboot = host and f.is_vm[row]  # the host killed the hypervisor: the guest boots again
@@ -606,6 +654,7 @@ class _Simulation:
         totals = InstanceTotals(
             name=tuple(inst.name for inst in self.instances), kind=tuple(inst.kind for inst in self.instances),
             host=np.array([int(h) if h < len(self.hosts) else -1 for h in orig(f.host)], dtype=np.int64),
+            arrival=np.array([inst.workload.arrival for inst in self.instances]),
             start_latency=self.latency, oom_kills=orig(self.oom), host_oom_kills=orig(self.host_oom),
             throttled_s=orig(self.totals["throttled"]), unmet_cpu_s=orig(self.totals["unmet"]),
             served_cpu_s=orig(self.totals["served"]), fork_failures_s=orig(self.totals["fork"]),
@@ -674,7 +723,7 @@ class _Block:
             demand -= (1.0 - f.slowdown) * excess
         put(self.mem_use, demand, mask=mask)
         use = self.mem_use[local]
-        put(self.resident, np.where(holds, f.overhead[rows, None] + use, 0.0))  # a container holds what it uses
+        put(self.resident, np.where(holds, f.overhead[rows, None] + use, 0.0), mask=mask)  # a container holds what it uses
         vm = f.is_vm[rows]
         if vm.any():
             # A guest keeps what it touched (the high-water mark since it booted) unless ballooned.

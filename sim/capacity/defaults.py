@@ -64,6 +64,8 @@ _TABLE: dict[str, Sourced] = {
     "restart_backoff_s": Sourced(10.0, "s", "Kubernetes pod lifecycle docs (CrashLoopBackOff: 10 s, doubling)",
                                  "doubles after each kill, capped at restart_backoff_max_s"),
     "restart_backoff_max_s": Sourced(300.0, "s", "Kubernetes pod lifecycle docs (CrashLoopBackOff cap 5 min)"),
+    "restart_backoff_reset_s": Sourced(600.0, "s", "Kubernetes pod lifecycle docs (back-off reset after 10 min running)",
+                                       "a life this long starts the back-off from the beginning again"),
     "memory_high_slowdown": Sourced(0.25, "fraction", "layerlab modelling choice",
                                     "above memory.high a group runs and allocates at this fraction of its speed "
                                     "(the kernel throttles and reclaims; the real factor depends on the workload)"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InvalidSpecError
+from ._check import number
 from .series import FloatArray
 
 __all__ = ["Profile", "Flat", "Diurnal", "Step", "Trace", "flat", "diurnal", "step", "trace"]
@@ -37,8 +38,7 @@ class Flat(Profile):
     level: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.level) and self.level >= 0):
-            raise InvalidSpecError(f"a flat profile needs a finite level >= 0, not {self.level}")
+        number("flat level", self.level, strict=False)
 
     def __call__(self, t: FloatArray) -> FloatArray:
         return np.full(np.shape(t), self.level, dtype=np.float64)
@@ -61,8 +61,11 @@ class Diurnal(Profile):
     peak_at: float = 14 * 3600.0
 
     def __post_init__(self) -> None:
-        if not (0 <= self.trough <= self.peak_level) or not self.period > 0:
-            raise InvalidSpecError("a diurnal profile needs 0 <= trough <= peak and a positive period")
+        number("diurnal period", self.period)
+        number("diurnal peak_at", self.peak_at, low=-math.inf, strict=False)
+        if not 0 <= number("diurnal trough", self.trough, strict=False) <= number("diurnal peak", self.peak_level,
+                                                                                strict=False):
+            raise InvalidSpecError("a diurnal profile needs 0 <= trough <= peak")
 
     def __call__(self, t: FloatArray) -> FloatArray:
         phase = np.cos(2 * np.pi * (np.asarray(t, dtype=np.float64) - self.peak_at) / self.period)
@@ -87,8 +90,9 @@ class Step(Profile):
     after: float = 2.0
 
     def __post_init__(self) -> None:
-        if min(self.before, self.after) < 0:
-            raise InvalidSpecError("a step profile's levels cannot be negative")
+        number("step at", self.at, strict=False)
+        number("step before", self.before, strict=False)
+        number("step after", self.after, strict=False)
 
     def __call__(self, t: FloatArray) -> FloatArray:
         return np.where(np.asarray(t) < self.at, self.before, self.after).astype(np.float64)
@@ -108,13 +112,15 @@ class Trace(Profile):
 
     def __post_init__(self) -> None:
         array = np.asarray(self.values, dtype=np.float64)
-        if array.ndim != 1 or not len(array) or not np.all(np.isfinite(array)) or np.any(array < 0) or not self.dt > 0:
-            raise InvalidSpecError("a trace needs at least one finite multiplier >= 0 and dt > 0")
+        number("trace dt", self.dt)
+        if array.ndim != 1 or not len(array) or not np.all(np.isfinite(array)) or np.any(array < 0):
+            raise InvalidSpecError("a trace needs at least one finite multiplier >= 0")
         array.flags.writeable = False
         object.__setattr__(self, "_array", array)
 
     def __call__(self, t: FloatArray) -> FloatArray:
-        i = np.clip((np.asarray(t, dtype=np.float64) / self.dt).astype(np.int64), 0, len(self._array) - 1)
+        # k * dt / dt can land a hair below k: the epsilon keeps sample k at time k * dt.
+        i = np.clip(np.floor(np.asarray(t, dtype=np.float64) / self.dt + 1e-9).astype(np.int64), 0, len(self._array) - 1)
         return self._array[i]
 
     @property

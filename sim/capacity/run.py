@@ -19,7 +19,7 @@ __all__ = ["Run", "InstanceTotals", "Metrics"]
 class InstanceTotals:
     """One entry per instance, in the order they were given.
 
-    ``host`` -1 means rejected (nowhere had room); ``start_latency`` seconds from arrival to
+    ``arrival`` seconds (as the workload says); ``host`` -1 means rejected (nowhere had room); ``start_latency`` seconds from arrival to
     running (NaN when rejected); ``oom_kills`` by its own limit (``memory.max`` / the guest's
     RAM), ``host_oom_kills`` by the host running out; ``throttled_s`` seconds it stood still
     because of ``cpu.max`` (a quota q for a demand d stalls it 1 - q/d of the time, as the
@@ -29,6 +29,7 @@ class InstanceTotals:
 
     name: tuple[str, ...]
     kind: tuple[str, ...]
+    arrival: FloatArray
     host: npt.NDArray[np.int64]
     start_latency: FloatArray
     oom_kills: npt.NDArray[np.int64]
@@ -42,7 +43,8 @@ class InstanceTotals:
     def __post_init__(self) -> None:
         for name in ("host", "oom_kills", "host_oom_kills"):
             object.__setattr__(self, name, readonly(getattr(self, name), np.int64))
-        for name in ("start_latency", "throttled_s", "unmet_cpu_s", "served_cpu_s", "fork_failures_s", "peak_memory"):
+        for name in ("arrival", "start_latency", "throttled_s", "unmet_cpu_s", "served_cpu_s", "fork_failures_s",
+                     "peak_memory"):
             object.__setattr__(self, name, readonly(getattr(self, name)))
 
     def __len__(self) -> int:
@@ -77,7 +79,9 @@ class Run:
     CPU in cores, memory in bytes, power in watts.  ``capacity_*`` counts the hosts that are on;
     ``reserved_*`` what admission booked; ``used_cpu`` what ran; ``used_memory`` what hosts
     hold for the instances (hypervisor and shim overheads, guest OS, a VM's high-water mark);
-    ``in_use_memory`` what the workloads themselves use right now; ``demand_cpu`` what the
+    ``in_use_memory`` what the workloads themselves use right now; ``idle_memory`` what
+    instances reserved and do not use, summed instance by instance (each at least 0: one's
+    overuse does not cancel another's idle memory); ``demand_cpu`` what the
     workloads wanted (including instances still starting, restarting or rejected) and
     ``unmet_cpu`` the part of it that did not run."""
 
@@ -93,6 +97,7 @@ class Run:
     used_cpu: FloatArray
     used_memory: FloatArray
     in_use_memory: FloatArray
+    idle_memory: FloatArray
     demand_cpu: FloatArray
     unmet_cpu: FloatArray
     active_hosts: FloatArray
@@ -102,7 +107,7 @@ class Run:
 
     def __post_init__(self) -> None:
         for name in ("t", "capacity_cpu", "capacity_memory", "reserved_cpu", "reserved_memory", "used_cpu",
-                     "used_memory", "in_use_memory", "demand_cpu", "unmet_cpu", "active_hosts", "power_w"):
+                     "used_memory", "in_use_memory", "idle_memory", "demand_cpu", "unmet_cpu", "active_hosts", "power_w"):
             object.__setattr__(self, name, readonly(getattr(self, name)))
         object.__setattr__(self, "traces", dict(self.traces))
 
@@ -112,20 +117,22 @@ class Run:
 
     def metrics(self) -> Metrics:
         """Start latencies (median, 99th percentile) of admitted instances; idle waste = the
-        integral of reserved minus in-use memory (GiB·h); unmet CPU (core·h, and as a fraction
-        of demand); totals of throttling and OOM kills; mean hosts on; energy (kWh); mean CPU
-        and memory utilisation of the hosts that are on (used / capacity)."""
+        integral of each instance's reserved minus in-use memory, never below 0 (GiB·h); unmet
+        CPU (core·h, and as a fraction of demand); totals of throttling and OOM kills; mean hosts
+        on; energy (kWh); mean CPU and memory utilisation of the hosts that are on (used /
+        capacity).  Only instances that arrive before the run ends count as admitted or rejected."""
         it = self.instances
-        admitted = it.host >= 0
+        arrived = it.arrival < self.duration
+        admitted = (it.host >= 0) & arrived
         lat = it.start_latency[admitted]
         hours = self.dt / 3600.0
         demand = float(self.demand_cpu.sum())
         on_cpu, on_mem = self.capacity_cpu > 0, self.capacity_memory > 0
         return Metrics(
-            instances=len(it), admitted=int(admitted.sum()), rejected=int((~admitted).sum()),
+            instances=len(it), admitted=int(admitted.sum()), rejected=int((arrived & (it.host < 0)).sum()),
             start_latency_p50_s=float(np.percentile(lat, 50)) if len(lat) else float("nan"),
             start_latency_p99_s=float(np.percentile(lat, 99)) if len(lat) else float("nan"),
-            idle_waste_gib_h=float(np.clip(self.reserved_memory - self.in_use_memory, 0, None).sum() * hours / GiB),
+            idle_waste_gib_h=float(self.idle_memory.sum() * hours / GiB),
             unmet_cpu_core_h=float(self.unmet_cpu.sum() * hours),
             unmet_fraction=float(self.unmet_cpu.sum() / demand) if demand else 0.0,
             throttled_s=float(it.throttled_s.sum()),

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidSpecError
 from ..limits import Limits, shares_to_weight
+from ._check import number, whole
 from .defaults import GiB, MiB, value
 from .profiles import Flat, Profile
 
@@ -36,9 +37,7 @@ KIND_ORDER = ("vm", "microvm", "container")
 
 
 def _positive(name: str, v: float, *, zero: bool = False) -> None:
-    ok = v >= 0 if zero else v > 0
-    if not (isinstance(v, (int, float)) and math.isfinite(v) and ok):
-        raise InvalidSpecError(f"{name} must be a finite number {'>= 0' if zero else '> 0'}, not {v!r}")
+    number(name, v, strict=not zero)
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,11 @@ class Host:
         if self.reserved_memory >= self.memory:
             raise InvalidSpecError("Host.reserved_memory must leave some memory for instances")
         _positive("Host.power_idle_w", self.power_idle_w, zero=True)
+        _positive("Host.power_max_w", self.power_max_w, zero=True)
         if self.power_max_w < self.power_idle_w:
             raise InvalidSpecError("Host.power_max_w cannot be below power_idle_w")
-        if self.max_pods is not None and self.max_pods < 1:
-            raise InvalidSpecError(f"Host.max_pods must be >= 1 or None, not {self.max_pods}")
+        if self.max_pods is not None:
+            whole("Host.max_pods", self.max_pods)
 
     @property
     def admissible_cpu(self) -> float:
@@ -98,15 +98,14 @@ class VMSpec:
     def __post_init__(self) -> None:
         if self.kind not in ("vm", "microvm"):
             raise InvalidSpecError(f"VMSpec.kind must be 'vm' or 'microvm', not {self.kind!r}")
-        if not isinstance(self.vcpus, int) or self.vcpus < 1:
-            raise InvalidSpecError(f"VMSpec.vcpus must be a whole number >= 1, not {self.vcpus!r}")
+        whole("VMSpec.vcpus", self.vcpus)
         _positive("VMSpec.memory", self.memory)
         _positive("VMSpec.boot_s", self.boot_s, zero=True)
         _positive("VMSpec.overhead", self.overhead, zero=True)
         _positive("VMSpec.guest_os", self.guest_os, zero=True)
         if self.guest_os >= self.memory:
             raise InvalidSpecError("VMSpec.guest_os must be smaller than the VM's memory")
-        if not 0 <= self.page_sharing < 1:
+        if not number("VMSpec.page_sharing", self.page_sharing, strict=False) < 1:
             raise InvalidSpecError(f"VMSpec.page_sharing is a fraction in [0, 1), not {self.page_sharing}")
         if self.launch_rate is not None:
             _positive("VMSpec.launch_rate", self.launch_rate)
@@ -155,8 +154,7 @@ class ContainerSpec:
             _positive("ContainerSpec.cpu_max", self.cpu_max)
             if self.cpu_max < self.cpu_request:
                 raise InvalidSpecError("ContainerSpec.cpu_max cannot be below cpu_request")
-        if not (isinstance(self.weight, (int, float)) and 1 <= self.weight <= 10_000):
-            raise InvalidSpecError(f"ContainerSpec.weight is cgroup v2's cpu.weight, 1..10000, not {self.weight!r}")
+        number("ContainerSpec.weight (cgroup v2's cpu.weight)", self.weight, low=1, strict=False, high=10_000)
         for name in ("memory_high", "memory_max"):
             v = getattr(self, name)
             if v is not None:
@@ -165,8 +163,8 @@ class ContainerSpec:
                     raise InvalidSpecError(f"ContainerSpec.{name} cannot be below memory_request")
         if self.memory_high is not None and self.memory_max is not None and self.memory_high > self.memory_max:
             raise InvalidSpecError("ContainerSpec.memory_high cannot be above memory_max")
-        if self.pids_max is not None and (not isinstance(self.pids_max, int) or self.pids_max < 1):
-            raise InvalidSpecError(f"ContainerSpec.pids_max must be a whole number >= 1, not {self.pids_max!r}")
+        if self.pids_max is not None:
+            whole("ContainerSpec.pids_max", self.pids_max)
         _positive("ContainerSpec.start_s", self.start_s, zero=True)
         _positive("ContainerSpec.overhead", self.overhead, zero=True)
         if self.launch_rate is not None:
@@ -242,10 +240,8 @@ class Workload:
         _positive("Workload.noise", self.noise, zero=True)
         _positive("Workload.leak", self.leak, zero=True)
         _positive("Workload.arrival", self.arrival, zero=True)
-        if not (self.duration > 0):
-            raise InvalidSpecError(f"Workload.duration must be > 0, not {self.duration!r}")
-        if not isinstance(self.pids, int) or self.pids < 0:
-            raise InvalidSpecError(f"Workload.pids must be a whole number >= 0, not {self.pids!r}")
+        number("Workload.duration", self.duration, infinite=True)
+        whole("Workload.pids", self.pids, low=0)
         for name in ("cpu_profile", "memory_profile"):
             if not isinstance(getattr(self, name), Profile):
                 raise InvalidSpecError(f"Workload.{name} must be a Profile (sim.capacity.profiles)")
@@ -264,6 +260,8 @@ class Instance:
             raise InvalidSpecError(f"Instance.spec must be a VMSpec or ContainerSpec, not {type(self.spec).__name__}")
         if not isinstance(self.workload, Workload):
             raise InvalidSpecError("Instance.workload must be a Workload")
+        if not isinstance(self.name, str):
+            raise InvalidSpecError(f"Instance.name must be a str, not {type(self.name).__name__}")
 
     @property
     def kind(self) -> str:

@@ -427,9 +427,9 @@ def test_traces_cover_every_tick_and_refuse_what_they_cannot_key() -> None:
         run = simulate([HOST], [late, never], duration=60, trace=["late", "never"], block_elements=elements)
         assert len(run.traces["late"].t) == len(run.traces["never"].t) == 60
         assert run.traces["never"].memory.max() == 0
-    for trace in ("late", [0, "late", 0.5]):
+    for refs in ("late", [0, "late", 0.5]):
         with pytest.raises(InvalidSpecError):
-            simulate([HOST], [late], duration=10, trace=trace)  # type: ignore[arg-type]
+            simulate([HOST], [late], duration=10, trace=refs)  # type: ignore[arg-type]
     with pytest.raises(InvalidSpecError, match="more than one traced instance is called late"):
         simulate([HOST], [late, late], duration=10, trace=True)
 

@@ -61,3 +61,29 @@ def test_sim_never_imports_realrt() -> None:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             assert not any(n == "realrt" or n.startswith("realrt.") for n in names), f"{source} imports {names}"
+
+
+def test_capacity_public_names_are_pinned() -> None:
+    import sim.capacity
+
+    assert sorted(sim.capacity.__all__) == sorted([
+        "simulate", "Run", "Metrics", "InstanceTotals",
+        "Host", "VMSpec", "ContainerSpec", "Workload", "Instance", "vm", "microvm", "container",
+        "Profile", "flat", "diurnal", "step", "trace",
+        "POLICIES", "place", "Placement", "density", "Density",
+        "DEFAULTS", "Sourced", "MB", "MiB", "GiB",
+        "UsageSeries", "StartMeasurement",
+        "Hog", "cpu_hog", "memory_hog", "fork_bomb",
+        "predict_hog", "predict_start", "this_host",
+        "ScenarioResult", "same_service", "flash_crowd", "noisy_neighbour", "overcommit_sweep", "idle_waste_day",
+        "consolidation_power",
+    ])
+    for name in sim.capacity.__all__:
+        assert hasattr(sim.capacity, name), name
+
+
+def test_the_model_draws_without_pyplot_and_imports_without_matplotlib() -> None:
+    code = ("import sys, sim.capacity; print('matplotlib' in sys.modules); "
+            "import sim.capacity.plots; print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

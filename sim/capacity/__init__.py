@@ -21,6 +21,8 @@ from .placement import POLICIES, Density, Placement, density, place
 from .predict import predict_hog, predict_start, this_host
 from .profiles import Profile, diurnal, flat, step, trace
 from .run import InstanceTotals, Metrics, Run
+from .scenarios import (ScenarioResult, consolidation_power, flash_crowd, idle_waste_day, noisy_neighbour,
+                        overcommit_sweep, same_service)
 from .series import StartMeasurement, UsageSeries
 from .specs import ContainerSpec, Host, Instance, VMSpec, Workload, container, microvm, vm
 
@@ -33,11 +35,8 @@ __all__ = [
     "UsageSeries", "StartMeasurement",
     "Hog", "cpu_hog", "memory_hog", "fork_bomb",
     "predict_hog", "predict_start", "this_host",
+    # the chapter's six scenarios (their figures are in .plots, which needs matplotlib)
+    "ScenarioResult", "same_service", "flash_crowd", "noisy_neighbour", "overcommit_sweep", "idle_waste_day",
+    "consolidation_power",
 ]
 
-from .scenarios import (  # noqa: E402  (the chapter's six scenarios; figures stay in .plots, which needs matplotlib)
-    ScenarioResult, consolidation_power, flash_crowd, idle_waste_day, noisy_neighbour, overcommit_sweep, same_service,
-)
-
-__all__ += ["ScenarioResult", "same_service", "flash_crowd", "noisy_neighbour", "overcommit_sweep", "idle_waste_day",
-            "consolidation_power"]

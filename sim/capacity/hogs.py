@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InvalidSpecError
+
+from .defaults import MiB
 from .series import FloatArray
 
-__all__ = ["Hog", "cpu_hog", "memory_hog", "fork_bomb", "MiB"]
+__all__ = ["Hog", "cpu_hog", "memory_hog", "fork_bomb"]
 
-MiB = 1 << 20
 _KINDS = ("cpu", "memory", "fork")
 
 
@@ -38,15 +40,15 @@ class Hog:
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
-            raise ValueError(f"hog kind must be one of {_KINDS}, not {self.kind!r}")
+            raise InvalidSpecError(f"hog kind must be one of {_KINDS}, not {self.kind!r}")
         if not self.duration_s > 0:
-            raise ValueError(f"duration_s must be positive, not {self.duration_s}")
+            raise InvalidSpecError(f"duration_s must be positive, not {self.duration_s}")
         if self.kind == "cpu" and self.cores < 1:
-            raise ValueError(f"a CPU hog needs at least one busy loop, not {self.cores}")
+            raise InvalidSpecError(f"a CPU hog needs at least one busy loop, not {self.cores}")
         if self.kind == "memory" and not (self.step_mib > 0 and self.step_s > 0 and self.total_mib >= self.step_mib):
-            raise ValueError("a memory hog needs step_mib > 0, step_s > 0 and total_mib >= step_mib")
+            raise InvalidSpecError("a memory hog needs step_mib > 0, step_s > 0 and total_mib >= step_mib")
         if self.kind == "fork" and self.tasks < 1:
-            raise ValueError(f"a fork bomb needs at least one task, not {self.tasks}")
+            raise InvalidSpecError(f"a fork bomb needs at least one task, not {self.tasks}")
 
     @property
     def label(self) -> str:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ..errors import InvalidSpecError
 import numpy.typing as npt
 
 __all__ = ["UsageSeries", "StartMeasurement", "SOURCES", "KINDS"]
@@ -42,8 +44,10 @@ class UsageSeries:
       (CPU-seconds per wall-second: ``0.2`` is a fifth of one core);
     - ``memory``: bytes charged to it at the sample (cgroup ``memory.current`` /
       ``memory.usage_in_bytes``; for a VM the host memory its hypervisor process holds);
-    - ``throttled``: cumulative seconds it was held back by a limit (``cpu.max`` quota or
-      ``memory.high`` reclaim);
+    - ``throttled``: cumulative seconds it was held back by a limit: the ``cpu.max`` quota (as
+      the kernel's ``throttled_time`` counts it), and in the model also ``memory.high``
+      (the kernel's CPU counters cannot see reclaim stalls, so a measured series counts only
+      the quota);
     - ``pids``: tasks at the sample;
     - ``oom_kills``: cumulative OOM kills inside it.
 
@@ -63,7 +67,7 @@ class UsageSeries:
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
+            raise InvalidSpecError(f"source must be one of {SOURCES}, not {self.source!r}")
         n = None
         for name in ("t", "cpu", "memory", "throttled", "pids", "oom_kills"):
             array = readonly(getattr(self, name))
@@ -71,9 +75,9 @@ class UsageSeries:
             if n is None:
                 n = len(array)
             elif len(array) != n:
-                raise ValueError(f"UsageSeries.{name} has {len(array)} samples, t has {n}")
+                raise InvalidSpecError(f"UsageSeries.{name} has {len(array)} samples, t has {n}")
         if n and np.any(np.diff(self.t) < 0):
-            raise ValueError("UsageSeries.t must not decrease")
+            raise InvalidSpecError("UsageSeries.t must not decrease")
         object.__setattr__(self, "limits", dict(self.limits))
 
     def __len__(self) -> int:
@@ -122,11 +126,11 @@ class StartMeasurement:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+            raise InvalidSpecError(f"kind must be one of {KINDS}, not {self.kind!r}")
         if self.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
+            raise InvalidSpecError(f"source must be one of {SOURCES}, not {self.source!r}")
         if self.accelerator not in (None, "kvm", "tcg"):
-            raise ValueError(f"accelerator must be 'kvm', 'tcg' or None, not {self.accelerator!r}")
+            raise InvalidSpecError(f"accelerator must be 'kvm', 'tcg' or None, not {self.accelerator!r}")
         if self.start_s < 0 or self.memory_bytes < 0 or self.reserved_bytes < 0:
-            raise ValueError("start_s, memory_bytes and reserved_bytes cannot be negative")
+            raise InvalidSpecError("start_s, memory_bytes and reserved_bytes cannot be negative")
         object.__setattr__(self, "details", dict(self.details))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sim.capacity import (DEFAULTS, GiB, MiB, ContainerSpec, Host, Instance, VMSpec, Workload, container, density,
                           diurnal, flat, microvm, place, simulate, step, trace, vm)
-from sim.capacity._engine import _water_fill
+from sim.capacity._sharing import water_fill as _water_fill
 from sim.errors import InvalidLimitError, InvalidSpecError
 from sim.limits import parse_limits
 

@@ -7,14 +7,18 @@ of a leak), how often it was killed (the back-off doubles) and a VM's high-water
 are found as the first tick that crosses a limit; the killed rows alone are recomputed from that
 tick on, until no row and no host crosses anything.  CPU is shared on each host at each tick by
 water-filling (max-min fairness by weight, capped per instance), computed only where a host is
-contended.  Instances are kept sorted by host so host totals are prefix-sum differences.
+contended.  Instances are kept sorted by host so host totals are segment sums (:mod:`._sharing`).
+
+Instances that change nothing in a block (the "plain" ones) are not computed tick by tick: their
+hosts' totals come from per-host sums of shared profiles (the aggregated path); the rest go
+through :class:`._memory.Block` and the CPU sharing (the dense path).  A host where the two
+would interact (an overflow, contention) is redone dense.  ``fast=False`` makes everything dense.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +27,8 @@ import numpy.typing as npt
 from ..errors import InvalidSpecError
 from .defaults import value
 from ._check import number, whole
+from ._memory import Block, Conflict
+from ._sharing import B, F, host_sum, water_fill
 from .placement import place, policy_name
 from .run import InstanceTotals, Run
 from .series import UsageSeries
@@ -30,65 +36,12 @@ from .specs import Host, Instance, VMSpec
 
 __all__ = ["simulate"]
 
-F = npt.NDArray[np.floating[Any]]
-B = npt.NDArray[np.bool_]
 _MAX_TICKS = 10_000_000
-
-
-def _host_sum(x: F, bounds: npt.NDArray[np.int64]) -> F:
-    """Sum of rows ``bounds[h]:bounds[h+1]`` for every host h (rows sorted by host)."""
-    out = np.zeros((len(bounds) - 1, x.shape[1]), dtype=np.float64)
-    nonempty = np.nonzero(bounds[1:] > bounds[:-1])[0]
-    if len(nonempty) and x.shape[0]:
-        out[nonempty] = np.add.reduceat(x, bounds[:-1][nonempty], axis=0)
-    return out
-
-
-def _host_max(x: F, bounds: npt.NDArray[np.int64]) -> F:
-    out = np.zeros((len(bounds) - 1, x.shape[1]))
-    nonempty = np.nonzero(bounds[1:] > bounds[:-1])[0]
-    if len(nonempty) and x.shape[0]:
-        out[nonempty] = np.maximum.reduceat(x, bounds[:-1][nonempty], axis=0)
-    return out
-
-
-def _water_fill(want: F, weight: F, group: npt.NDArray[np.int64], capacity: F) -> F:
-    """Max-min fair shares by weight: each element gets ``min(want, level * weight)`` with the
-    level of its group chosen so the group's shares add up to its capacity.
-
-    Each round gives everyone whose want is below its group's current level what it wants and
-    shares the rest again among the others; the rounds work on the shrinking set of those left."""
-    alloc = np.zeros_like(want)
-    remaining = capacity.astype(np.float64).copy()
-    groups = len(capacity)
-    left = np.arange(len(want))
-    g, w, d = group, weight, want
-    while len(left):
-        level = remaining / np.maximum(np.bincount(g, w, minlength=groups), 1e-300)
-        fair = level[g] * w
-        satisfied = d <= fair
-        if not satisfied.any():
-            alloc[left] = fair
-            break
-        alloc[left[satisfied]] = d[satisfied]
-        remaining -= np.bincount(g[satisfied], d[satisfied], minlength=groups)
-        keep = ~satisfied
-        left, g, w, d = left[keep], g[keep], w[keep], d[keep]
-    return alloc
-
-
-class _Conflict(Exception):
-    """Hosts whose aggregated rows must be computed tick by tick after all: every rule
-    (``memory``: one of them might be the one to kill) or only the CPU sharing."""
-
-    def __init__(self, hosts: npt.NDArray[np.int64], *, memory: bool) -> None:
-        super().__init__(hosts)
-        self.hosts, self.memory = hosts, memory
 
 
 @dataclass(frozen=True)
 class _Dense:
-    block: _Block | None
+    block: Block | None
     cpu_d: F
     served: F
     extra_served: F  # CPU of the aggregated rows that joined the sharing
@@ -341,7 +294,7 @@ class _Simulation:
                 try:
                     dense = self._dense(rows[~agg], tt, table, coef[~agg], m_idx, base_served, base_held, base_hosts,
                                         extra, extra_want)
-                except _Conflict as conflict:
+                except Conflict as conflict:
                     self._restore(saved)
                     (full if conflict.memory else shared_cpu)[conflict.hosts] = True
                     continue
@@ -513,7 +466,7 @@ class _Simulation:
     def _dense(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
                base_served: F, base_held: F, base_hosts: B, extra: npt.NDArray[np.int64], extra_want: F) -> _Dense:
         """Every rule at every tick for ``rows``; ``base_*`` are what the aggregated rows use on
-        each host, and on ``base_hosts`` an overflow or contention raises :class:`_Conflict`.
+        each host, and on ``base_hosts`` an overflow or contention raises :class:`Conflict`.
         ``extra`` are aggregated rows that share CPU tick by tick (wanting ``extra_want``)."""
         f = self.fleet
         if not len(rows):
@@ -523,7 +476,7 @@ class _Simulation:
         present = (f.arrival[rows, None] <= tt) & (tt < f.depart[rows, None])
         cpu_d = f.cpu_mean[rows, None] * table[f.cpu_prof[rows]] * coef[:, m_idx] * present
         mem_base = f.mem_mean[rows, None] * table[f.mem_prof[rows]]
-        b = _Block(self, rows, tt, present, mem_base)
+        b = Block(self, rows, tt, present, mem_base)
         b.resolve_memory(base_held, base_hosts)
         want = np.where(b.up, np.minimum(cpu_d, f.cap[rows, None]), 0.0)
         want = np.where(b.slowed, want * f.slowdown, want)
@@ -573,14 +526,14 @@ class _Simulation:
         s["demand_cpu"][k0:k1] += cpu_d.sum(axis=0)
         s["unmet_cpu"][k0:k1] += unmet.sum(axis=0)
         if placed:
-            active |= _host_sum(present.astype(np.float64), b.bounds) > 0
-            host_served += _host_sum(served[:placed], b.bounds)
+            active |= host_sum(present.astype(np.float64), b.bounds) > 0
+            host_served += host_sum(served[:placed], b.bounds)
 
     def _share_cpu(self, rows: npt.NDArray[np.int64], want: F, extra: npt.NDArray[np.int64], extra_want: F,
                    base_served: F, base_hosts: B) -> F:
         """Water-fill each contended host and tick by weight over ``rows`` and ``extra``
         (placed rows, each sorted by host); returns their shares, ``rows`` first.  Contention on
-        a host whose aggregated rows are not all in ``extra`` is a CPU :class:`_Conflict`."""
+        a host whose aggregated rows are not all in ``extra`` is a CPU :class:`Conflict`."""
         f = self.fleet
         both = np.concatenate([rows, extra])
         wants = np.concatenate([want, extra_want])
@@ -590,7 +543,7 @@ class _Simulation:
         order = np.argsort(f.host[both], kind="stable")
         hosts_of = f.host[both][order]
         bounds = np.searchsorted(hosts_of, np.arange(len(self.hosts) + 1))
-        host_want = _host_sum(wants[order], bounds) + base_served
+        host_want = host_sum(wants[order], bounds) + base_served
         usable = self.usable
         contended = host_want > usable[:, None] + 1e-12
         if not contended.any():
@@ -598,13 +551,13 @@ class _Simulation:
         summed = base_hosts & (np.abs(base_served).sum(axis=1) > 0)  # aggregated rows with their CPU summed
         clash = contended.any(axis=1) & summed
         if clash.any():
-            raise _Conflict(np.nonzero(clash)[0], memory=False)
+            raise Conflict(np.nonzero(clash)[0], memory=False)
         group_id = np.full(contended.shape, -1, dtype=np.int64)
         group_id[contended] = np.arange(int(contended.sum()))
         gid = group_id[f.host[both]]  # (rows, C), in the given order
         r, c = np.nonzero(gid >= 0)
         capacity = np.broadcast_to(usable[:, None], contended.shape)[contended]
-        served[r, c] = _water_fill(wants[r, c], f.weight[both[r]], gid[r, c], capacity)
+        served[r, c] = water_fill(wants[r, c], f.weight[both[r]], gid[r, c], capacity)
         return served
 
     # -- kills -------------------------------------------------------------------------------
@@ -674,136 +627,3 @@ class _Simulation:
                 limits={k: float(v) for k, v in limits.items() if math.isfinite(v)})
         return Run(t=np.arange(self.ticks) * self.dt, dt=self.dt, hosts=self.hosts, policy=self.policy,
                    seed=self.seed, instances=totals, traces=traces, **self.series)
-
-
-class _Block:
-    """The memory side of one block: who is up, what they use and hold, and the OOM kills.
-
-    Rows are the block's instances (sorted by host, placed ones first); ``resident`` is the host
-    memory each holds, ``shared`` the part of a VM's pages a KSM-like merge lets it share (the
-    host holds one copy of each host's largest shared part, added in :attr:`host_memory`)."""
-
-    def __init__(self, sim: _Simulation, rows: npt.NDArray[np.int64], tt: F, present: B, mem_base: F) -> None:
-        self.sim, self.rows, self.tt, self.present, self.mem_base = sim, rows, tt, present, mem_base
-        f = sim.fleet
-        self.placed_rows = int(np.searchsorted(rows, f.n_placed))
-        self.bounds = np.searchsorted(f.host[rows[:self.placed_rows]], np.arange(len(sim.hosts) + 1))
-        shape = present.shape
-        self.up = np.zeros(shape, dtype=bool)
-        self.slowed = np.zeros(shape, dtype=bool)
-        self.mem_use, self.resident, self.shared, self.hwm = (np.zeros(shape) for _ in range(4))
-        self.hwm_in = sim.state.hwm[rows].copy()
-        n = len(rows)
-        self.holds = present & (np.arange(n) < self.placed_rows)[:, None]  # a rejected instance holds nothing
-        self._compute(np.arange(n), np.zeros(n, dtype=np.int64), reset=np.zeros(n, dtype=bool))
-
-    def _compute(self, local: npt.NDArray[np.int64], start: npt.NDArray[np.int64], *, reset: B) -> None:
-        """(Re)compute rows ``local`` from column ``start`` (one per row) on; earlier columns stay."""
-        f, st = self.sim.fleet, self.sim.state
-        rows, tt = self.rows[local], self.tt
-        whole = not start.any()  # the first pass: nothing earlier to keep, no merging needed
-
-        def put(target: np.ndarray, value: np.ndarray, at: npt.NDArray[np.int64] = local,
-                mask: np.ndarray | None = None) -> None:
-            target[at] = value if mask is None else np.where(mask, value, target[at])
-
-        mask = None if whole else np.arange(len(tt))[None, :] >= start[:, None]
-        holds = self.holds[local]
-        up = self.present[local] & (tt[None, :] >= st.down_until[rows, None])
-        demand = np.where(up, self.mem_base[local], 0.0)
-        leak = f.leak[rows]
-        if leak.any():
-            age = np.maximum(tt[None, :] - st.up_since[rows, None], 0.0)
-            demand += np.where(up, leak[:, None] * age, 0.0)
-        put(self.up, up, mask=mask)
-        high = f.high[rows]
-        if np.isfinite(high).any():
-            excess = np.maximum(demand - high[:, None], 0.0)  # above memory.high, growth is slowed
-            put(self.slowed, excess > 0, mask=mask)
-            demand -= (1.0 - f.slowdown) * excess
-        put(self.mem_use, demand, mask=mask)
-        use = self.mem_use[local]
-        put(self.resident, np.where(holds, f.overhead[rows, None] + use, 0.0), mask=mask)  # a container holds what it uses
-        vm = f.is_vm[rows]
-        if vm.any():
-            # A guest keeps what it touched (the high-water mark since it booted) unless ballooned.
-            at, vrows, vstart = local[vm], rows[vm], start[vm]
-            vmask = None if mask is None else mask[vm]
-            vuse = use[vm]
-            carry = np.where(vstart > 0, self.hwm[at, np.maximum(vstart - 1, 0)], self.hwm_in[at])
-            carry = np.where(reset[vm], 0.0, carry)
-            touched = vuse if vmask is None else np.where(vmask, vuse, 0.0)
-            put(self.hwm, np.maximum(np.maximum.accumulate(touched, axis=1), carry[:, None]), at, vmask)
-            guest = f.guest_os[vrows, None] + np.where(f.balloon[vrows, None], vuse, self.hwm[at])
-            share = f.share[vrows, None]
-            alive = holds[vm] & (tt[None, :] >= st.alive_from[vrows, None])
-            # Earlier columns keep theirs: a host kill moves alive_from, not the past.
-            put(self.resident, np.where(alive, f.overhead[vrows, None] + guest * (1.0 - share), 0.0), at, vmask)
-            if share.any():
-                put(self.shared, np.where(alive, guest * share, 0.0), at, vmask)
-
-    @property
-    def host_memory(self) -> F:
-        """Per tick, what all hosts hold for the block's instances."""
-        total = self.resident.sum(axis=0)
-        if self.placed_rows and self.shared.any():
-            total = total + _host_max(self.shared[:self.placed_rows], self.bounds).sum(axis=0)
-        return total
-
-    def resolve_memory(self, base_held: F, base_hosts: B) -> None:
-        """Kill at each limit crossing, then at each host overflow, until nothing crosses.
-
-        A host overflows when what it holds (plus its own reserved memory) passes its RAM; the
-        kernel then kills, at the first such tick, the instance furthest above what it reserved
-        (Linux's badness with Kubernetes' oom_score_adj comes to the same: usage - request)."""
-        sim, f = self.sim, self.sim.fleet
-        self._own_limits(np.nonzero(np.isfinite(f.limit[self.rows]))[0])
-        placed = self.placed_rows
-        room = (sim.memory - sim.host_reserved)[:, None]
-        stuck = np.zeros(len(sim.hosts), dtype=bool)
-        while placed:
-            total = _host_sum(self.resident[:placed], self.bounds) + _host_max(self.shared[:placed], self.bounds)
-            over = (total + base_held > room + 1e-6) & ~stuck[:, None]
-            if not over.any():
-                break
-            clash = over.any(axis=1) & base_hosts
-            if clash.any():
-                raise _Conflict(np.nonzero(clash)[0], memory=True)  # an aggregated row might be the one to kill
-            victims, cols = [], []
-            for h in np.nonzero(over.any(axis=1))[0]:
-                col = int(np.argmax(over[h]))
-                lo, hi = self.bounds[h], self.bounds[h + 1]
-                held = self.resident[lo:hi, col]
-                # Only a kill that frees memory counts: a VM's hypervisor, a container's processes.
-                frees = np.where(f.is_vm[self.rows[lo:hi]], held > 0, self.mem_use[lo:hi, col] > 0)
-                if not frees.any():
-                    stuck[h] = True  # what is left are shims and boot footprints: nothing to kill
-                    continue
-                score = np.where(frees, held - f.req_mem[self.rows[lo:hi]], -np.inf)
-                victims.append(lo + int(np.argmax(score)))
-                cols.append(col)
-            if not victims:
-                break
-            local, start = np.array(victims, dtype=np.int64), np.array(cols, dtype=np.int64)
-            rebooted = []
-            for v, c in zip(local, start):
-                sim.unkill_after(int(self.rows[v]), float(self.tt[c]))
-                rebooted.append(sim.kill(int(self.rows[v]), float(self.tt[c]), host=True))
-            self._compute(local, start, reset=np.array(rebooted, dtype=bool))
-            self._own_limits(local)
-        sim.state.hwm[self.rows] = self.hwm[:, -1]
-
-    def _own_limits(self, local: npt.NDArray[np.int64]) -> None:
-        """OOM-kill rows ``local`` where their memory passes their own limit (``memory.max``, or
-        the guest's RAM for a VM: the guest kernel kills the workload, the VM stays up)."""
-        f = self.sim.fleet
-        while len(local):
-            over = self.mem_use[local] > f.limit[self.rows[local], None]
-            crossed = over.any(axis=1)
-            if not crossed.any():
-                return
-            local = local[crossed]
-            start = np.argmax(over[crossed], axis=1)
-            for v, c in zip(local, start):
-                self.sim.kill(int(self.rows[v]), float(self.tt[c]), host=False)
-            self._compute(local, start, reset=np.zeros(len(local), dtype=bool))

@@ -448,17 +448,16 @@ class _Simulation:
         """Per tick, the sum over plain placed ``rows`` of what each reserved and does not use
         (never below 0 for one instance: one's overuse does not cancel another's idle memory)."""
         f = self.fleet
-        up, _, _, _, u1 = self._coefficients(rows, table)
-        profile = table[f.mem_prof[rows]] if len(rows) else np.zeros((0, table.shape[1]))
-        req = f.req_mem[rows]
-        low, high = u1 * profile.min(axis=1, initial=np.inf), u1 * profile.max(axis=1, initial=0.0)
+        _, _, _, _, u1 = self._coefficients(rows, table)
+        prof, req = f.mem_prof[rows], f.req_mem[rows]
+        low, high = u1 * table.min(axis=1)[prof], u1 * table.max(axis=1)[prof]
         linear = req >= high  # never above its reservation: req - use, summed per profile
-        crossing = ~linear & (req > low)
+        crossing = ~linear & (req > low)  # only these need every tick
         idle = np.full(table.shape[1], float(req[linear].sum()))
         if linear.any():
-            idle -= np.bincount(f.mem_prof[rows[linear]], u1[linear], minlength=len(table)) @ table
+            idle -= np.bincount(prof[linear], u1[linear], minlength=len(table)) @ table
         if crossing.any():
-            idle += np.maximum(req[crossing, None] - u1[crossing, None] * profile[crossing], 0.0).sum(axis=0)
+            idle += np.maximum(req[crossing, None] - u1[crossing, None] * table[prof[crossing]], 0.0).sum(axis=0)
         return idle
 
     # -- the dense path: every rule at every tick ----------------------------------------------

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import os
 import stat
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,14 +142,30 @@ def _layer_entries(layer: Layer) -> list[CpioEntry]:
 
 
 def initramfs_entries(layer: Layer, init_script: str) -> list[CpioEntry]:
-    """The layer's tree, the :data:`DEVICE_NODES` and ``init`` (mode 0755) holding ``init_script``."""
-    entries = _layer_entries(layer)
-    names = {e.name for e in entries}
-    if "dev" not in names:
+    """The layer's tree, the :data:`DEVICE_NODES` and ``init`` (mode 0755) holding ``init_script``.
+
+    Every name appears once.  What is added *replaces* the layer's entry of the same name (a
+    layer's own ``init`` or ``dev/console`` is left out: the guest gets ours, the kernel would
+    otherwise unpack the later one over the earlier).  The layer's ``dev``, if any, is kept and
+    must be a directory; :class:`LayerFormatError` when it is not, or when the layer holds
+    something *below* a replaced name (``init/x``: it would lose its parent)."""
+    added = [CpioEntry(name, stat.S_IFCHR | 0o600, rdev=(major, minor)) for name, major, minor in DEVICE_NODES]
+    added.append(CpioEntry("init", stat.S_IFREG | 0o755, init_script.encode()))
+    replaced = {e.name for e in added}
+    entries = []
+    for entry in _layer_entries(layer):
+        if entry.name in replaced:
+            continue
+        parent = next((r for r in replaced if entry.name.startswith(r + "/")), None)
+        if parent is not None:
+            raise LayerFormatError(f"the layer holds {entry.name!r} below {parent!r}, which the initramfs "
+                                   "replaces with its own")
+        if entry.name == "dev" and not stat.S_ISDIR(entry.mode):
+            raise LayerFormatError("the layer's 'dev' is not a directory: the initramfs puts device nodes in it")
+        entries.append(entry)
+    if not any(e.name == "dev" for e in entries):
         entries.append(CpioEntry("dev", stat.S_IFDIR | 0o755))
-    entries += [CpioEntry(name, stat.S_IFCHR | 0o600, rdev=(major, minor)) for name, major, minor in DEVICE_NODES]
-    entries.append(CpioEntry("init", stat.S_IFREG | 0o755, init_script.encode()))
-    return entries
+    return entries + added
 
 
 def initramfs_bytes(layer: Layer, init_script: str) -> bytes:
@@ -159,14 +176,16 @@ def initramfs_bytes(layer: Layer, init_script: str) -> bytes:
 
 def cached_initramfs(cache_dir: Path, layer: Layer, init_script: str, *, extra_key: Sequence[str] = ()) -> Path:
     """``cache_dir/initramfs-<hash>.cpio.gz``, built once per content: the hash covers the
-    layer's DiffID, the script and ``extra_key``.  Written to a temporary name and renamed, so
-    concurrent builders and a killed one never leave a half-written file under the final name."""
+    layer's DiffID, the script and ``extra_key``.  Written to a temporary name of its own (pid
+    and a uuid: concurrent threads and processes each have one) and renamed with ``os.replace``,
+    so concurrent builders and a killed one never leave a half-written file under the final name."""
     key = hashlib.sha256("\x00".join((layer.diff_id, init_script, *extra_key)).encode()).hexdigest()[:24]
     target = cache_dir / f"initramfs-{key}.cpio.gz"
     if target.is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{target.name}.{os.getpid()}.tmp"
+    # A name of its own per call: two threads of one process (same pid) never share it.
+    tmp = cache_dir / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
         tmp.write_bytes(initramfs_bytes(layer, init_script))
         os.chmod(tmp, 0o644)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import platform
 import re
@@ -46,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.capacity.series import StartMeasurement
-from sim.errors import BackendUnavailableError, ConflictError, InvalidLimitError, LayerlabError
+from sim.errors import BackendUnavailableError, ConflictError, InvalidLimitError, InvalidSpecError, LayerlabError
 
 from . import _initramfs
 from .journal import Journal, Record, default_state_dir
@@ -300,6 +301,11 @@ class _Console:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 
+    @property
+    def done(self) -> bool:
+        """The thread ended: it reads the fd no more, which may now be closed."""
+        return not self._thread.is_alive()
+
 
 class _Guest:
     """One QEMU process and what it owns: its journal records, temporary folder and console."""
@@ -310,20 +316,25 @@ class _Guest:
         self._journal = journal
         self._records: list[Record] = []
         self.workdir = workdir
-        self._records.append(journal.record("tree", str(workdir)))  # before the mkdir
-        workdir.mkdir(parents=True, mode=0o700)
-        stderr = open(workdir / "qemu.stderr", "wb")
+        stderr = None
         try:
+            self._records.append(journal.record("tree", str(workdir)))  # before the mkdir
+            workdir.mkdir(parents=True, mode=0o700)
+            stderr = open(workdir / "qemu.stderr", "wb")
             self.launched = time.monotonic()
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                          close_fds=True, preexec_fn=_pdeathsig_setter(os.getpid()),
                                          cwd=workdir, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                                                            "LC_ALL": "C"})
-        except OSError as exc:
-            stderr.close()
+        except BaseException as exc:
+            # Nothing runs yet: the folder (if made) and its record go, whatever stopped us.
             self._drop_records()
-            raise BackendUnavailableError(f"cannot start {argv[0]}: {exc}") from exc
-        stderr.close()
+            if isinstance(exc, OSError):
+                raise BackendUnavailableError(f"cannot start {argv[0]}: {exc}") from exc
+            raise
+        finally:
+            if stderr is not None:
+                stderr.close()
         try:
             # The pid is only known once it runs; if this process dies before the record is
             # written, PDEATHSIG already takes QEMU with it, so nothing is left unrecorded.
@@ -371,13 +382,19 @@ class _Guest:
         if proc.poll() is None:
             proc.kill()
         code = proc.wait()
-        for stream in (proc.stdin, proc.stdout):
+        # QEMU is gone, so the console thread reads EOF and ends; only then is its fd closed
+        # (closed earlier, the number could be reused by another open() between two reads and
+        # the thread would read someone else's file).  QEMU's children would keep the pipe
+        # open: it has none, but the join is bounded all the same, and a thread still reading
+        # keeps the fd (the pipe is only closed with the Popen object then).
+        self.console.join(5)
+        streams = [proc.stdin] + ([proc.stdout] if self.console.done else [])
+        for stream in streams:
             if stream is not None:
                 try:
                     stream.close()
                 except OSError:
                     pass
-        self.console.join(2)
         self._drop_records()
         return code
 
@@ -397,8 +414,9 @@ def _kill_guest(guest: _Guest) -> None:
 
 
 def _positive(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
-        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    """A finite number > 0 (not a bool), or :class:`InvalidSpecError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidSpecError(f"{what} must be a positive finite number of seconds, got {value!r}")
     return float(value)
 
 
@@ -416,8 +434,11 @@ class VM:
     ``with VM(memory_mib=128) as vm:`` boots it (``vm.measurement`` is the
     :class:`StartMeasurement` of that boot) and stops it on exit.  Every argument is checked
     here, before anything is spawned or written: ``memory_mib`` an int from
-    :data:`MIN_MEMORY_MIB` (:class:`InvalidLimitError`), ``smp`` an int from 1, ``accel`` one of
-    ``"auto"``, ``"kvm"``, ``"tcg"``, the timeouts positive (``ValueError``).
+    :data:`MIN_MEMORY_MIB` and ``smp`` an int from 1 (the guest's resource limits:
+    :class:`InvalidLimitError`, as for a container's ``--memory``); ``accel`` one of ``"auto"``,
+    ``"kvm"``, ``"tcg"``, ``machine`` a QEMU machine name, ``label`` a string, the timeouts
+    positive finite numbers, not bools (a VM the model refuses: :class:`InvalidSpecError`).
+    Both are subclasses of ``ValueError``.
 
     ``kvm_deadline``: seconds an ``auto`` boot gives KVM to reach the marker before falling back
     to TCG; ``boot_timeout``: seconds any other boot may take (:class:`BootTimeoutError`);
@@ -435,19 +456,19 @@ class VM:
             raise InvalidLimitError(f"smp must be an integer from 1 to {_MAX_SMP}, got {smp!r}")
         self.smp = smp
         if accel not in ("auto", "kvm", "tcg"):
-            raise ValueError(f"accel must be 'auto', 'kvm' or 'tcg', not {accel!r}")
+            raise InvalidSpecError(f"accel must be 'auto', 'kvm' or 'tcg', not {accel!r}")
         self.accel = accel
         if not isinstance(machine, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", machine):
-            raise ValueError(f"machine must be a QEMU machine type name, got {machine!r}")
+            raise InvalidSpecError(f"machine must be a QEMU machine type name, got {machine!r}")
         self.machine = machine
         if not isinstance(label, str):
-            raise ValueError(f"label must be a string, got {label!r}")
+            raise InvalidSpecError(f"label must be a string, got {label!r}")
         self.label = label
         self.kvm_deadline = _positive(kvm_deadline, "kvm_deadline")
         self.boot_timeout = _positive(boot_timeout, "boot_timeout")
         self.hold = _positive(hold, "hold")
         if kernel is not None and not isinstance(kernel, Kernel):
-            raise ValueError(f"kernel must be a Kernel (see find_kernel) or None, got {kernel!r}")
+            raise InvalidSpecError(f"kernel must be a Kernel (see find_kernel) or None, got {kernel!r}")
         self._kernel = kernel
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
@@ -532,20 +553,26 @@ class VM:
             tried_kvm = tried_kvm or accelerator == "kvm"
             try:
                 ok = guest.wait_for_marker(guest.launched + (self.kvm_deadline if fallback else self.boot_timeout))
-            except BaseException:
+                if ok:
+                    if accelerator == "kvm":
+                        self.kvm_works = True
+                    self._guest = guest
+                    self._finalizer = weakref.finalize(self, _kill_guest, guest)
+                    self.measurement = self._measure(guest, kernel, tried_kvm, kvm_failure, wasted)
+                    return self.measurement
+            except BaseException:  # an interrupt (or a failed reading) before boot returns: no guest left
+                if self._finalizer is not None:
+                    self._finalizer.detach()
+                    self._finalizer = None
+                self._guest = None
                 guest.stop(grace=0)
                 raise
-            if ok:
-                if accelerator == "kvm":
-                    self.kvm_works = True
-                self._guest = guest
-                self._finalizer = weakref.finalize(self, _kill_guest, guest)
-                self.measurement = self._measure(guest, kernel, tried_kvm, kvm_failure, wasted)
-                return self.measurement
-            waited = time.monotonic() - guest.launched
-            ended = guest.proc.poll()
-            console, stderr = guest.console.text(), guest.stderr_text().strip()
-            guest.stop(grace=0)
+            try:  # an interrupt while this attempt is looked at must not leave QEMU running
+                waited = time.monotonic() - guest.launched
+                ended = guest.proc.poll()
+                console, stderr = guest.console.text(), guest.stderr_text().strip()
+            finally:
+                guest.stop(grace=0)
             if accelerator == "kvm":
                 self.kvm_works = False  # remembered: this instance's next boot goes straight to TCG
             why = (f"QEMU exited ({ended}) after {waited:.1f} s" if ended is not None
@@ -639,8 +666,8 @@ def measure_container_start(engine: Any, *, memory_mib: int = 128, label: str = 
     ``--memory`` = ``memory_mib`` (the VM's ``-m``).  The container is removed afterwards.
 
     ``image`` None imports the busybox base image (``engine.base_image()``, idempotent).
-    :class:`InvalidLimitError` for a bad ``memory_mib`` and ``ValueError`` for a non-real engine,
-    both before anything is made; :class:`BackendUnavailableError` when the engine cannot give
+    :class:`InvalidLimitError` for a bad ``memory_mib``, :class:`InvalidSpecError` for a bad
+    ``timeout``/``hold`` and ``ValueError`` for a non-real engine, all before anything is made; :class:`BackendUnavailableError` when the engine cannot give
     the container a cgroup (rootless on cgroup v1), before anything is made;
     :class:`BootTimeoutError` when no marker appears within ``timeout`` seconds."""
     memory_mib = _memory_mib(memory_mib)

@@ -6,9 +6,13 @@ the OOM kill at the limit, the CPU held at the quota, the tasks capped, and noth
 
 from __future__ import annotations
 
-import time
-
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +21,7 @@ import pytest
 import sim
 from realrt import cgroups
 from realrt.cgroups import Usage
+from realrt.journal import Journal
 from realrt.measure import MeasuredRun, limits_of, measure_hog, usages_to_series
 from sim.capacity.hogs import MiB, cpu_hog, fork_bomb, memory_hog
 from sim.capacity.series import UsageSeries
@@ -24,7 +29,8 @@ from sim.errors import BackendUnavailableError, InvalidLimitError
 from sim.limits import parse_limits
 
 from .backends import require_real
-from .realcheck import leftovers
+from .realcheck import leftovers, mounts_below
+from .test_vm import _gone, _wait_for
 
 # -- the conversion, on readings made up by hand ------------------------------------------------------
 
@@ -75,8 +81,9 @@ def test_limits_are_named_as_the_series_draws_them() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"interval": 0}, {"interval": -0.05}, {"interval": float("nan")},
-                                 {"interval": True}, {"interval": "fast"}, {"duration": 0},
-                                 {"duration": float("inf")}])
+                                 {"interval": float("inf")}, {"interval": True}, {"interval": "fast"},
+                                 {"duration": 0}, {"duration": float("inf")}, {"duration": float("nan")},
+                                 {"duration": True}, {"duration": -float("inf")}])
 def test_bad_sampling_is_refused_first(bad: dict[str, Any]) -> None:
     engine = sim.connect("sim")
     with pytest.raises(InvalidLimitError, match="must be a positive number of seconds"):
@@ -203,4 +210,147 @@ def test_rootless_on_cgroup_v1_is_refused_before_anything(tmp_path_factory: pyte
         assert engine.containers() == [] and engine.images() == [] and list(engine.journal.records()) == []
     finally:
         engine.close()
+    assert leftovers() == []
+
+
+# -- interrupted runs: nothing is left behind ------------------------------------------------------
+
+
+def _members(folders: list[str]) -> list[int]:
+    """The pids in the cgroup folders (and below), read before the owner is killed."""
+    pids = set()
+    for folder in folders:
+        for root, _dirs, files in os.walk(folder):
+            for name in ("cgroup.procs", "tasks"):
+                if name in files:
+                    try:
+                        with open(os.path.join(root, name), encoding="ascii") as fh:
+                            pids.update(int(p) for p in fh.read().split())
+                    except OSError:
+                        pass
+    return sorted(pids)
+
+
+# The owner runs under a subreaper (as in test_vm's killed-owner test): every process of the run
+# that the owner leaves is reaped there, and the subreaper exits only once none is left.  The
+# owner says "sampling" once the container runs and its cgroup is being read.
+_OWNER = """
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+if os.fork() == 0:
+    import sim
+    from realrt.measure import measure_hog
+    from realrt.vm import measure_container_start
+    from sim.capacity.hogs import cpu_hog, fork_bomb
+    state, kind = sys.argv[1], sys.argv[2]
+    engine = sim.connect("real", rootless=False, state_dir=state)
+    read, calls = engine.usage, []
+    def usage(ref):
+        calls.append(ref)
+        if len(calls) == 3 or kind == "container":
+            print(os.getpid(), flush=True)
+            if kind == "container":
+                time.sleep(60)  # killed here, the container still sleeping
+        return read(ref)
+    engine.usage = usage
+    if kind == "cpu":
+        measure_hog(engine, cpu_hog(duration_s=60.0, cores=2), cpus="0.5", duration=60.0)
+    elif kind == "fork":
+        measure_hog(engine, fork_bomb(tasks=30, duration_s=60.0), pids_limit=10, duration=60.0)
+    else:
+        measure_container_start(engine, memory_mib=128, hold=60)
+    os._exit(0)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+"""
+
+
+@pytest.mark.real
+@pytest.mark.root_only
+@pytest.mark.parametrize("kind", ["cpu", "fork", "container"])
+def test_a_killed_measurement_is_swept_by_the_next_engine(kind: str, tmp_path: Path) -> None:
+    """The owner of a ``measure_hog`` (a CPU hog, a fork hog) or ``measure_container_start`` run is
+    SIGKILLed while the container runs; a new engine on the same state folder (its start sweeps
+    the journal) leaves no process of the container, no cgroup folder, no mount below the state
+    folder and no journal record.  The container itself is still listed (its saved metadata;
+    not running), as after any engine that was killed (docker's too), and can be removed."""
+    from realrt import cgroups
+
+    require_real(rootless=False, state_dir=str(tmp_path / "probe"))
+    if cgroups.detect() is None:
+        pytest.skip("no cgroup hierarchy with memory/cpu/pids is mounted")
+    assert leftovers() == [], f"cgroup folders are left from before: {leftovers()}"
+    state = tmp_path / "state"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                        *filter(None, [os.environ.get("PYTHONPATH")])])}
+    reaper = subprocess.Popen([sys.executable, "-c", _OWNER, str(state), kind], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    owner, pids = 0, []
+    try:
+        line = reaper.stdout.readline() if reaper.stdout else ""
+        assert line.strip().isdigit(), f"the owner did not start: {reaper.stderr.read() if reaper.stderr else ''}"
+        owner = int(line)
+        folders = leftovers()
+        assert folders, "the container runs without a cgroup"
+        pids = _members(folders)
+        assert pids, "no process in the container's cgroup"
+        if kind == "fork":
+            _wait_for(lambda: len(_members(folders)) >= 5)
+            pids = _members(folders)
+        assert mounts_below(state) != [] and list(Journal(state).records()) != []
+        os.kill(owner, signal.SIGKILL)
+        _wait_for(lambda: _gone(owner))
+        assert leftovers(), "the killed owner should have left its cgroup (the sweep's to remove)"
+        engine: Any = sim.connect("real", rootless=False, state_dir=str(state))  # sweeps what the owner left
+        try:
+            assert _wait_for(lambda: all(_gone(p) for p in pids), 10), "a container process survived the sweep"
+            assert leftovers() == [], f"cgroup folders are left: {leftovers()}"
+            assert mounts_below(state) == []
+            assert list(engine.journal.records()) == []
+            for c in engine.containers(all=True):  # saved by the killed engine: listed, not running
+                assert c.state != "running"
+                engine.remove(c.id, force=True)
+            assert engine.containers(all=True) == [] and mounts_below(state) == []
+        finally:
+            engine.close()
+        reaper.wait(10)  # it exits once every process the owner left is reaped
+    finally:
+        if reaper.poll() is None:
+            for pid in (owner, *pids):
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            reaper.kill()
+            reaper.wait()
+    assert leftovers() == [] and list(Journal(state).records()) == []
+
+
+@pytest.mark.real
+@pytest.mark.root_only
+@pytest.mark.parametrize("point", ["wait", "usage"])
+def test_an_interrupt_while_sampling_leaves_nothing(real: Any, point: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt out of the sampler's wait (its sleep: the pidfd wakes it at the exit)
+    or out of a reading, a few samples in: ``measure_hog`` removes the container on its way out,
+    and the ``real`` fixture checks no cgroup folder, mount or journal record is left."""
+    method = getattr(real, point)
+    calls = []
+
+    def interrupted(ref: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(ref)
+        if len(calls) == 4:
+            assert leftovers() != [], "the hog runs without a cgroup"
+            raise KeyboardInterrupt
+        return method(ref, *args, **kwargs)
+
+    monkeypatch.setattr(real, point, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        measure_hog(real, fork_bomb(tasks=30, duration_s=60.0), pids_limit=10, duration=60.0)
+    assert len(calls) >= 4
+    monkeypatch.undo()
+    assert real.containers(all=True) == []
     assert leftovers() == []

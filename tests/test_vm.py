@@ -15,9 +15,11 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +28,8 @@ from realrt import vm as rvm
 from realrt.journal import Journal, Record, start_time
 from sim.base import _is_static_elf, busybox_layer, find_busybox
 from sim.capacity.series import StartMeasurement
-from sim.errors import BackendUnavailableError, InvalidLimitError, LayerFormatError
+from sim.errors import BackendUnavailableError, InvalidLimitError, InvalidSpecError, LayerFormatError
+from sim.layer import Layer
 
 from .backends import require_real
 
@@ -155,11 +158,18 @@ def test_newc_refuses_values_over_32_bits_and_parses_only_whole_archives() -> No
     (dict(memory_mib=True), InvalidLimitError),
     (dict(smp=0), InvalidLimitError),
     (dict(smp=1.5), InvalidLimitError),
-    (dict(accel="xen"), ValueError),
-    (dict(kvm_deadline=0), ValueError),
-    (dict(boot_timeout=-1), ValueError),
-    (dict(hold=float("nan")), ValueError),
-    (dict(machine="q35 -S"), ValueError),
+    (dict(smp=True), InvalidLimitError),
+    (dict(accel="xen"), InvalidSpecError),
+    (dict(kvm_deadline=0), InvalidSpecError),
+    (dict(kvm_deadline=True), InvalidSpecError),
+    (dict(boot_timeout=-1), InvalidSpecError),
+    (dict(boot_timeout=float("inf")), InvalidSpecError),
+    (dict(hold=float("nan")), InvalidSpecError),
+    (dict(hold=float("inf")), InvalidSpecError),
+    (dict(hold="60"), InvalidSpecError),
+    (dict(machine="q35 -S"), InvalidSpecError),
+    (dict(label=3), InvalidSpecError),
+    (dict(kernel="/boot/vmlinuz"), InvalidSpecError),
 ])
 def test_bad_inputs_are_refused_before_anything(tmp_path: Path, options: dict, error: type[Exception],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,6 +187,13 @@ def test_bad_inputs_are_refused_before_anything(tmp_path: Path, options: dict, e
     if "memory_mib" in options:
         with pytest.raises(error):
             rvm.measure_container_start(object(), memory_mib=options["memory_mib"])
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "30", None])
+def test_container_measurement_refuses_bad_times_first(bad: object) -> None:
+    for what in ("timeout", "hold"):
+        with pytest.raises(InvalidSpecError, match=f"{what} must be a positive finite number"):
+            rvm.measure_container_start(object(), **{what: bad})  # type: ignore[arg-type]
 
 
 def test_container_measurement_needs_a_real_engine() -> None:
@@ -428,3 +445,217 @@ def _print_summary(boots: _Boots, container: StartMeasurement | None) -> None:
     if boots.first.details.get("kvm_failed"):
         lines.append(f"  KVM tried first and given up: {boots.first.details['kvm_failure']}"[:160])
     print("\n".join(lines))
+
+
+# -- the initramfs: one entry per name, built safely from many threads ---------------------------------
+
+
+def _tiny_layer(**extra: bytes) -> Layer:
+    layer = Layer()
+    layer.add_dir("bin")
+    layer.add_file("bin/busybox", b"\x7fELF", mode=0o755)
+    layer.add_symlink("bin/sh", "busybox")
+    for name, data in extra.items():
+        path = name.replace("__", "/")
+        if "/" in path and path.split("/")[0] not in layer:
+            layer.add_dir(path.split("/")[0])
+        layer.add_file(path, data, mode=0o755)
+    return layer
+
+
+def test_the_initramfs_entries_replace_the_layers_own() -> None:
+    """A layer that already holds ``init`` and ``dev/console``: the archive holds each name once,
+    ours (the script, the character device), the layer's other files kept."""
+    layer = _tiny_layer(init=b"#!/bin/sh\necho theirs\n", dev__console=b"not a device", dev__keep=b"kept")
+    script = "#!/bin/sh\necho ours\n"
+    entries = ird.initramfs_entries(layer, script)
+    names = [e.name for e in entries]
+    assert len(names) == len(set(names)), f"duplicate entries: {names}"
+    by_name = {e.name: e for e in ird.parse_newc(gzip.decompress(ird.initramfs_bytes(layer, script)))}
+    assert len(by_name) == len(entries)
+    assert by_name["init"].data == script.encode() and by_name["init"].mode == stat.S_IFREG | 0o755
+    assert stat.S_ISCHR(by_name["dev/console"].mode) and by_name["dev/console"].rdev == (5, 1)
+    assert by_name["dev/keep"].data == b"kept" and stat.S_ISDIR(by_name["dev"].mode)
+    assert all(names.index(os.path.dirname(n)) < names.index(n) for n in names if "/" in n), "a parent comes later"
+    # Without any of them in the layer: one "dev" added, before what goes in it.
+    plain = [e.name for e in ird.initramfs_entries(_tiny_layer(), script)]
+    assert plain.count("dev") == 1 and plain.index("dev") < plain.index("dev/console")
+
+
+def test_the_initramfs_refuses_a_layer_it_cannot_complete() -> None:
+    with pytest.raises(LayerFormatError, match="'dev' is not a directory"):
+        ird.initramfs_entries(_tiny_layer(dev=b"a file"), "#!/bin/sh\n")
+    nested = _tiny_layer()
+    nested.add_dir("init")
+    nested.add_file("init/x", b"")
+    with pytest.raises(LayerFormatError, match="below 'init'"):
+        ird.initramfs_entries(nested, "#!/bin/sh\n")
+
+
+def test_threads_building_one_initramfs_do_not_collide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads of one process share a pid: each writes its own temporary file all the same (with
+    only the pid in its name, one thread's rename took the file another was still writing)."""
+    layer, script, threads = _tiny_layer(), "#!/bin/sh\n", 6
+    build, barrier = ird.initramfs_bytes, threading.Barrier(threads)
+
+    def together(*args: object) -> bytes:
+        data = build(*args)  # type: ignore[arg-type]
+        barrier.wait(10)  # every thread past the "is it built?" check before any writes
+        return data
+
+    monkeypatch.setattr(ird, "initramfs_bytes", together)
+    results: list[object] = []
+
+    def one() -> None:
+        try:
+            results.append(ird.cached_initramfs(tmp_path, layer, script))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+
+    workers = [threading.Thread(target=one) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert len(results) == threads and len(set(map(str, results))) == 1, results
+    path = results[0]
+    assert isinstance(path, Path) and path.read_bytes() == build(layer, script)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name], "a temporary file is left"
+
+
+# -- a guest's own bookkeeping, with a stand-in for QEMU (no QEMU, no privileges) ---------------------
+
+
+def _stand_in(tmp_path: Path, script: str) -> Path:
+    """An executable that plays QEMU: ``--version`` prints nothing, any other call runs ``script``."""
+    path = tmp_path / "fake-qemu"
+    path.write_text(f'#!/bin/sh\n[ "$1" = --version ] && exit 0\n{script}\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_a_guest_is_reaped_before_its_console_fd_is_closed(tmp_path: Path) -> None:
+    """``stop`` reaps QEMU, lets the console thread see EOF and end, and only then closes the
+    pipe (closed earlier, its fd number could be reused by an open() the thread then reads)."""
+    journal = Journal(tmp_path / "state")
+    guest = rvm._Guest(["sh", "-c", f"echo '{rvm.MARKER} 0.5'; exec sleep 30"], accelerator="tcg",
+                       journal=journal, workdir=tmp_path / "state" / "vm" / "run-test")
+    assert guest.wait_for_marker(time.monotonic() + 10) and guest.console.uptime == 0.5
+    assert {r.kind for r in journal.records()} == {"tree", "process"}
+    seen: list[tuple[bool, int | None]] = []
+    stdout = guest.proc.stdout
+
+    class Watched:
+        def close(self) -> None:
+            seen.append((guest.console.done, guest.proc.returncode))
+            stdout.close()  # type: ignore[union-attr]
+
+    guest.proc.stdout = Watched()  # type: ignore[assignment]
+    assert guest.stop(grace=0) == -signal.SIGKILL
+    assert seen == [(True, -signal.SIGKILL)], "the fd was closed before the console thread ended"
+    assert stdout is not None and stdout.closed
+    assert list(journal.records()) == [] and not guest.workdir.exists()
+    assert guest.stop(grace=0) == -signal.SIGKILL and seen == [(True, -signal.SIGKILL)] * 2  # idempotent
+
+
+@pytest.mark.parametrize("failing", ["mkdir", "open"])
+def test_a_guest_that_cannot_set_up_leaves_no_record(tmp_path: Path, failing: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    journal = Journal(tmp_path / "state")
+    workdir = tmp_path / "state" / "vm" / "run-test"
+    if failing == "mkdir":
+        (tmp_path / "state" / "vm").write_text("a file where the folder goes")
+    else:
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise PermissionError(13, "Permission denied", str(args[0]))
+
+        monkeypatch.setattr(rvm, "open", refuse, raising=False)
+    with pytest.raises(BackendUnavailableError, match="cannot start"):
+        rvm._Guest(["sh", "-c", "exit 0"], accelerator="tcg", journal=journal, workdir=workdir)
+    assert list(journal.records()) == [] and not workdir.exists()
+
+
+class _Caught:
+    """Keeps the guests a boot made (to check their QEMU is gone afterwards)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.guests: list[rvm._Guest] = []
+        init = rvm._Guest.__init__
+
+        def keep(guest: rvm._Guest, *args: Any, **kwargs: Any) -> None:
+            init(guest, *args, **kwargs)
+            self.guests.append(guest)
+
+        monkeypatch.setattr(rvm._Guest, "__init__", keep)
+
+
+def _fake_vm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, **options: Any) -> rvm.VM:
+    kernel = tmp_path / "vmlinuz-0-test"
+    kernel.write_bytes(b"not a kernel")
+    vm = rvm.VM(accel="tcg", state_dir=tmp_path / "state", kernel=rvm.Kernel(kernel, "0-test"),
+                qemu=str(_stand_in(tmp_path, script)), **options)
+    monkeypatch.setattr(vm, "_initramfs", lambda: tmp_path / "initrd")
+    return vm
+
+
+def _interrupt(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["stderr_text", "text"])
+def test_an_interrupt_after_a_failed_boot_stops_the_guest(tmp_path: Path, where: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guest printed no marker in time; a KeyboardInterrupt while the failure is described
+    (between the wait and the stop) still stops QEMU and drops its records."""
+    vm = _fake_vm(tmp_path, monkeypatch, "exec sleep 30", boot_timeout=0.3)
+    caught = _Caught(monkeypatch)
+    monkeypatch.setattr(rvm._Guest if where == "stderr_text" else rvm._Console, where, _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        vm.boot()
+    assert len(caught.guests) == 1 and caught.guests[0].proc.returncode == -signal.SIGKILL
+    assert caught.guests[0].console.done
+    assert not vm.running and vm.pid is None
+    assert list(Journal(vm.state_dir).records()) == [] and not caught.guests[0].workdir.exists()
+
+
+def test_an_interrupt_while_a_booted_guest_is_measured_stops_it(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    vm = _fake_vm(tmp_path, monkeypatch, f"echo '{rvm.MARKER} 0.25'; exec sleep 30")
+    caught = _Caught(monkeypatch)
+    with monkeypatch.context() as patch:
+        patch.setattr(rvm.VM, "_measure", _interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            vm.boot()
+    assert len(caught.guests) == 1 and caught.guests[0].proc.returncode == -signal.SIGKILL
+    assert not vm.running and vm.pid is None and vm.measurement is None
+    assert list(Journal(vm.state_dir).records()) == []
+    measured = vm.boot()  # nothing of the interrupted boot is in the way
+    try:
+        assert measured.start_s > 0 and measured.details["guest_uptime_s"] == 0.25 and vm.running
+    finally:
+        vm.stop(grace=0)
+    assert list(Journal(vm.state_dir).records()) == [] and caught.guests[1].console.done
+
+
+@pytest.mark.real
+@pytest.mark.root_only
+@pytest.mark.parametrize("point", ["logs", "usage"])
+def test_an_interrupted_container_measurement_leaves_nothing(real: Any, point: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt in ``measure_container_start`` while it polls for the marker, or while
+    it reads the charge of the running container: the container is removed on the way out (the
+    ``real`` fixture checks no cgroup, mount or journal record is left)."""
+    from .realcheck import leftovers
+
+    method = getattr(real, point)
+
+    def interrupted(ref: str) -> object:
+        assert leftovers() != [] and real.containers(all=False) != [], "no running container with a cgroup"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(real, point, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rvm.measure_container_start(real, memory_mib=128, hold=60)
+    monkeypatch.undo()
+    assert getattr(real, point) == method
+    assert real.containers(all=True) == [] and leftovers() == []

@@ -415,7 +415,6 @@ class EngineCore(Engine):
         if detach:
             container.process = self._spawn(container, self._spec(container, container.command, stdin=stdin))
             container.state, container.exit_code = "running", None
-            self._save(container, layer=False)  # its layer is being written: saved once it ends
             self._refresh(container)
             return None
         result = self._run_in(container, container.command, stdin=stdin)
@@ -659,15 +658,13 @@ class EngineCore(Engine):
 
     # -- containers that outlive the engine ------------------------------------------------------
 
-    def _save(self, container: Container, *, layer: bool = True) -> None:
-        """Write a container's description and (with ``layer``) its writable layer to the
-        containers folder.  A running container is written as exited (137): that is what it is
-        if this engine dies with it."""
+    def _save(self, container: Container) -> None:
+        """Write a container's description and writable layer to the containers folder."""
         if self.containers_dir is None or container.image is None:
             return
         folder = self.containers_dir / container.id
         folder.mkdir(parents=True, exist_ok=True)
-        if layer and container.mounted is not None:
+        if container.mounted is not None:
             layer = container.mounted.upper
             _atomic_write(folder / "upper.tar", layer.tar_bytes(source_date_epoch=_NO_CLAMP))
             container.saved_size = layer.size

@@ -310,8 +310,8 @@ def test_a_killed_measurement_is_swept_by_the_next_engine(kind: str, tmp_path: P
             assert leftovers() == [], f"cgroup folders are left: {leftovers()}"
             assert mounts_below(state) == []
             assert list(engine.journal.records()) == []
-            for c in engine.containers(all=True):  # saved by the killed engine: killed with it
-                assert (c.state, c.exit_code) == ("exited", 137)
+            for c in engine.containers(all=True):  # saved by the killed engine: listed, not running
+                assert c.state != "running"
                 engine.remove(c.id, force=True)
             assert engine.containers(all=True) == [] and mounts_below(state) == []
         finally:

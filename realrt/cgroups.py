@@ -447,8 +447,9 @@ def _kill_members(path: str) -> None:
 
 def remove_dir(path: str, timeout: float = 2.0) -> bool:
     """Remove the container cgroup ``path`` (``.../layerlab/<name>``) and its ``layerlab`` parent
-    when that is left empty.  Processes still inside are killed; ``rmdir`` is retried while the
-    kernel answers EBUSY (exiting tasks), up to ``timeout`` seconds.  Idempotent: a missing
+    when that is left empty.  Processes still inside are killed, again before every retry of
+    ``rmdir`` while the kernel answers EBUSY (exiting or newly forked tasks), up to ``timeout``
+    seconds.  Idempotent: a missing
     folder is success.  Returns False when the folder is still there."""
     path = os.path.normpath(path)
     parent = os.path.dirname(path)
@@ -456,7 +457,6 @@ def remove_dir(path: str, timeout: float = 2.0) -> bool:
         return True  # not a container cgroup on a cgroup file system: nothing of ours to remove
     deadline = time.monotonic() + timeout
     delay = 0.002
-    killed = False
     while True:
         try:
             os.rmdir(path)
@@ -466,9 +466,9 @@ def remove_dir(path: str, timeout: float = 2.0) -> bool:
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 return False
-            if not killed:
-                _kill_members(path)
-                killed = True
+            # Again at every retry: a process that forked between reading cgroup.procs and the
+            # kill (a fork bomb does little else) would otherwise keep the folder busy.
+            _kill_members(path)
             if time.monotonic() > deadline:
                 return False
             time.sleep(delay)

@@ -73,13 +73,20 @@ def start_time(pid: int) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """The process exists and runs: a zombie (killed, not yet reaped by its parent) holds
+    nothing any more, so what it recorded is for the sweep."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False  # gone between the two looks
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 class Journal:

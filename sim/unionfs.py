@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import posixpath
 import stat as _stat
 import time
 from collections.abc import Sequence
@@ -433,6 +434,15 @@ class UnionFS(UnionMount):
         if creating and path.endswith("/"):
             self._split(path)  # the parent walk's errors come first
             raise _err(errno.EISDIR, path)
+        if creating and not (exclusive or flags & os.O_NOFOLLOW):
+            # O_CREAT through a final symlink whose body ends in "/" is O_CREAT on "target/".
+            try:
+                body = self.readlink(path) if _stat.S_ISLNK(self.lstat(path).st_mode) else ""
+            except OSError:
+                body = ""
+            if body.endswith("/"):
+                target = body if body.startswith("/") else posixpath.join(posixpath.dirname(path), body)
+                return self.open(target, flags, mode)
         loc = self._walk(path, follow=not (exclusive or flags & os.O_NOFOLLOW))
         entry = loc.obj
         if entry is None:

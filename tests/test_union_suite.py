@@ -107,6 +107,16 @@ class UnionSuite:
             assert stat.S_ISDIR(fs.lstat("/lib").st_mode)
             assert fs.listdir("/usr/lib") == []
 
+    def test_creating_through_a_symlink_to_name_slash_is_eisdir(self, engine: Engine) -> None:
+        """open(O_CREAT) through a final symlink whose body ends in "/" is O_CREAT on "name/":
+        EISDIR whatever the name is, as the kernel's last-component rule says."""
+        creat = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        with self.mount(engine, layer(("f", "a"), ("l", "b", "a/"), ("l", "c", "nope/"), ("l", "d", "x/y/"))) as fs:
+            assert errno_of(lambda: fs.open("/b", creat)) == errno.EISDIR
+            assert errno_of(lambda: fs.open("/c", creat)) == errno.EISDIR
+            assert errno_of(lambda: fs.open("/d", creat)) == errno.ENOENT  # the walk to x fails first
+            assert errno_of(lambda: fs.open("/b", os.O_RDONLY)) == errno.ENOTDIR  # no O_CREAT: a/ is not a dir
+
     def test_rename_lower_dir_is_exdev_without_redirects(self, engine: Engine) -> None:
         with self.mount(engine, layer(("f", "d/f"))) as fs:
             assert errno_of(lambda: fs.rename("/d", "/e")) == errno.EXDEV

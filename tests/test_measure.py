@@ -29,7 +29,7 @@ from sim.errors import BackendUnavailableError, InvalidLimitError
 from sim.limits import parse_limits
 
 from .backends import require_real
-from .realcheck import leftovers, mounts_below
+from .realcheck import leftovers, mounts_below, under_subreaper
 from .test_vm import _gone, _wait_for
 
 # -- the conversion, on readings made up by hand ------------------------------------------------------
@@ -234,10 +234,7 @@ def _members(folders: list[str]) -> list[int]:
 # The owner runs under a subreaper (as in test_vm's killed-owner test): every process of the run
 # that the owner leaves is reaped there, and the subreaper exits only once none is left.  The
 # owner says "sampling" once the container runs and its cgroup is being read.
-_OWNER = """
-import ctypes, os, sys, time
-ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-if os.fork() == 0:
+_OWNER = under_subreaper("""
     import sim
     from realrt.measure import measure_hog
     from realrt.vm import measure_container_start
@@ -259,13 +256,7 @@ if os.fork() == 0:
         measure_hog(engine, fork_bomb(tasks=30, duration_s=60.0), pids_limit=10, duration=60.0)
     else:
         measure_container_start(engine, memory_mib=128, hold=60)
-    os._exit(0)
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        break
-"""
+""")
 
 
 @pytest.mark.real

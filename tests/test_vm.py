@@ -32,6 +32,7 @@ from sim.errors import BackendUnavailableError, InvalidLimitError, InvalidSpecEr
 from sim.layer import Layer
 
 from .backends import require_real
+from .realcheck import under_subreaper
 
 MiB = 1 << 20
 #: What QEMU holds beyond the guest's RAM: its binary and libraries, device state and, under
@@ -346,22 +347,13 @@ def test_nothing_is_left_after_a_boot(boots: _Boots) -> None:
 
 # The owner runs under a subreaper of ours, so the orphaned QEMU is reaped there (not left a
 # zombie of the host's init for a while) and the subreaper exits once nothing of the run is left.
-_CHILD = """
-import ctypes, os, sys, time
-ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-if os.fork() == 0:
+_CHILD = under_subreaper("""
     from realrt.vm import VM
     vm = VM(accel="tcg", state_dir=sys.argv[1], hold=60)
     vm.boot()
     print(os.getpid(), vm.pid, flush=True)
     time.sleep(60)
-    os._exit(0)
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        break
-"""
+""")
 
 
 @pytest.mark.real

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ..errors import InvalidSpecError
-from ..limits import Limits
+from ..limits import Limits, host_cpus
 from .defaults import value
 from .hogs import Hog
 from .profiles import trace
@@ -27,7 +27,7 @@ __all__ = ["predict_hog", "predict_start", "this_host"]
 
 def this_host() -> Host:
     """A :class:`Host` with this machine's CPUs and memory (no overcommit, nothing reserved)."""
-    cores = os.cpu_count() or 1
+    cores = host_cpus()  # what --cpus is checked against: the CPUs this process may run on
     memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     return Host(cores=cores, memory=memory, cpu_overcommit=1.0, ram_overcommit=1.0, reserved_memory=0, max_pods=None)
 

@@ -34,7 +34,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.capacity import GiB, MiB, Host, Instance, Run, Workload, container, diurnal, microvm, simulate, vm  # noqa: E402
+from sim.capacity import (  # noqa: E402
+    GiB,
+    Host,
+    Instance,
+    MiB,
+    Run,
+    Workload,
+    container,
+    diurnal,
+    microvm,
+    simulate,
+    vm,
+)
 
 
 def fleet(n_hosts: int, kind: str = "mixed", seed: int = 0) -> tuple[list[Host], list[Instance]]:

@@ -51,7 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sim  # noqa: E402
-from sim.base import busybox_layer  # noqa: E402
+from sim.images.base import busybox_layer  # noqa: E402
 
 TARGET_RATIO = 0.5
 STATE_PREFIX = "layerlab-bench-"
@@ -252,7 +252,7 @@ class Runc:
 
 
 def bench(n: int, warmup: int, parent: str | None) -> dict[str, Any]:
-    from realrt import runtime
+    from realrt.containers import runtime
 
     runc_binary = shutil.which("runc")
     layer = busybox_layer()

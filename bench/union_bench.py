@@ -4,7 +4,7 @@
 Run with ``./dev bench`` (or ``.venv/bin/python bench/union_bench.py``);
 ``--help`` lists the options and ``bench/README.md`` explains the numbers.
 
-Every measurement runs the model (:class:`sim.unionfs.UnionFS`) and the
+Every measurement runs the model (:class:`sim.layers.unionfs.UnionFS`) and the
 kernel (a real overlay mount from :mod:`realrt`) in the same process, on the
 same layers, interleaved round by round so that noise from the machine
 falls on both sides alike.  This is a report, not a test: it prints
@@ -236,11 +236,11 @@ def real_engine(args: argparse.Namespace, max_layers: int) -> tuple[Any, str | N
 def mount_phases() -> Iterator[dict[str, int]]:
     """Split a KernelUnionFS construction into writing the layer folders and the mount call.
 
-    Wraps ``realrt.overlay._prepare`` / ``_mount`` for the duration (nothing is edited on disk).
+    Wraps ``realrt.layers.overlay._prepare`` / ``_mount`` for the duration (nothing is edited on disk).
     """
     phases: dict[str, int] = {}
     try:
-        import realrt.overlay as ov
+        import realrt.layers.overlay as ov
     except ImportError:
         yield phases
         return

@@ -57,7 +57,7 @@ import sim
 from sim.capacity import (DEFAULTS, GiB, MiB, cpu_hog, fork_bomb, memory_hog, plots, predict_hog, predict_start,
                           scenarios)
 from sim.errors import BackendUnavailableError
-from sim.limits import parse_limits
+from sim.containers.limits import parse_limits
 
 
 def show(fig):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .engine import RealEngine, check_host
-from .journal import Journal
-from .overlay import KernelUnionFS
+from realrt.engine import RealEngine, check_host
+from realrt.journal import Journal
+from realrt.layers.overlay import KernelUnionFS
 
 __all__ = ["RealEngine", "KernelUnionFS", "Journal", "check_host"]

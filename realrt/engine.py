@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
-
-import shutil
 from typing import Any
 
-from sim._engine_core import Container, EngineCore, ProcessSpec
+from realrt import _syscalls
+from realrt.journal import Journal, default_state_dir
+from realrt.layers.overlay import KernelUnionFS
+from sim.containers.core import Container, EngineCore, ProcessSpec
+from sim.containers.limits import Limits
+from sim.containers.mounts import HostDirFS, MountedFS
 from sim.errors import BackendUnavailableError
+from sim.images.store import ImageStore
 from sim.interface import FileSystem
-from sim.layer import Layer
-from sim.limits import Limits
-from sim.mounts import HostDirFS, MountedFS
+from sim.layers.layer import Layer
 from sim.results import ExecResult
-from sim.store import ImageStore
-
-from . import _syscalls
-from .journal import Journal, default_state_dir
-from .overlay import KernelUnionFS
 
 __all__ = ["RealEngine", "check_host"]
 
@@ -42,7 +40,7 @@ class RealEngine(EngineCore):
     """``rootless`` defaults to "not root".  Starting an engine sweeps what killed runs left.
 
     Images live in an OCI layout under the state folder; containers are kernel
-    overlay mounts run by :mod:`realrt.runtime`; volumes are host folders bind
+    overlay mounts run by :mod:`realrt.containers.runtime`; volumes are host folders bind
     mounted into them.
     """
 
@@ -73,7 +71,7 @@ class RealEngine(EngineCore):
                              layer_cache=self.state_dir / "layers")
 
     def base_layer(self) -> Layer:
-        from sim.base import busybox_layer
+        from sim.images.base import busybox_layer
 
         return busybox_layer()
 
@@ -83,13 +81,13 @@ class RealEngine(EngineCore):
         return MountedFS(container.mount, mounts)
 
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
-        from . import runtime
+        from realrt.containers import runtime
 
         return runtime.run_on(container.mount, self._runtime_spec(container, spec), journal=self.journal,
                               cgroup_name=container.id)
 
     def _runtime_spec(self, container: Container, spec: ProcessSpec) -> Any:
-        from . import runtime
+        from realrt.containers import runtime
 
         binds = [runtime.BindMount(str(self._volumes[v]), p) for p, v in container.volumes.items()]
         binds += [runtime.BindMount(h, p) for p, h in container.binds.items()]
@@ -98,18 +96,18 @@ class RealEngine(EngineCore):
                                      limits=spec.limits)
 
     def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
-        from . import runtime
+        from realrt.containers import runtime
 
         return runtime.start_on(container.mount, self._runtime_spec(container, spec), journal=self.journal,
                                 cgroup_name=container.id)
 
     def _check_limits(self, limits: Limits) -> None:
-        from . import cgroups
+        from realrt.containers import cgroups
 
         cgroups.plan(limits, rootless=self.rootless)  # rootless on cgroup v1: refused before create
 
     def _exec_running(self, container: Container, spec: ProcessSpec) -> ExecResult:
-        from . import runtime
+        from realrt.containers import runtime
 
         return runtime.exec(container.process, spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
                             stdin=spec.stdin)
@@ -130,14 +128,14 @@ class RealEngine(EngineCore):
     def measure_hog(self, hog: Any, **flags: Any) -> Any:
         """Run one of :mod:`sim.capacity.hogs` in a busybox container with ``docker run``'s
         limits and measure it from its cgroup (:func:`realrt.measure.measure_hog`)."""
-        from .measure import measure_hog
+        from realrt.measure import measure_hog
 
         return measure_hog(self, hog, **flags)
 
     def boot_vm(self, **options: Any) -> Any:
         """Boot a QEMU VM on Debian's cloud kernel and measure its start, then stop it
         (:func:`realrt.vm.boot_and_measure`); the journal is this engine's state folder's."""
-        from .vm import boot_and_measure
+        from realrt.vm import boot_and_measure
 
         return boot_and_measure(state_dir=self.state_dir, **options)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _syscalls
+from realrt import _syscalls
 
 __all__ = ["Journal", "Record", "default_state_dir", "start_time"]
 
@@ -36,7 +36,7 @@ def default_state_dir() -> Path:
 class Record:
     """``kind`` is "mount" (an overlay mount point), "tree" (a folder to delete),
     "process" (a helper to kill, ``pid``) or "cgroup" (a container's cgroup folder,
-    see :mod:`realrt.cgroups`); ``owner`` is the process that made it.  ``start_time`` is
+    see :mod:`realrt.containers.cgroups`); ``owner`` is the process that made it.  ``start_time`` is
     ``pid``'s start time in clock ticks after boot, 0 when it could not be read (the kill is
     then not guarded against pid reuse, as records written before this field existed)."""
 
@@ -131,7 +131,7 @@ class Journal:
             except ProcessLookupError:
                 pass
         elif rec.kind == "cgroup":
-            from .cgroups import remove_dir
+            from realrt.containers.cgroups import remove_dir
 
             if not remove_dir(rec.path):
                 return  # still busy: the record stays for the next sweep

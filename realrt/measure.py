@@ -8,7 +8,7 @@ and meaning as the model's prediction for that hog, so one plot can overlay the 
 The steps, each usable alone:
 
 1. :func:`sample_run` starts a created container detached and reads
-   :meth:`EngineCore.usage <sim._engine_core.EngineCore.usage>` every ``interval`` seconds until
+   :meth:`EngineCore.usage <sim.containers.core.EngineCore.usage>` every ``interval`` seconds until
    its process exits (or ``duration`` runs out, then it is killed), ending with the reading taken
    just before its cgroup was removed;
 2. :func:`usages_to_series` (pure) turns those cumulative readings into rates at each sample;
@@ -29,13 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realrt.containers.cgroups import Usage
+from realrt.engine import RealEngine
 from sim.capacity.hogs import Hog
 from sim.capacity.series import UsageSeries
+from sim.containers.limits import Limits, Number, parse_limits, shares_to_weight
 from sim.errors import BackendUnavailableError, InvalidLimitError
-from sim.limits import Limits, Number, parse_limits, shares_to_weight
-
-from .cgroups import Usage
-from .engine import RealEngine
 
 __all__ = ["MeasuredRun", "Readings", "measure_hog", "sample_run", "usages_to_series", "limits_of",
            "DEFAULT_INTERVAL"]

@@ -6,9 +6,9 @@ the Linux one from :mod:`realrt`, behind the same interface.
 
 from __future__ import annotations
 
-from ._registry import KNOWN_BACKENDS, connect
-from .digest import EMPTY_LAYER_DIFF_ID, Digest, chain_id, chain_ids
-from .errors import (
+from sim.backends import KNOWN_BACKENDS, connect
+from sim.digest import EMPTY_LAYER_DIFF_ID, Digest, chain_id, chain_ids
+from sim.errors import (
     BackendUnavailableError,
     BuildError,
     BuildfileError,
@@ -16,26 +16,26 @@ from .errors import (
     ContainerNotFoundError,
     ContainerStateError,
     DigestMismatchError,
+    FrozenLayerError,
     ImageNotFoundError,
     InvalidLimitError,
-    InvalidSpecError,
     InvalidReferenceError,
-    NotFoundError,
-    UnsupportedCommandError,
-    VolumeNotFoundError,
-    FrozenLayerError,
+    InvalidSpecError,
     LayerFormatError,
     LayerlabError,
     MountError,
+    NotFoundError,
     TargetNotEmptyError,
     UnknownBackendError,
     UnsafeLayerError,
+    UnsupportedCommandError,
     UnsupportedEntryError,
+    VolumeNotFoundError,
 )
-from .interface import Engine, FileSystem, UnionMount, UnionOptions
-from .layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
-from .trace import Event, EventKind
-from .unionfs import UnionFS
+from sim.interface import Engine, FileSystem, UnionMount, UnionOptions
+from sim.layers.layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.trace import Event, EventKind
+from sim.layers.unionfs import UnionFS
 
 __all__ = [
     "connect",

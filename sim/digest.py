@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from .errors import LayerFormatError
+from sim.errors import LayerFormatError
 
 __all__ = ["Digest", "EMPTY_LAYER_DIFF_ID", "chain_id", "chain_ids", "sha256_digest"]
 

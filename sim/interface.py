@@ -20,8 +20,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .layer import Layer
-    from .trace import Event
+    from sim.layers.layer import Layer
+    from sim.layers.trace import Event
 
 __all__ = ["FileSystem", "UnionMount", "Engine", "UnionOptions"]
 

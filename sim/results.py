@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .changes import Change
+from sim.layers.changes import Change
 
 __all__ = [
     "ExecResult",

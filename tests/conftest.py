@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A root engine with a state folder of its own; afterwards no cgroup, record or mount is left."""
-    from realrt import cgroups
+    from realrt.containers import cgroups
 
     state = tmp_path_factory.mktemp("limits-state")
     engine: Any = require_real(rootless=False, state_dir=str(state))

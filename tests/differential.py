@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sim.interface import FileSystem
-from sim.layer import Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.layer import Directory, Layer, RegularFile, Symlink, Whiteout
 
 Outcome = tuple[str, Any]
 

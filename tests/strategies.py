@@ -1,6 +1,6 @@
 """Hypothesis strategies for layers, shared by the layer, union and differential suites.
 
-``layers()`` draws a random *valid* frozen :class:`~sim.layer.Layer`: files
+``layers()`` draws a random *valid* frozen :class:`~sim.layers.layer.Layer`: files
 with random bytes, mode, owner, nanosecond mtime and ``user.*`` xattrs;
 directories (some opaque); symlinks with absolute and relative targets;
 hard links; whiteouts.  It works by drawing builder calls and skipping the
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 
 from sim.errors import LayerFormatError
-from sim.layer import Layer, RegularFile
+from sim.layers.layer import Layer, RegularFile
 
 __all__ = [
     "NAMES",

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 
 import sim
-from sim._lowerview import LowerView
-from sim.analysis import (
+from sim.cli import main
+from sim.images.analysis import (
     HistoryStep,
     ImageAnalysis,
     SharedReport,
@@ -27,12 +27,12 @@ from sim.analysis import (
     shared_layers,
     tree,
 )
-from sim.changes import Change, ChangeKind
-from sim.cli import main
-from sim.layer import Layer, RegularFile
-from sim.oci import History
+from sim.images.oci import History
+from sim.layers._lowerview import LowerView
+from sim.layers.changes import Change, ChangeKind
+from sim.layers.layer import Layer, RegularFile
+from sim.layers.unionfs import UnionFS
 from sim.results import HistoryEntry
-from sim.unionfs import UnionFS
 from tests.strategies import layer_stacks
 
 WEBAPP = Path(__file__).resolve().parents[1] / "examples" / "webapp"

@@ -1,4 +1,4 @@
-"""The Buildfile parser (sim.buildfile): each instruction and form, Docker's line rules,
+"""The Buildfile parser (sim.images.buildfile): each instruction and form, Docker's line rules,
 variable substitution against Docker's own reference cases, and every error with its
 exact text and line."""
 
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.buildfile import (
+from sim.errors import BuildfileError, LayerlabError
+from sim.images.buildfile import (
     INSTRUCTIONS,
     SUBSTITUTED_KINDS,
     Buildfile,
@@ -25,7 +26,6 @@ from sim.buildfile import (
     parse_chmod,
     parse_port,
 )
-from sim.errors import BuildfileError, LayerlabError
 
 
 def one(text: str) -> Instruction:

@@ -9,11 +9,29 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.capacity import (DEFAULTS, GiB, MiB, ContainerSpec, Host, Instance, VMSpec, Workload, container, density,
-                          diurnal, flat, microvm, place, simulate, step, trace, vm)
+from sim.capacity import (
+    DEFAULTS,
+    ContainerSpec,
+    GiB,
+    Host,
+    Instance,
+    MiB,
+    VMSpec,
+    Workload,
+    container,
+    density,
+    diurnal,
+    flat,
+    microvm,
+    place,
+    simulate,
+    step,
+    trace,
+    vm,
+)
 from sim.capacity._sharing import water_fill as _water_fill
+from sim.containers.limits import parse_limits
 from sim.errors import InvalidLimitError, InvalidSpecError
-from sim.limits import parse_limits
 
 HOST = Host(cores=4, memory=16 * GiB, reserved_memory=0, max_pods=None)
 

@@ -8,8 +8,8 @@ import pytest
 from sim.capacity import MiB, cpu_hog, fork_bomb, memory_hog
 from sim.capacity.hogs import Hog
 from sim.capacity.predict import predict_hog, predict_start, this_host
+from sim.containers.limits import parse_limits
 from sim.errors import InvalidSpecError
-from sim.limits import parse_limits
 
 
 def test_a_memory_hog_is_predicted_to_die_at_memory_max() -> None:

@@ -1,6 +1,6 @@
 """The model against the kernel: random lower stacks, random operations, same answers.
 
-Each rule runs on :class:`sim.unionfs.UnionFS` and on a real overlay mount of
+Each rule runs on :class:`sim.layers.unionfs.UnionFS` and on a real overlay mount of
 the same layers; every call must give the same value or the same errno, and
 after every step the merged trees must match.  At teardown the upper layers
 must match too (whiteouts, opaque directories, redirects, copied-up data).
@@ -16,11 +16,17 @@ from typing import Any
 import pytest
 from hypothesis import note, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 import sim
 from sim.errors import LayerFormatError
-from sim.layer import Layer
+from sim.layers.layer import Layer
 
 from .backends import require_real
 from .differential import layer_view, outcome, stat_view, tree

@@ -1,4 +1,4 @@
-"""Behaviour of :class:`sim.layer.Layer`: building, freezing, hard links, digests and the two on-disk forms.
+"""Behaviour of :class:`sim.layers.layer.Layer`: building, freezing, hard links, digests and the two on-disk forms.
 
 References are to ``/work/shared/reference/layer-semantics.md`` sections 2, 7 and 8.
 """
@@ -28,7 +28,7 @@ from sim.errors import (
     UnsupportedEntryError,
 )
 from sim.interface import UnionMount
-from sim.layer import Directory, Layer, RegularFile, Whiteout
+from sim.layers.layer import Directory, Layer, RegularFile, Whiteout
 from tests.backends import require_real
 
 CHAIN_VECTOR = "sha256:970a948bffa8de94d6e22d747ba8c95030e6e546909f98f54e99a13005e173a8"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given, settings
 
-from sim.layer import Layer, RegularFile
+from sim.layers.layer import Layer, RegularFile
 from tests.strategies import NAMES, ODD_NAMES, layer_stacks, layers
 
 ALL_NAMES = NAMES + ODD_NAMES

@@ -30,8 +30,8 @@ import pytest
 import sim
 from sim.errors import LayerFormatError, UnsafeLayerError, UnsupportedEntryError
 from sim.interface import UnionMount
-from sim.layer import Directory, Layer, RegularFile, Symlink, Whiteout
-from sim.unionfs import UnionFS
+from sim.layers.layer import Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.unionfs import UnionFS
 from tests.backends import require_real
 
 SECRET = b"the victim's data\n"

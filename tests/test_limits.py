@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 
 import sim
-from realrt import cgroups
-from realrt import runtime as rt
+from realrt.containers import cgroups
+from realrt.containers import runtime as rt
 from realrt.journal import Journal
 from sim.cli import main as cli_main
-from sim.errors import BackendUnavailableError, InvalidLimitError
-from sim.limits import (
+from sim.containers.limits import (
     Limits,
     cgroup_v1_files,
     cgroup_v2_files,
@@ -34,6 +33,7 @@ from sim.limits import (
     parse_pids_limit,
     shares_to_weight,
 )
+from sim.errors import BackendUnavailableError, InvalidLimitError
 
 from .backends import require_real
 from .realcheck import leftovers as _leftovers
@@ -240,7 +240,7 @@ def test_cli_flags_reach_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert engine._container(cid).limits == Limits(64 * MiB, 500_000_000, 512, 10)  # type: ignore[attr-defined]
 
 
-# -- realrt.cgroups without the kernel: detection, refusals and a v2 tree in a folder ----------------
+# -- realrt.containers.cgroups without the kernel: detection, refusals and a v2 tree in a folder ----------------
 
 
 def _mountinfo(tmp_path: Path, lines: list[str]) -> str:
@@ -344,7 +344,7 @@ def _hog(mib: int) -> str:
 
 @pytest.fixture
 def union(real: Any) -> Iterator[object]:
-    from sim.base import busybox_layer
+    from sim.images.base import busybox_layer
 
     with real.union([busybox_layer()]) as mounted:
         yield mounted

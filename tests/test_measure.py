@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 import sim
-from realrt import cgroups
-from realrt.cgroups import Usage
+from realrt.containers import cgroups
+from realrt.containers.cgroups import Usage
 from realrt.journal import Journal
 from realrt.measure import MeasuredRun, limits_of, measure_hog, usages_to_series
 from sim.capacity.hogs import MiB, cpu_hog, fork_bomb, memory_hog
 from sim.capacity.series import UsageSeries
+from sim.containers.limits import parse_limits
 from sim.errors import BackendUnavailableError, InvalidLimitError
-from sim.limits import parse_limits
 
 from .backends import require_real
 from .realcheck import leftovers, mounts_below, under_subreaper
@@ -268,7 +268,7 @@ def test_a_killed_measurement_is_swept_by_the_next_engine(kind: str, tmp_path: P
     the journal) leaves no process of the container, no cgroup folder, no mount below the state
     folder and no journal record.  The container itself is still listed (its saved metadata;
     not running), as after any engine that was killed (docker's too), and can be removed."""
-    from realrt import cgroups
+    from realrt.containers import cgroups
 
     require_real(rootless=False, state_dir=str(tmp_path / "probe"))
     if cgroups.detect() is None:

@@ -8,7 +8,7 @@ import os
 import pytest
 
 import sim
-from sim.mounts import MountedFS
+from sim.containers.mounts import MountedFS
 
 
 def base() -> sim.Layer:

@@ -32,9 +32,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.digest import Digest, sha256_digest
-from sim.errors import ConflictError, DigestMismatchError, ImageNotFoundError, InvalidReferenceError, NotFoundError
-from sim.layer import Layer
-from sim.oci import (
+from sim.errors import (
+    ConflictError,
+    DigestMismatchError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+    NotFoundError,
+)
+from sim.images.oci import (
     ANNOTATION_CONTAINERD_IMAGE_NAME,
     ANNOTATION_REF_NAME,
     MAX_DOCUMENT_SIZE,
@@ -61,7 +66,8 @@ from sim.oci import (
     rfc3339,
     validate_image,
 )
-from sim.store import BlobNotFoundError, ContentStore, ImageStore, Usage
+from sim.images.store import BlobNotFoundError, ContentStore, ImageStore, Usage
+from sim.layers.layer import Layer
 
 ROOT = Path(__file__).resolve().parents[1]
 D1 = "sha256:" + "1" * 64
@@ -421,7 +427,7 @@ def test_a_live_writers_ingest_is_not_cleaned(tmp_path: Path) -> None:
 
 KILLED_WRITER = """
 import os, signal, sys
-from sim.store import ContentStore
+from sim.images.store import ContentStore
 store = ContentStore(sys.argv[1])
 class HalfThenDie:
     calls = 0

@@ -11,10 +11,20 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from sim.capacity import GiB, MiB, StartMeasurement, UsageSeries, container, memory_hog, predict_hog, predict_start, vm
-from sim.capacity import plots
+from sim.capacity import (
+    GiB,
+    MiB,
+    StartMeasurement,
+    UsageSeries,
+    container,
+    memory_hog,
+    plots,
+    predict_hog,
+    predict_start,
+    vm,
+)
 from sim.capacity.scenarios import ALL, ScenarioResult
-from sim.limits import parse_limits
+from sim.containers.limits import parse_limits
 
 # Small versions of the scenarios: the figures' shape, not the numbers, is under test here.
 SMALL: dict[str, dict[str, Any]] = {

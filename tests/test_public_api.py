@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import sim
 import realrt
+import sim
 
 
 def test_sim_public_names_are_pinned() -> None:

@@ -19,7 +19,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sim.errors import InvalidReferenceError
-from sim.reference import (
+from sim.images.reference import (
     ERR_NAME_TOO_LONG,
     Reference,
     is_image_id,

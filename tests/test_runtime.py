@@ -1,4 +1,4 @@
-"""The real container runtime (realrt.runtime) over a kernel overlay of the busybox base layer.
+"""The real container runtime (realrt.containers.runtime) over a kernel overlay of the busybox base layer.
 
 Every real test runs inside ``clean_host``: afterwards the host's mount table,
 the journal and the process table must be as they were before it.
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from realrt import runtime as rt
-from sim.base import GROUP, PASSWD, busybox_layer, find_busybox
+from realrt.containers import runtime as rt
 from sim.digest import Digest, sha256_digest
 from sim.errors import BackendUnavailableError, ContainerStateError, UnsafeLayerError
+from sim.images.base import GROUP, PASSWD, busybox_layer, find_busybox
 from sim.interface import Engine, UnionMount
-from sim.layer import Directory, RegularFile, Symlink
+from sim.layers.layer import Directory, RegularFile, Symlink
 
 from .backends import require_real
 
@@ -58,7 +58,7 @@ def test_busybox_layer_is_deterministic_and_complete() -> None:
     assert all(e.mtime_ns == 0 for _, e in layer.items() if isinstance(e, (RegularFile, Directory, Symlink)))
     assert "etc/hostname" not in layer  # the runtime gives the hostname
 
-    from sim import base
+    from sim.images import base
 
     def digest() -> Digest:
         buf = io.BytesIO()
@@ -71,7 +71,7 @@ def test_busybox_layer_is_deterministic_and_complete() -> None:
 
 
 def test_busybox_layer_names_the_package_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim import base
+    from sim.images import base
 
     monkeypatch.setattr(base, "BUSYBOX_CANDIDATES", ("/nonexistent/busybox",))
     monkeypatch.setattr(base.shutil, "which", lambda name: None)
@@ -80,7 +80,7 @@ def test_busybox_layer_names_the_package_when_missing(monkeypatch: pytest.Monkey
 
 
 def test_a_dynamic_busybox_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim import base
+    from sim.images import base
 
     fake = tmp_path / "busybox"
     fake.write_bytes(Path("/bin/sh").resolve().read_bytes() if Path("/bin/sh").exists() else b"")

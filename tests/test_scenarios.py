@@ -9,10 +9,16 @@ from typing import Any
 
 import pytest
 
-from sim.capacity import GiB, MiB, Host, container, vm
+from sim.capacity import GiB, Host, MiB, container, vm
 from sim.capacity.defaults import value
 from sim.capacity.scenarios import (
-    ALL, ScenarioResult, consolidation_power, flash_crowd, idle_waste_day, noisy_neighbour, overcommit_sweep,
+    ALL,
+    ScenarioResult,
+    consolidation_power,
+    flash_crowd,
+    idle_waste_day,
+    noisy_neighbour,
+    overcommit_sweep,
     same_service,
 )
 from sim.errors import InvalidSpecError

@@ -1,4 +1,4 @@
-"""The model's shell (:mod:`sim.shell`) against busybox 1.35.
+"""The model's shell (:mod:`sim.containers.shell`) against busybox 1.35.
 
 ``BUSYBOX_CASES`` were recorded from Debian's busybox-static 1.35.0 running
 ``/bin/sh -c SCRIPT`` (argv[0] ``/bin/sh``, as a container's RUN does) in a
@@ -27,8 +27,8 @@ from collections.abc import Mapping
 import pytest
 
 import sim
-from sim.shell import DEFAULT_PATH, IMPLEMENTED, ShellResult, run
-from sim.trace import EventKind
+from sim.containers.shell import DEFAULT_PATH, IMPLEMENTED, ShellResult, run
+from sim.layers.trace import EventKind
 
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
 

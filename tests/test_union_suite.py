@@ -19,7 +19,7 @@ import pytest
 import sim
 from sim.errors import FrozenLayerError
 from sim.interface import Engine, UnionMount
-from sim.layer import Directory, Layer, Whiteout
+from sim.layers.layer import Directory, Layer, Whiteout
 
 from .backends import RealBackend, RootlessBackend, SimBackend
 
@@ -376,7 +376,7 @@ def test_unprivileged_user_mounts_through_a_user_namespace() -> None:
 
 
 def test_kernel_layer_order_is_flipped_in_one_place() -> None:
-    from realrt.overlay import legacy_options, overlay_settings
+    from realrt.layers.overlay import legacy_options, overlay_settings
 
     settings = overlay_settings(["/l/bottom", "/l/top"], "/u", "/w", sim.UnionOptions(), userxattr=False)
     assert [v for k, v in settings if k == "lowerdir+"] == ["/l/top", "/l/bottom"]

@@ -23,13 +23,18 @@ from typing import Any
 
 import pytest
 
-from realrt import _initramfs as ird
 from realrt import vm as rvm
 from realrt.journal import Journal, Record, start_time
-from sim.base import _is_static_elf, busybox_layer, find_busybox
+from realrt.vm import _initramfs as ird
 from sim.capacity.series import StartMeasurement
-from sim.errors import BackendUnavailableError, InvalidLimitError, InvalidSpecError, LayerFormatError
-from sim.layer import Layer
+from sim.errors import (
+    BackendUnavailableError,
+    InvalidLimitError,
+    InvalidSpecError,
+    LayerFormatError,
+)
+from sim.images.base import _is_static_elf, busybox_layer, find_busybox
+from sim.layers.layer import Layer
 
 from .backends import require_real
 from .realcheck import under_subreaper
@@ -400,8 +405,8 @@ def test_a_killed_owner_leaves_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.real
 def test_container_start_is_measured_and_much_faster(boots: _Boots, tmp_path: Path) -> None:
-    from realrt import cgroups
-    from sim.limits import parse_limits
+    from realrt.containers import cgroups
+    from sim.containers.limits import parse_limits
 
     engine = require_real(state_dir=str(tmp_path / "state"))
     rootless = bool(getattr(engine, "rootless", False))

@@ -14,17 +14,33 @@ the same things on this machine and return the same types (:class:`UsageSeries`,
 
 from __future__ import annotations
 
-from ._engine import simulate
-from .defaults import DEFAULTS, GiB, MB, MiB, Sourced
-from .hogs import Hog, cpu_hog, fork_bomb, memory_hog
-from .placement import POLICIES, Density, Placement, density, place
-from .predict import predict_hog, predict_start, this_host
-from .profiles import Profile, diurnal, flat, step, trace
-from .run import InstanceTotals, Metrics, Run
-from .scenarios import (ScenarioResult, consolidation_power, flash_crowd, idle_waste_day, noisy_neighbour,
-                        overcommit_sweep, same_service)
-from .series import StartMeasurement, UsageSeries
-from .specs import ContainerSpec, Host, Instance, VMSpec, Workload, container, microvm, vm
+from sim.capacity._engine import simulate
+from sim.capacity.defaults import DEFAULTS, MB, GiB, MiB, Sourced
+from sim.capacity.hogs import Hog, cpu_hog, fork_bomb, memory_hog
+from sim.capacity.placement import POLICIES, Density, Placement, density, place
+from sim.capacity.predict import predict_hog, predict_start, this_host
+from sim.capacity.profiles import Profile, diurnal, flat, step, trace
+from sim.capacity.run import InstanceTotals, Metrics, Run
+from sim.capacity.scenarios import (
+                        ScenarioResult,
+                        consolidation_power,
+                        flash_crowd,
+                        idle_waste_day,
+                        noisy_neighbour,
+                        overcommit_sweep,
+                        same_service,
+)
+from sim.capacity.series import StartMeasurement, UsageSeries
+from sim.capacity.specs import (
+                        ContainerSpec,
+                        Host,
+                        Instance,
+                        VMSpec,
+                        Workload,
+                        container,
+                        microvm,
+                        vm,
+)
 
 __all__ = [
     "simulate", "Run", "Metrics", "InstanceTotals",

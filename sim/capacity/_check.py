@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from ..errors import InvalidSpecError
+from sim.errors import InvalidSpecError
 
 __all__ = ["number", "whole", "require"]
 

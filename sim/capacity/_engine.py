@@ -24,15 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InvalidSpecError
-from .defaults import value
-from ._check import number, whole
-from ._memory import Block, Conflict
-from ._sharing import B, F, host_sum, water_fill
-from .placement import place, policy_name
-from .run import InstanceTotals, Run
-from .series import UsageSeries
-from .specs import Host, Instance, VMSpec
+from sim.capacity._check import number, whole
+from sim.capacity._memory import Block, Conflict
+from sim.capacity._sharing import B, F, host_sum, water_fill
+from sim.capacity.defaults import value
+from sim.capacity.placement import place, policy_name
+from sim.capacity.run import InstanceTotals, Run
+from sim.capacity.series import UsageSeries
+from sim.capacity.specs import Host, Instance, VMSpec
+from sim.errors import InvalidSpecError
 
 __all__ = ["simulate"]
 

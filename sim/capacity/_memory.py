@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ._sharing import B, F, host_max, host_sum
+from sim.capacity._sharing import B, F, host_max, host_sum
 
 if TYPE_CHECKING:
-    from ._engine import _Simulation
+    from sim.capacity._engine import _Simulation
 
 __all__ = ["Block", "Conflict"]
 

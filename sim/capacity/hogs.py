@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidSpecError
-
-from .defaults import MiB
-from .series import FloatArray
+from sim.capacity.defaults import MiB
+from sim.capacity.series import FloatArray
+from sim.errors import InvalidSpecError
 
 __all__ = ["Hog", "cpu_hog", "memory_hog", "fork_bomb"]
 

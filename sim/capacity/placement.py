@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import InvalidSpecError
-from .defaults import value
-from .specs import ContainerSpec, Host, Instance, Spec, Workload
+from sim.capacity.defaults import value
+from sim.capacity.specs import ContainerSpec, Host, Instance, Spec, Workload
+from sim.errors import InvalidSpecError
 
 __all__ = ["POLICIES", "Placement", "place", "policy_name", "Density", "density"]
 

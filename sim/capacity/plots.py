@@ -29,11 +29,11 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import fontManager
 from matplotlib.text import Text
 
-from .defaults import GiB, MiB
-from .run import Run
-from .scenarios import ScenarioResult
-from .series import KINDS, StartMeasurement, UsageSeries
-from .specs import KIND_ORDER, Spec, VMSpec, container, microvm, vm
+from sim.capacity.defaults import GiB, MiB
+from sim.capacity.run import Run
+from sim.capacity.scenarios import ScenarioResult
+from sim.capacity.series import KINDS, StartMeasurement, UsageSeries
+from sim.capacity.specs import KIND_ORDER, Spec, VMSpec, container, microvm, vm
 
 __all__ = ["figure", "fleet", "start_latency", "overlay", "starts", "layers", "same_service", "flash_crowd", "noisy_neighbour",
            "overcommit_sweep", "idle_waste_day", "consolidation_power", "COLOURS"]

@@ -13,14 +13,14 @@ import os
 
 import numpy as np
 
-from ..errors import InvalidSpecError
-from ..limits import Limits, host_cpus
-from .defaults import value
-from .hogs import Hog
-from .profiles import trace
-from .series import KINDS, StartMeasurement, UsageSeries
-from .specs import ContainerSpec, Host, Instance, Workload
-from ._engine import simulate
+from sim.capacity._engine import simulate
+from sim.capacity.defaults import value
+from sim.capacity.hogs import Hog
+from sim.capacity.profiles import trace
+from sim.capacity.series import KINDS, StartMeasurement, UsageSeries
+from sim.capacity.specs import ContainerSpec, Host, Instance, Workload
+from sim.containers.limits import Limits, host_cpus
+from sim.errors import InvalidSpecError
 
 __all__ = ["predict_hog", "predict_start", "this_host"]
 

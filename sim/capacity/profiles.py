@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InvalidSpecError
-from ._check import number
-from .series import FloatArray
+from sim.capacity._check import number
+from sim.capacity.series import FloatArray
+from sim.errors import InvalidSpecError
 
 __all__ = ["Profile", "Flat", "Diurnal", "Step", "Trace", "flat", "diurnal", "step", "trace"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .defaults import GiB
-from .series import FloatArray, UsageSeries, readonly
-from .specs import Host
+from sim.capacity.defaults import GiB
+from sim.capacity.series import FloatArray, UsageSeries, readonly
+from sim.capacity.specs import Host
 
 __all__ = ["Run", "InstanceTotals", "Metrics"]
 

@@ -27,13 +27,24 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..errors import InvalidSpecError
-from ._engine import simulate
-from .defaults import GiB, MiB, value
-from .placement import density
-from .profiles import diurnal, step, trace
-from .run import Run
-from .specs import KIND_ORDER, ContainerSpec, Host, Instance, Spec, VMSpec, Workload, container, microvm, vm
+from sim.capacity._engine import simulate
+from sim.capacity.defaults import GiB, MiB, value
+from sim.capacity.placement import density
+from sim.capacity.profiles import diurnal, step, trace
+from sim.capacity.run import Run
+from sim.capacity.specs import (
+    KIND_ORDER,
+    ContainerSpec,
+    Host,
+    Instance,
+    Spec,
+    VMSpec,
+    Workload,
+    container,
+    microvm,
+    vm,
+)
+from sim.errors import InvalidSpecError
 
 __all__ = ["ScenarioResult", "same_service", "flash_crowd", "noisy_neighbour", "overcommit_sweep",
            "idle_waste_day", "consolidation_power", "ALL"]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from ..errors import InvalidSpecError
 import numpy.typing as npt
+
+from sim.errors import InvalidSpecError
 
 __all__ = ["UsageSeries", "StartMeasurement", "SOURCES", "KINDS"]
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import InvalidSpecError
-from ..limits import Limits, shares_to_weight
-from ._check import number, whole
-from .defaults import GiB, MiB, value
-from .profiles import Flat, Profile
+from sim.capacity._check import number, whole
+from sim.capacity.defaults import GiB, MiB, value
+from sim.capacity.profiles import Flat, Profile
+from sim.containers.limits import Limits, shares_to_weight
+from sim.errors import InvalidSpecError
 
 __all__ = ["Host", "VMSpec", "ContainerSpec", "Workload", "Instance", "vm", "microvm", "container",
            "Spec", "KIND_ORDER"]
@@ -178,7 +178,7 @@ class ContainerSpec:
     @classmethod
     def from_limits(cls, limits: Limits, *, cpu_request: float | None = None,
                     memory_request: int | None = None, **more: object) -> ContainerSpec:
-        """The container ``docker run`` with ``limits`` makes (see :func:`sim.limits.parse_limits`).
+        """The container ``docker run`` with ``limits`` makes (see :func:`sim.containers.limits.parse_limits`).
 
         Docker sets no requests: they default to the limits (``--cpus``, ``--memory``) or 0, as a
         Kubernetes pod whose requests default to its limits.  ``--cpu-shares`` becomes cgroup v2's

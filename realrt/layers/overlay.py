@@ -1,0 +1,404 @@
+"""The kernel twin of :class:`sim.layers.unionfs.UnionFS`: a real overlayfs mount.
+
+Each layer is written in its overlay directory form, then mounted with every
+option that changes behaviour given explicitly (``redirect_dir``, ``index``,
+``metacopy=off``, ``xino=off``) so kernel build defaults cannot differ from
+the model.  As root the mount is made here; unprivileged, a helper process
+enters a new user and mount namespace, mounts with ``userxattr`` and serves
+the same calls over a socket.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import pickle
+import shutil
+import signal
+import socket
+import struct
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from realrt import _syscalls
+from realrt.journal import Journal
+from realrt.layers._rooted import RootedOps
+from sim.errors import (
+    BackendUnavailableError,
+    FrozenLayerError,
+    LayerFormatError,
+    MountError,
+)
+from sim.interface import UnionMount, UnionOptions
+from sim.layers.layer import Layer
+from sim.layers.trace import Event
+
+__all__ = ["KernelUnionFS", "overlay_settings", "legacy_options"]
+
+_FS_CALLS = ("open", "read", "write", "close", "stat", "lstat", "listdir", "mkdir", "rmdir", "unlink",
+             "rename", "symlink", "link", "readlink", "chmod", "chown", "truncate", "utime")
+
+
+def overlay_settings(lower_dirs_bottom_first: Sequence[str], upper: str, work: str, options: UnionOptions,
+                     *, userxattr: bool) -> list[tuple[str, str | None]]:
+    """Every mount option as (key, value); ``None`` marks a flag.
+
+    The one place where the API's bottom-first layers become the kernel's
+    top-first ``lowerdir`` order.
+    """
+    if userxattr and options.redirect_dir:
+        raise MountError(errno.EINVAL, "an unprivileged (userxattr) overlay cannot use redirect_dir=on; mount as root")
+    # With userxattr the kernel accepts only "nofollow"; it creates no redirects either, like "off".
+    redirect = "on" if options.redirect_dir else ("nofollow" if userxattr else "off")
+    settings: list[tuple[str, str | None]] = [("lowerdir+", d) for d in reversed(lower_dirs_bottom_first)]
+    settings += [
+        ("upperdir", upper),
+        ("workdir", work),
+        ("redirect_dir", redirect),
+        ("index", "on" if options.index else "off"),
+        ("metacopy", "off"),
+        ("xino", "off"),
+    ]
+    if userxattr:
+        settings.append(("userxattr", None))
+    return settings
+
+
+def legacy_options(settings: list[tuple[str, str | None]]) -> str:
+    """The same settings as one mount(2) data string (``lowerdir=top:...:bottom``), for older kernels."""
+    lowers = [v for k, v in settings if k == "lowerdir+"]
+    rest = [k if v is None else f"{k}={v}" for k, v in settings if k != "lowerdir+"]
+    return ",".join([f"lowerdir={':'.join(str(v) for v in lowers)}", *rest])
+
+
+def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxattr: bool,
+             options: UnionOptions, layer_cache: Path | None = None) -> tuple[list[str], str, str, str]:
+    planned = [str(base / str(i)) for i in range(max(1, len(layers)))]
+    overlay_settings(planned, str(base / "u"), str(base / "w"), options, userxattr=userxattr)  # refuse before writing
+    lowers: list[str] = []
+    for i, layer in enumerate(layers or [Layer().freeze()]):  # the kernel needs at least one lowerdir
+        # The kernel refuses one folder twice in a stack (ELOOP): a repeated layer gets its own copy.
+        cache = layer_cache if layer_cache is not None and not _in_stack(layer, layer_cache, lowers, userxattr) else None
+        lowers.append(str(_layer_dir(layer, base / str(i), cache, userxattr=userxattr)))
+    up, work, mnt = base / "u", base / "w", base / "m"
+    if upper is not None:
+        upper.to_directory(up, userxattr=userxattr)
+    else:
+        up.mkdir()
+    work.mkdir()
+    mnt.mkdir()
+    return lowers, str(up), str(work), str(mnt)
+
+
+def _cache_name(layer: Layer, userxattr: bool) -> str:
+    return layer.content_id.hex + ("-userxattr" if userxattr else "")
+
+
+def _in_stack(layer: Layer, cache: Path, lowers: list[str], userxattr: bool) -> bool:
+    return str(cache / _cache_name(layer, userxattr)) in lowers
+
+
+def _layer_dir(layer: Layer, private: Path, cache: Path | None, *, userxattr: bool) -> Path:
+    """Where a lower layer lives on disk: written once into the layer cache (shared by every
+    mount of every image that has it, as Docker's layer store is), else into the mount's own folder."""
+    if cache is None:
+        layer.to_directory(private, userxattr=userxattr)
+        return private
+    folder = cache / _cache_name(layer, userxattr)
+    if not folder.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = cache / f".{folder.name}.{uuid.uuid4().hex[:8]}"
+        layer.to_directory(staging, userxattr=userxattr)
+        try:
+            os.rename(staging, folder)  # atomic: a half-written layer is never visible under its name
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another mount wrote it first
+    return folder
+
+
+def _mount(lowers: list[str], up: str, work: str, mnt: str, options: UnionOptions, *, userxattr: bool) -> None:
+    settings = overlay_settings(lowers, up, work, options, userxattr=userxattr)
+    try:
+        _syscalls.fsmount_overlay(mnt, settings)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSYS, errno.EINVAL):
+            raise MountError(exc.errno, f"the kernel refused the overlay mount ({os.strerror(exc.errno or 0)}): "
+                             f"{legacy_options(settings)}") from exc
+        # No new mount API (or no "lowerdir+", before Linux 6.8): the one-page mount(2) string.
+        data = legacy_options(settings)
+        if len(data) >= 4096:
+            raise MountError(errno.E2BIG, f"overlay options exceed one page ({len(data)} bytes) and this kernel "
+                             "lacks fsconfig lowerdir+: use fewer layers or a shorter LAYERLAB_STATE_DIR") from exc
+        try:
+            _syscalls.mount("overlay", mnt, "overlay", 0, data)
+        except OSError as exc2:
+            raise MountError(exc2.errno, f"the kernel refused the overlay mount ({os.strerror(exc2.errno or 0)}): "
+                             f"{data}") from exc2
+    # The kernel may quietly fall back (index=on needs file handles on the upper fs, which a
+    # user namespace does not get); the model would then describe a different mount.
+    if options.index and "index=on" not in _super_options(mnt):
+        _syscalls.umount2(mnt, 0)
+        raise MountError(errno.EOPNOTSUPP, "the kernel fell back to index=off (the upper file system offers no file "
+                         "handles here, as in a user namespace); mount as root to use index=on")
+
+
+def _super_options(mnt: str) -> list[str]:
+    target = os.path.realpath(mnt)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            fields = line.split()
+            if fields[4] == target:
+                return fields[-1].split(",")
+    return []
+
+
+class KernelUnionFS(UnionMount):
+    """A kernel overlay mount behind the :class:`sim.interface.UnionMount` interface.
+
+    ``upper`` returns the upper directory read back with
+    :meth:`Layer.from_directory` (a frozen snapshot: the live upper layer is
+    the kernel's).  Use it as a context manager; :meth:`unmount` is idempotent
+    and also runs at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        upper: Layer | None = None,
+        *,
+        redirect_dir: bool = False,
+        index: bool = False,
+        umask: int = 0o022,
+        rootless: bool = False,
+        journal: Journal,
+        workspace: Path,
+        layer_cache: Path | None = None,
+    ) -> None:
+        if upper is not None and upper.frozen:
+            raise FrozenLayerError("the upper layer must be writable; pass Layer() or None")
+        for i, layer in enumerate(layers):
+            if not layer.frozen:
+                raise LayerFormatError(f"lower layer {i} is not frozen; call freeze() first (lower layers are read-only)")
+        self.options = UnionOptions(redirect_dir=redirect_dir, index=index, umask=umask)
+        self.layers = tuple(layers)
+        self.rootless = rootless
+        self._journal = journal
+        self._base = workspace / uuid.uuid4().hex[:12]
+        self._records = [journal.record("tree", str(self._base))]
+        self._base.mkdir(parents=True)
+        self._upper_dir = str(self._base / "u")
+        try:
+            if rootless:
+                self._ops: Any = _Helper(self._base, self.layers, upper, self.options, journal, self._records,
+                                         layer_cache)
+            else:
+                lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False, options=self.options,
+                                                 layer_cache=layer_cache)
+                self._records.append(journal.record("mount", mnt))
+                _mount(lowers, up, work, mnt, self.options, userxattr=False)
+                self._ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), umask)
+        except BaseException:
+            _teardown(None, journal, self._records)
+            raise
+        self._finalizer = weakref.finalize(self, _teardown, self._ops, journal, self._records)
+        for name in _FS_CALLS:
+            setattr(self, name, getattr(self._ops, name))
+
+    @property
+    def mountpoint(self) -> str:
+        """Where the overlay is mounted (inside the helper's namespace when rootless)."""
+        return str(self._base / "m")
+
+    @property
+    def helper_pid(self) -> int:
+        """Rootless: the helper whose user and mount namespaces hold the mount (0 as root)."""
+        return int(getattr(self._ops, "pid", 0) or 0) if self.rootless else 0
+
+    @property
+    def upper_dir(self) -> str:
+        """The upper directory on the host: where the kernel leaves char 0/0 whiteouts and opaque xattrs."""
+        return self._upper_dir
+
+    @property
+    def upper(self) -> Layer:
+        if isinstance(self._ops, _Helper):
+            layer: Layer = self._ops.call("read_upper")
+            return layer
+        return Layer.from_directory(self._upper_dir)
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return ()  # the kernel does not report its copy-ups; notebooks take them from the model
+
+    def unmount(self) -> None:
+        self._finalizer()
+
+    # The os-shaped calls are bound per instance in __init__; these satisfy the ABC.
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int: raise AssertionError  # noqa: E704
+    def read(self, fd: int, n: int) -> bytes: raise AssertionError  # noqa: E704
+    def write(self, fd: int, data: bytes) -> int: raise AssertionError  # noqa: E704
+    def close(self, fd: int) -> None: raise AssertionError  # noqa: E704
+    def stat(self, path: str) -> os.stat_result: raise AssertionError  # noqa: E704
+    def lstat(self, path: str) -> os.stat_result: raise AssertionError  # noqa: E704
+    def listdir(self, path: str = "/") -> list[str]: raise AssertionError  # noqa: E704
+    def mkdir(self, path: str, mode: int = 0o777) -> None: raise AssertionError  # noqa: E704
+    def rmdir(self, path: str) -> None: raise AssertionError  # noqa: E704
+    def unlink(self, path: str) -> None: raise AssertionError  # noqa: E704
+    def rename(self, src: str, dst: str) -> None: raise AssertionError  # noqa: E704
+    def symlink(self, target: str, path: str) -> None: raise AssertionError  # noqa: E704
+    def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None: raise AssertionError  # noqa: E704
+    def readlink(self, path: str) -> str: raise AssertionError  # noqa: E704
+    def chmod(self, path: str, mode: int) -> None: raise AssertionError  # noqa: E704
+    def truncate(self, path: str, length: int) -> None: raise AssertionError  # noqa: E704
+    def chown(self, path: str, uid: int, gid: int) -> None: raise AssertionError  # noqa: E704
+
+    def utime(self, path: str, times: tuple[float, float] | None = None, *, ns: tuple[int, int] | None = None,
+              follow_symlinks: bool = True) -> None:
+        raise AssertionError
+
+
+def _teardown(ops: Any, journal: Journal, records: list[Any]) -> None:
+    """Close descriptors, unmount, delete the folders, forget the records.  Idempotent."""
+    if isinstance(ops, RootedOps):
+        ops.close_all()
+        os.close(ops.root)
+    elif isinstance(ops, _Helper):
+        ops.stop()
+    for rec in reversed(records):
+        journal.release(rec)
+    records.clear()
+
+
+# -- the rootless helper ---------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _send(sock: socket.socket, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(struct.pack("!Q", len(data)) + data)
+
+
+def _recv(sock: socket.socket) -> Any:
+    head = _recv_exact(sock, 8)
+    return pickle.loads(_recv_exact(sock, struct.unpack("!Q", head)[0]))
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("the rootless helper went away")
+        buf += chunk
+    return bytes(buf)
+
+
+class _Helper:
+    """A child in its own user and mount namespaces holding the mount; calls go over a socket."""
+
+    def __init__(self, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
+                 journal: Journal, records: list[Any], layer_cache: Path | None = None) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        uid, gid = os.getuid(), os.getgid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            parent_sock.close()
+            code = 0
+            try:
+                _serve(child_sock, base, layers, upper, options, uid, gid, layer_cache)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        child_sock.close()
+        self.pid = pid
+        self.sock = parent_sock
+        records.append(journal.record("process", pid=pid))
+        status, value = _recv(self.sock)
+        if status != "ok":
+            self.stop()
+            raise value
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        _send(self.sock, (name, args, kwargs))
+        status, value = _recv(self.sock)
+        if status == "err":
+            raise value
+        return value
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name not in _FS_CALLS:
+            raise AttributeError(name)
+        return lambda *a, **k: self.call(name, *a, **k)
+
+    def stop(self) -> None:
+        if self.pid:
+            try:
+                _send(self.sock, ("exit", (), {}))
+                _recv(self.sock)
+            except (OSError, EOFError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.sock.close()
+            self.pid = 0
+
+
+def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
+           uid: int, gid: int, layer_cache: Path | None) -> None:  # pragma: no cover - runs in the child
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # A forked child that never execs keeps every descriptor the parent had: close them, so a
+    # container's stdin pipe held open by the parent reaches EOF when the parent closes it.
+    keep = sorted({0, 1, 2, sock.fileno()})
+    for low, high in zip(keep, [*keep[1:], 1 << 20]):
+        if high > low + 1:
+            os.closerange(low + 1, high)
+    ops: RootedOps | None = None
+    mnt = ""
+    try:
+        try:
+            _syscalls.unshare(_syscalls.CLONE_NEWUSER | _syscalls.CLONE_NEWNS)
+            Path("/proc/self/setgroups").write_text("deny")
+            Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
+            Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+            _syscalls.mount("none", "/", None, _syscalls.MS_REC | _syscalls.MS_PRIVATE)
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"rootless mode needs unprivileged user namespaces, which this kernel refused ({exc}); "
+                "run as root or enable kernel.unprivileged_userns_clone"
+            ) from exc
+        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True, options=options, layer_cache=layer_cache)
+        _mount(lowers, up, work, mnt, options, userxattr=True)
+        ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), options.umask)
+        _send(sock, ("ok", None))
+    except BaseException as exc:
+        _send(sock, ("err", exc))
+        raise
+    while True:
+        try:
+            name, args, kwargs = _recv(sock)
+        except EOFError:
+            name, args, kwargs = "exit", (), {}
+        if name == "exit":
+            ops.close_all()
+            os.close(ops.root)
+            _syscalls.umount2(mnt, 0)
+            shutil.rmtree(base, ignore_errors=True)  # we own every file as namespace root
+            try:
+                _send(sock, ("ok", None))
+            except OSError:
+                pass
+            return
+        try:
+            if name == "read_upper":
+                result: Any = Layer.from_directory(up)
+            else:
+                result = getattr(ops, name)(*args, **kwargs)
+            _send(sock, ("ok", result))
+        except Exception as exc:  # noqa: BLE001 - every error goes back to the caller
+            _send(sock, ("err", exc))

@@ -1,0 +1,660 @@
+"""The layer: an immutable changeset once frozen.
+
+A :class:`Layer` maps layer paths (``"etc/passwd"``, no leading slash) to
+entries: :class:`RegularFile`, :class:`Directory`, :class:`Symlink` and
+:class:`Whiteout`.  Hard links are two paths holding the *same*
+``RegularFile`` object, exactly as two directory entries share one inode.
+
+A layer has three interchangeable forms:
+
+* in memory (this module);
+* overlay directory form: whiteouts are char 0/0 devices, opaque directories
+  carry ``trusted.overlay.opaque=y`` (``user.overlay.opaque`` unprivileged):
+  :meth:`Layer.from_directory` / :meth:`Layer.to_directory`;
+* OCI tar form: whiteouts are ``.wh.<name>`` files and ``.wh..wh..opq`` marks an
+  opaque directory: :meth:`Layer.from_tar` / :meth:`Layer.to_tar`.
+
+Building is explicit (``add_file``, ``add_dir`` ...); :meth:`Layer.freeze`
+makes the layer and every entry in it immutable, after which any mutation
+raises :class:`~sim.errors.FrozenLayerError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+from sim.errors import FrozenLayerError, LayerFormatError, UnsafeLayerError
+from sim.layers import _paths
+
+if TYPE_CHECKING:
+    from sim.digest import Digest
+
+__all__ = ["Entry", "RegularFile", "Directory", "Symlink", "Whiteout", "Layer", "source_date_epoch"]
+
+Compression = Literal["gzip"] | None
+
+
+def source_date_epoch() -> int | None:
+    """``SOURCE_DATE_EPOCH`` from the environment, or ``None`` when unset or empty."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise LayerFormatError(f"SOURCE_DATE_EPOCH must be an integer, got {value!r}") from exc
+
+
+class Entry:
+    """One object in a layer.  Mutable while its layer is being built."""
+
+    __slots__ = ("_frozen",)
+    _frozen: bool
+    kind: str = "?"
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_frozen", False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise FrozenLayerError(f"{type(self).__name__} belongs to a frozen layer")
+        object.__setattr__(self, name, value)
+
+    def _freeze(self) -> None:
+        object.__setattr__(self, "_frozen", True)
+
+    def __setstate__(self, state: Any) -> None:
+        # Pickling (the rootless helper sends layers back) must bypass the frozen guard.
+        slots = state[1] if isinstance(state, tuple) else state
+        for key, value in (slots or {}).items():
+            object.__setattr__(self, key, value)
+
+    def _value(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Entry)
+        return self._value() == other._value()
+
+    def __hash__(self) -> int:  # entries are compared by value but live in identity-keyed tables
+        return id(self)
+
+    def copy(self) -> Entry:
+        """A new, mutable entry with the same value (what copy-up makes)."""
+        raise NotImplementedError
+
+
+class _Owned(Entry):
+    """An entry with the usual inode metadata."""
+
+    __slots__ = ("mode", "uid", "gid", "mtime_ns", "xattrs")
+    mode: int
+    uid: int
+    gid: int
+    mtime_ns: int
+    xattrs: dict[str, bytes]
+
+    def __init__(self, mode: int, uid: int, gid: int, mtime_ns: int, xattrs: Mapping[str, bytes] | None) -> None:
+        super().__init__()
+        if not 0 <= mode <= 0o7777:
+            raise LayerFormatError(f"mode {mode:#o} is not a permission mode (0..0o7777)")
+        if uid < 0 or gid < 0:
+            raise LayerFormatError(f"uid/gid must be non-negative, got {uid}/{gid}")
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.mtime_ns = mtime_ns
+        self.xattrs = dict(xattrs or {})
+
+    def _meta(self) -> tuple[Any, ...]:
+        return (self.mode, self.uid, self.gid, self.mtime_ns, tuple(sorted(self.xattrs.items())))
+
+    def _freeze(self) -> None:
+        super()._freeze()
+        # A frozen entry hands out a read-only view so ``entry.xattrs[k] = v`` fails too.
+        object.__setattr__(self, "xattrs", _FrozenDict(self.xattrs))
+
+
+class _FrozenDict(dict[str, bytes]):
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise FrozenLayerError("xattrs of a frozen entry cannot change")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_FrozenDict, (dict(self),))
+
+    def __ior__(self, other: Any) -> _FrozenDict:  # type: ignore[override,misc]
+        # ``entry.xattrs |= {...}`` mutates in place *before* the attribute assignment
+        # that Entry.__setattr__ would refuse, so the in-place operator must refuse itself.
+        self._refuse()
+        return self
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+
+#: Namespaces Linux accepts for extended attributes; any other name fails in setxattr(2).
+_XATTR_NAMESPACES = ("user.", "trusted.", "security.", "system.")
+#: Markers the kernel reads from the overlay form.  A layer carries them as
+#: ``Directory.opaque`` / ``redirect`` and whiteout entries, never as plain
+#: xattrs: a tar that smuggled ``trusted.overlay.opaque`` or ``...redirect``
+#: would change what the union shows without any whiteout rule being applied.
+_OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+#: XATTR_NAME_MAX and XATTR_SIZE_MAX of Linux.
+_XATTR_NAME_MAX = 255
+_XATTR_SIZE_MAX = 65536
+
+
+def _check_xattrs(path: str, xattrs: Mapping[str, bytes]) -> None:
+    """Refuse xattrs that the overlay form could not hold or that would forge overlay markers."""
+    for key, value in xattrs.items():
+        if key.startswith(_OVERLAY_XATTR_PREFIXES):
+            raise LayerFormatError(
+                f"{path!r}: xattr {key!r} is an overlay marker; use Directory.opaque or a whiteout entry instead"
+            )
+        namespace = next((ns for ns in _XATTR_NAMESPACES if key.startswith(ns)), None)
+        if namespace is None or key == namespace or "\x00" in key or len(key.encode("utf-8", "surrogateescape")) > _XATTR_NAME_MAX:
+            raise LayerFormatError(f"{path!r}: {key!r} is not a Linux xattr name (user.*, trusted.*, security.*, system.*)")
+        if len(value) > _XATTR_SIZE_MAX:
+            raise LayerFormatError(f"{path!r}: xattr {key!r} holds {len(value)} bytes; Linux allows {_XATTR_SIZE_MAX}")
+
+
+class RegularFile(_Owned):
+    """A regular file: bytes plus metadata.  Two paths holding one object are hard links."""
+
+    __slots__ = ("_data",)
+    kind = "file"
+
+    def __init__(
+        self,
+        data: bytes = b"",
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+    ) -> None:
+        super().__init__(mode, uid, gid, mtime_ns, xattrs)
+        self._data: bytes | bytearray = bytes(data)
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self._data) if isinstance(self._data, bytearray) else self._data
+
+    @data.setter
+    def data(self, value: bytes) -> None:
+        self._data = bytes(value)
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    def buffer(self) -> bytearray:
+        """The mutable content, for in-place writes by the union file system."""
+        if self._frozen:
+            raise FrozenLayerError("a frozen file's content cannot change")
+        if not isinstance(self._data, bytearray):
+            self._data = bytearray(self._data)
+        return self._data
+
+    def _freeze(self) -> None:
+        object.__setattr__(self, "_data", self.data)
+        super()._freeze()
+
+    def _value(self) -> tuple[Any, ...]:
+        return (self.data, *self._meta())
+
+    def copy(self) -> RegularFile:
+        # Immutable bytes are shared, so copying up a large file is O(1) until it is written.
+        return RegularFile(self.data, mode=self.mode, uid=self.uid, gid=self.gid, mtime_ns=self.mtime_ns, xattrs=self.xattrs)
+
+    def __repr__(self) -> str:
+        return f"RegularFile({self.size} bytes, mode={self.mode:#o}, uid={self.uid}, gid={self.gid})"
+
+
+class Directory(_Owned):
+    """A directory.  ``opaque`` hides every lower entry below it; ``redirect`` names
+    the lower directory a renamed directory merges with (overlay form only).
+    ``implied`` directories were not in the source archive (their parents were
+    created "moby style", 0755 root): equality ignores the flag."""
+
+    __slots__ = ("opaque", "redirect", "implied")
+    kind = "dir"
+
+    def __init__(
+        self,
+        *,
+        mode: int = 0o755,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+        opaque: bool = False,
+        redirect: str | None = None,
+        implied: bool = False,
+    ) -> None:
+        super().__init__(mode, uid, gid, mtime_ns, xattrs)
+        self.opaque = opaque
+        self.redirect = redirect
+        self.implied = implied
+
+    def _value(self) -> tuple[Any, ...]:
+        return (self.opaque, self.redirect, *self._meta())
+
+    def copy(self) -> Directory:
+        return Directory(mode=self.mode, uid=self.uid, gid=self.gid, mtime_ns=self.mtime_ns, xattrs=self.xattrs)
+
+    def __repr__(self) -> str:
+        flags = "".join([" opaque" if self.opaque else "", f" redirect={self.redirect!r}" if self.redirect else ""])
+        return f"Directory(mode={self.mode:#o}{flags})"
+
+
+class Symlink(_Owned):
+    """A symbolic link; its target is stored verbatim and resolved inside the union root."""
+
+    __slots__ = ("target",)
+    kind = "symlink"
+
+    def __init__(self, target: str, *, uid: int = 0, gid: int = 0, mtime_ns: int = 0) -> None:
+        super().__init__(0o777, uid, gid, mtime_ns, None)
+        if not target or "\x00" in target:
+            raise LayerFormatError(f"symlink target {target!r} is empty or contains NUL")
+        self.target = target
+
+    def _value(self) -> tuple[Any, ...]:
+        return (self.target, *self._meta())
+
+    def copy(self) -> Symlink:
+        return Symlink(self.target, uid=self.uid, gid=self.gid, mtime_ns=self.mtime_ns)
+
+    def __repr__(self) -> str:
+        return f"Symlink({self.target!r})"
+
+
+class Whiteout(Entry):
+    """The name is deleted: it hides whatever lower layers have at this path."""
+
+    __slots__ = ()
+    kind = "whiteout"
+
+    def _value(self) -> tuple[Any, ...]:
+        return ()
+
+    def copy(self) -> Whiteout:
+        return Whiteout()
+
+    def __repr__(self) -> str:
+        return "Whiteout()"
+
+
+class Layer:
+    """An ordered changeset of entries; see the module docstring for its forms.
+
+    Contract of the builder methods: paths are cleaned with
+    :func:`sim.layers._paths.clean_layer_path` (absolute or ``..`` raise
+    :class:`UnsafeLayerError`); missing parents are created as *implied*
+    directories (0755, root, mtime 0); an entry below a symlink raises
+    :class:`UnsafeLayerError` and below a file or whiteout
+    :class:`LayerFormatError`; adding a path that exists raises
+    :class:`LayerFormatError` unless it replaces an implied directory with a
+    directory; names starting with ``.wh.`` and xattrs outside the Linux
+    namespaces or of the ``*.overlay.*`` markers raise
+    :class:`LayerFormatError`.  A refused call changes nothing.  A frozen
+    layer raises :class:`FrozenLayerError` on any change.
+    """
+
+    __slots__ = ("_entries", "_kids", "_names", "_frozen", "_diff_ids", "_version")
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+        self._kids: dict[str, set[str]] = {}  # parent path -> child names, kept in step with _entries
+        self._names: dict[int, int] = {}  # id(file) -> how many paths hold it (its st_nlink)
+        self._frozen = False
+        self._diff_ids: dict[int | None, str] = {}
+        self._version = 0  # bumped on every change of the name table (for lookup caches)
+
+    def _count(self, entry: Entry | None, delta: int) -> None:
+        if isinstance(entry, (RegularFile, Symlink)):  # link(2) without following can share a symlink too
+            left = self._names.get(id(entry), 0) + delta
+            if left:
+                self._names[id(entry)] = left
+            else:
+                del self._names[id(entry)]
+
+    def _insert(self, path: str, entry: Entry) -> None:
+        old = self._entries.get(path)
+        if old is None:
+            self._kids.setdefault(_paths.parent_of(path), set()).add(_paths.basename(path))
+        self._count(old, -1)
+        self._count(entry, +1)
+        self._entries[path] = entry
+        self._version += 1
+        self._diff_ids.clear()
+
+    def _remove(self, path: str) -> None:
+        self._count(self._entries[path], -1)
+        del self._entries[path]
+        self._version += 1
+        parent = _paths.parent_of(path)
+        kids = self._kids[parent]
+        kids.discard(_paths.basename(path))
+        if not kids:
+            del self._kids[parent]
+        self._diff_ids.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # ``_names`` is keyed by id(), which means nothing in another process: rebuilt on load.
+        return {"_entries": self._entries, "_kids": self._kids, "_frozen": self._frozen, "_diff_ids": self._diff_ids}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self._names = {}
+        for entry in self._entries.values():
+            self._count(entry, +1)
+
+    # -- reading -----------------------------------------------------------------
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def __getitem__(self, path: str) -> Entry:
+        return self._entries[path]
+
+    def get(self, path: str) -> Entry | None:
+        return self._entries.get(path)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths())
+
+    def paths(self) -> list[str]:
+        """Every path, parents before children."""
+        return sorted(self._entries, key=_paths.sort_key)
+
+    def items(self) -> list[tuple[str, Entry]]:
+        return [(p, self._entries[p]) for p in self.paths()]
+
+    def link_groups(self) -> list[list[str]]:
+        """Sets of paths sharing one file (hard links), each sorted, only groups of 2+."""
+        by_id: dict[int, list[str]] = {}
+        for path, entry in self._entries.items():
+            if isinstance(entry, RegularFile):
+                by_id.setdefault(id(entry), []).append(path)
+        return sorted(sorted(g, key=_paths.sort_key) for g in by_id.values() if len(g) > 1)
+
+    def nlink(self, path: str) -> int:
+        """Names of the file at ``path`` in this layer (what ``st_nlink`` counts on disk)."""
+        entry = self._entries[path] if path else None
+        if entry is None or isinstance(entry, Directory):
+            return 2 + sum(isinstance(self._entries[_paths.join(path, n)], Directory) for n in self._kids.get(path, ()))
+        return self._names.get(id(entry), 1)
+
+    @property
+    def size(self) -> int:
+        """Bytes of file content, each hard-linked file counted once (``docker history`` SIZE)."""
+        seen: dict[int, int] = {}
+        for entry in self._entries.values():
+            if isinstance(entry, RegularFile):
+                seen[id(entry)] = entry.size
+        return sum(seen.values())
+
+    def has_redirects(self) -> bool:
+        return any(isinstance(e, Directory) and e.redirect for e in self._entries.values())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Layer):
+            return NotImplemented
+        return self._entries == other._entries and self.link_groups() == other.link_groups()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        state = "frozen" if self._frozen else "writable"
+        return f"<Layer {state}, {len(self._entries)} entries, {self.size} bytes>"
+
+    # -- building ----------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self._frozen:
+            raise FrozenLayerError("this layer is frozen; build a new Layer instead")
+
+    def freeze(self) -> Layer:
+        """Make this layer and its entries immutable; returns ``self`` for chaining."""
+        if not self._frozen:
+            for entry in self._entries.values():
+                entry._freeze()
+            self._frozen = True
+        return self
+
+    def _place(self, path: str, entry: Entry) -> None:
+        """Insert ``entry`` at a cleaned ``path`` after checking parents and conflicts.
+
+        Every check runs before the first change, so a refused entry leaves a
+        writable layer exactly as it was (no stray implied parents).
+        """
+        self._check_writable()
+        if not path:
+            raise LayerFormatError("the layer root itself cannot be replaced")
+        existing = self._entries.get(path)
+        replaces_implied = isinstance(existing, Directory) and existing.implied and isinstance(entry, Directory)
+        if existing is not None and not replaces_implied:
+            raise LayerFormatError(f"duplicate entry {path!r} in one layer")
+        missing = self._check_parents(path)
+        if isinstance(entry, Whiteout) and path in self._kids:
+            raise LayerFormatError(f"{path!r} is both deleted and populated in one layer")
+        if isinstance(entry, _Owned):
+            _check_xattrs(path, entry.xattrs)
+        if replaces_implied:
+            assert isinstance(existing, Directory) and isinstance(entry, Directory)
+            entry.opaque = entry.opaque or existing.opaque
+        for parent in missing:
+            self._insert(parent, Directory(implied=True))
+        self._insert(path, entry)
+
+    def _check_parents(self, path: str) -> list[str]:
+        """The ancestors of ``path`` still to be created; raises if one cannot hold children."""
+        ancestors = _paths.ancestors(path)
+        for i, parent in enumerate(ancestors):
+            above = self._entries.get(parent)
+            if above is None:
+                return ancestors[i:]  # a missing directory has no descendants either
+            if isinstance(above, Symlink):
+                raise UnsafeLayerError(f"{path!r} lies below the symlink {parent!r} of the same layer")
+            if isinstance(above, Whiteout):
+                raise LayerFormatError(f"{path!r} lies below {parent!r}, which this layer deletes (a file and its whiteout)")
+            if not isinstance(above, Directory):
+                raise LayerFormatError(f"{path!r} lies below {parent!r}, which is not a directory")
+        return []
+
+    @staticmethod
+    def _user_path(path: str, what: str = "entry") -> str:
+        cleaned = _paths.clean_layer_path(path, what=what)
+        if _paths.basename(cleaned).startswith(_paths.WHITEOUT_PREFIX):
+            raise LayerFormatError(
+                f"{path!r}: names starting with '.wh.' are reserved for whiteouts and cannot be stored in an OCI layer"
+            )
+        return cleaned
+
+    def add_file(
+        self,
+        path: str,
+        data: bytes = b"",
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+    ) -> RegularFile:
+        entry = RegularFile(data, mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns, xattrs=xattrs)
+        self._place(self._user_path(path), entry)
+        return entry
+
+    def add_dir(
+        self,
+        path: str,
+        *,
+        mode: int = 0o755,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+        opaque: bool = False,
+    ) -> Directory:
+        entry = Directory(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns, xattrs=xattrs, opaque=opaque)
+        path = self._user_path(path)
+        if opaque and any(isinstance(e, Whiteout) and p.startswith(path + "/") for p, e in self._entries.items()):
+            raise LayerFormatError(f"opaque directory {path!r} would hold whiteouts")
+        self._place(path, entry)
+        return entry
+
+    def add_symlink(self, path: str, target: str, *, uid: int = 0, gid: int = 0, mtime_ns: int = 0) -> Symlink:
+        entry = Symlink(target, uid=uid, gid=gid, mtime_ns=mtime_ns)
+        self._place(self._user_path(path), entry)
+        return entry
+
+    def add_hardlink(self, path: str, target: str) -> RegularFile:
+        """A second name for the regular file at ``target`` in this same layer."""
+        target = _paths.clean_layer_path(target, what="hardlink target")
+        entry = self._entries.get(target)
+        if entry is None:
+            raise LayerFormatError(f"hardlink {path!r} points to {target!r}, which this layer does not contain")
+        if not isinstance(entry, RegularFile):
+            raise LayerFormatError(f"hardlink {path!r} points to {target!r}, a {entry.kind}; only regular files can be hard-linked")
+        self._place(self._user_path(path), entry)
+        return entry
+
+    def add_whiteout(self, path: str) -> Whiteout:
+        """Delete ``path`` of the layers below."""
+        path = self._user_path(path, what="whiteout")  # a ".wh.x" name cannot exist below, so cannot be deleted
+        for parent in _paths.ancestors(path):
+            above = self._entries.get(parent)
+            if isinstance(above, Directory) and above.opaque:
+                raise LayerFormatError(f"whiteout {path!r} inside opaque directory {parent!r} (it already hides everything)")
+        entry = Whiteout()
+        self._place(path, entry)
+        return entry
+
+    # -- raw access for the union file system (no format checks: it keeps its own invariants)
+
+    def _set(self, path: str, entry: Entry) -> None:
+        self._check_writable()
+        self._insert(path, entry)
+
+    def _delete(self, path: str) -> None:
+        self._check_writable()
+        self._remove(path)
+
+    def _subtree(self, path: str) -> list[str]:
+        """``path`` and everything below it, parents first."""
+        out = [path] if path in self._entries else []
+        i = 0
+        while i < len(out):
+            for name in self._kids.get(out[i], ()):
+                out.append(_paths.join(out[i], name))
+            i += 1
+        return out
+
+    def _delete_tree(self, path: str) -> None:
+        self._check_writable()
+        for p in reversed(self._subtree(path)):
+            self._remove(p)
+
+    def children(self, path: str) -> list[str]:
+        """Names directly inside ``path`` in this layer (``""`` is the root), sorted."""
+        return sorted(self._kids.get(path, ()))
+
+    # -- forms -------------------------------------------------------------------
+
+    @classmethod
+    def from_tar(cls, fileobj: IO[bytes]) -> Layer:
+        """Read an OCI layer tar (plain or gzip); returns a frozen layer.
+
+        Hostile or malformed archives raise a :class:`LayerFormatError`
+        subclass naming the entry; nothing is written anywhere.
+        """
+        from sim.layers._tarform import read_tar
+
+        return read_tar(fileobj)
+
+    def to_tar(self, fileobj: IO[bytes], *, compression: Compression = None, source_date_epoch: int | None = None) -> None:
+        """Write the OCI tar form: sorted entries, PAX headers, no user/group names.
+
+        ``source_date_epoch`` (default: the ``SOURCE_DATE_EPOCH`` variable)
+        clamps every mtime, so equal layers give equal bytes.
+        """
+        from sim.layers._tarform import write_tar
+
+        write_tar(self, fileobj, compression=compression, source_date_epoch=_resolve_sde(source_date_epoch))
+
+    def tar_bytes(self, *, compression: Compression = None, source_date_epoch: int | None = None) -> bytes:
+        buf = io.BytesIO()
+        self.to_tar(buf, compression=compression, source_date_epoch=source_date_epoch)
+        return buf.getvalue()
+
+    @classmethod
+    def from_directory(cls, path: str | os.PathLike[str]) -> Layer:
+        """Read an overlay directory form (a layer folder or an upperdir); returns a frozen layer.
+
+        Opaque and redirect markers are read from ``trusted.overlay.*`` and
+        ``user.overlay.*``; other ``*.overlay.*`` attributes (origin, impure,
+        nlink) are private to the kernel and dropped.
+        """
+        from sim.layers._dirform import read_directory
+
+        return read_directory(os.fspath(path))
+
+    def to_directory(self, path: str | os.PathLike[str], *, userxattr: bool = False) -> None:
+        """Write the overlay directory form into an empty or missing folder.
+
+        ``userxattr`` writes ``user.overlay.*`` markers, the form an
+        unprivileged mount with ``-o userxattr`` reads.
+        """
+        from sim.layers._dirform import write_directory
+
+        write_directory(self, os.fspath(path), userxattr=userxattr)
+
+    @property
+    def content_id(self) -> Digest:
+        """sha256 of the tar with every mtime kept exactly (no ``SOURCE_DATE_EPOCH`` clamp):
+        equal content IDs mean the overlay directory forms are equal too."""
+        from sim.digest import Digest
+
+        cached = self._diff_ids.get(_NO_CLAMP)
+        if cached is None:
+            cached = "sha256:" + hashlib.sha256(self.tar_bytes(source_date_epoch=_NO_CLAMP)).hexdigest()
+            if self._frozen:
+                self._diff_ids[_NO_CLAMP] = cached
+        return Digest(cached)
+
+    @property
+    def diff_id(self) -> Digest:
+        """sha256 of the uncompressed OCI tar, honouring ``SOURCE_DATE_EPOCH``."""
+        from sim.digest import Digest
+
+        sde = source_date_epoch()
+        cached = self._diff_ids.get(sde)
+        if cached is None:
+            cached = "sha256:" + hashlib.sha256(self.tar_bytes(source_date_epoch=sde)).hexdigest()
+            if self._frozen:  # a writable layer's entries change under us; only frozen ones cache
+                self._diff_ids[sde] = cached
+        return Digest(cached)
+
+
+_NO_CLAMP = 1 << 40  # seconds: later than any nanosecond mtime an int64 holds, so nothing is clamped
+
+
+def _resolve_sde(explicit: int | None) -> int | None:
+    return explicit if explicit is not None else source_date_epoch()

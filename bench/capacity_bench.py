@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.capacity import (  # noqa: E402
+from sim.capacity import (
     GiB,
     Host,
     Instance,

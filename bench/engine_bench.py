@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_bench import (  # noqa: E402
+from run_bench import (
     engine_in,
     environment,
     install_signal_handlers,

@@ -50,8 +50,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sim  # noqa: E402
-from sim.images.base import busybox_layer  # noqa: E402
+import sim
+from sim.images.base import busybox_layer
 
 TARGET_RATIO = 0.5
 STATE_PREFIX = "layerlab-bench-"
@@ -103,7 +103,7 @@ def release_state(engine: Any, state: Path) -> list[str]:
         if engine is not None:
             try:
                 engine.close()
-            except Exception as exc:  # noqa: BLE001 - keep cleaning
+            except Exception as exc:
                 log(f"cleanup: engine.close() failed: {exc!r}")
         gc.collect()  # runs the finalizers of unions no container holds (they unmount themselves)
         journal_dir = state / "journal"

@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sim  # noqa: E402
-from sim.capacity import MiB, predict_start  # noqa: E402
+import sim
+from sim.capacity import MiB, predict_start
 
 
 def main(argv: list[str] | None = None) -> int:

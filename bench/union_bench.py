@@ -331,8 +331,8 @@ class Live:
             return self.kfs.stat if what == "stat" else self.kfs.listdir
         mnt = self.kfs.mountpoint
         if what == "stat":
-            return lambda p: os.stat(mnt + p)  # noqa: E731 (the concatenation is part of "through Python")
-        return lambda p: os.listdir(mnt + p)  # noqa: E731
+            return lambda p: os.stat(mnt + p)
+        return lambda p: os.listdir(mnt + p)
 
 
 def cold_pass(live: Live, sides: Sequence[str]) -> None:

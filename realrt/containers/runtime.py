@@ -300,7 +300,7 @@ def _report_and_exit(err_fd: int, exc: BaseException) -> None:  # pragma: no cov
     try:
         try:
             payload = pickle.dumps(exc)
-        except Exception:  # noqa: BLE001 - an unpicklable error still reaches the parent as text
+        except Exception:
             payload = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
         _write_all(err_fd, payload)
     finally:
@@ -500,7 +500,7 @@ def _finish_and_exec(plan: _Plan, err_fd: int, argv: tuple[str, ...], env: tuple
     _syscalls.close_range(4)
     try:
         _credentials_and_exec(plan, argv, env, cwd, uid, gid)
-    except BaseException as exc:  # noqa: BLE001 - the error pipe is fd 3 now
+    except BaseException as exc:
         _report_and_exit(3, exc)
 
 
@@ -585,7 +585,7 @@ def _container_main(plan: _Plan) -> None:  # pragma: no cover - child
             flags |= _syscalls.CLONE_NEWNET
         _syscalls.unshare(flags)
         _in_namespaces(plan, err_fd)
-    except BaseException as exc:  # noqa: BLE001 - everything goes to the parent
+    except BaseException as exc:
         _report_and_exit(err_fd, exc)
     os._exit(255)
 
@@ -647,7 +647,7 @@ def _rootless_main(plan: _Plan) -> None:  # pragma: no cover - child
                 os.close(alive_r)
                 _child_stdio(fds)
                 _in_namespaces(plan, err_fd)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 _report_and_exit(err_fd, exc)
             os._exit(255)
         _write_all(fds["pid_w"], struct.pack("!i", pid))
@@ -658,7 +658,7 @@ def _rootless_main(plan: _Plan) -> None:  # pragma: no cover - child
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(128 - code if code < 0 else code)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         _report_and_exit(err_fd, exc)
     os._exit(255)
 
@@ -1169,7 +1169,7 @@ def _exec_main(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover - c
         join_namespaces(ns)  # rootless: the user namespace was entered by the parent of this child
         spec = plan.spec
         _finish_and_exec(plan, fds["err_w"], spec.argv, spec.env, spec.cwd, spec.uid, spec.gid)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         _report_and_exit(fds["err_w"], exc)
 
 
@@ -1188,5 +1188,5 @@ def _exec_rootless(ns: dict[str, int], plan: _Plan) -> None:  # pragma: no cover
         _syscalls.close_range(0)  # never execs: hold no pipe open (see _rootless_main)
         _, status = os.waitpid(pid, 0)
         os._exit(_exit_code(status))
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         _report_and_exit(fds["err_w"], exc)

@@ -400,5 +400,5 @@ def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Laye
             else:
                 result = getattr(ops, name)(*args, **kwargs)
             _send(sock, ("ok", result))
-        except Exception as exc:  # noqa: BLE001 - every error goes back to the caller
+        except Exception as exc:
             _send(sock, ("err", exc))

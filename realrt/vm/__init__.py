@@ -414,7 +414,7 @@ def _kill_guest(guest: _Guest) -> None:
     """A dropped :class:`VM` that still ran one: no grace, just kill and clean up."""
     try:
         guest.stop(grace=0)
-    except Exception:  # noqa: BLE001 - a finalizer must not raise
+    except Exception:
         pass
 
 

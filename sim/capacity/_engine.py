@@ -110,7 +110,7 @@ class _Fleet:
 
 def _refs(trace: bool | Sequence[int | str], instances: Sequence[Instance]) -> list[int]:
     """The instances to trace, each once; their labels (name, else "kind index") must differ."""
-    if isinstance(trace, (str, bytes)) or not (isinstance(trace, bool) or isinstance(trace, Sequence)):
+    if isinstance(trace, (str, bytes)) or not (isinstance(trace, (bool, Sequence))):
         raise InvalidSpecError(f"trace is True, False or a list of instance indices and names, not {trace!r}")
     if trace is True:
         if len(instances) > 200:

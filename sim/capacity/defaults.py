@@ -9,9 +9,9 @@ project's own modelling choice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = ["Sourced", "DEFAULTS", "MB", "MiB", "GiB", "value"]
 

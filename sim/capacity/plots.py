@@ -257,7 +257,7 @@ def layers(specs: Mapping[str, Spec] | None = None, *, app_memory: int = 256 * M
         raise ValueError("layers() needs at least one spec")
     fig, (ax,) = _new(1, 1, width=8, height=4.5)
     seen: set[str] = set()
-    for i, (name, spec) in enumerate(specs.items()):
+    for i, (_name, spec) in enumerate(specs.items()):
         bottom = 0.0
         for label, height, colour, hatch in _layers_of(spec, float(app_memory)):
             if height <= 0:

@@ -258,7 +258,7 @@ def _check_digest(value: str, what: str) -> str:
 
 def rfc3339(seconds: float | int) -> str:
     """``created`` as Go's RFC3339Nano prints it in UTC: ``2024-01-02T03:04:05Z``."""
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")

@@ -36,10 +36,10 @@ import stat
 import tarfile
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Hashable, TypeVar
+from typing import IO, Any, TypeVar
 
 from sim.digest import Digest, sha256_digest
 from sim.errors import (

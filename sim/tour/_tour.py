@@ -432,7 +432,7 @@ def scratch_engine(t: Tour) -> Iterator[tuple[EngineCore, Path]]:
     if getattr(t.engine, "state_dir", None) is not None:  # the real engine always has one
         options["state_dir"] = str(folder / "state")
     if hasattr(t.engine, "rootless"):
-        options["rootless"] = getattr(t.engine, "rootless")
+        options["rootless"] = t.engine.rootless
     engine: EngineCore = cls(**options)
     try:
         yield engine, folder

@@ -317,7 +317,7 @@ def process_escape(data: bytes, i: int) -> tuple[int, int]:
         if d < 0 or d >= 10:
             low = ch | 0x20
             d = low - 0x61 + 10 if low >= 0x61 else 99
-            if ch < 0x30 and not (0x61 <= low):
+            if ch < 0x30 and not (low >= 0x61):
                 d = 99
         if d >= base:
             if base == 16:

@@ -35,7 +35,7 @@ from sim.layers.unionfs import UnionFS
 from sim.results import HistoryEntry
 from tests.strategies import layer_stacks
 
-WEBAPP = Path(__file__).resolve().parents[1] / "examples" / "webapp"
+WEBAPP = Path(__file__).resolve().parents[2] / "examples" / "webapp"
 
 
 @pytest.fixture(autouse=True)

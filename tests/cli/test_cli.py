@@ -14,8 +14,7 @@ import pytest
 import sim.cli
 from sim.cli import main
 from sim.errors import BackendUnavailableError
-
-from .backends import require_real
+from tests.backends import require_real
 
 # Lines both backends print.
 COMMON = [

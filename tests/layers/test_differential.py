@@ -27,9 +27,8 @@ from hypothesis.stateful import (
 import sim
 from sim.errors import LayerFormatError
 from sim.layers.layer import Layer
-
-from .backends import require_real
-from .differential import layer_view, outcome, stat_view, tree
+from tests.backends import require_real
+from tests.differential import layer_view, outcome, stat_view, tree
 
 NAMES = ["a", "b", "c"]
 PAST = [1_500_000_000_123_456_789, 1_600_000_000_000_000_000, 1_700_000_000_987_654_321]

@@ -16,8 +16,7 @@ import pytest
 
 import sim
 from sim.interface import Engine
-
-from .backends import RealBackend, SimBackend
+from tests.backends import RealBackend, SimBackend
 
 BUILDFILE = """\
 FROM busybox

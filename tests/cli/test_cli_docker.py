@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
+from tests.backends import require_real
 
-from .backends import require_real
-
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real)])

@@ -20,8 +20,7 @@ import sim
 from sim.errors import FrozenLayerError
 from sim.interface import Engine, UnionMount
 from sim.layers.layer import Directory, Layer, Whiteout
-
-from .backends import RealBackend, RootlessBackend, SimBackend
+from tests.backends import RealBackend, RootlessBackend, SimBackend
 
 
 def layer(*entries: tuple[str, ...]) -> Layer:
@@ -343,7 +342,7 @@ def test_unprivileged_user_mounts_through_a_user_namespace() -> None:
     import shutil
     import tempfile
 
-    from .backends import require_real
+    from tests.backends import require_real
 
     require_real(rootless=False)  # we need root to become somebody else
     tmp_path = Path(tempfile.mkdtemp(prefix="layerlab-unpriv-"))
@@ -364,7 +363,7 @@ def test_unprivileged_user_mounts_through_a_user_namespace() -> None:
     os.chmod(script, 0o644)
     (tmp_path / "state").mkdir()
     os.chown(tmp_path / "state", 65534, 65534)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "LAYERLAB_STATE_DIR": str(tmp_path / "state")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "LAYERLAB_STATE_DIR": str(tmp_path / "state")}
     run = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, str(script)],
         capture_output=True, text=True, env=env, timeout=120,

@@ -34,10 +34,9 @@ from sim.containers.limits import (
     shares_to_weight,
 )
 from sim.errors import BackendUnavailableError, InvalidLimitError
-
-from .backends import require_real
-from .realcheck import leftovers as _leftovers
-from .realcheck import mounts_below as _mounts_below
+from tests.backends import require_real
+from tests.realcheck import leftovers as _leftovers
+from tests.realcheck import mounts_below as _mounts_below
 
 MiB = 1 << 20
 

@@ -35,9 +35,8 @@ from sim.errors import (
 )
 from sim.images.base import _is_static_elf, busybox_layer, find_busybox
 from sim.layers.layer import Layer
-
-from .backends import require_real
-from .realcheck import under_subreaper
+from tests.backends import require_real
+from tests.realcheck import under_subreaper
 
 MiB = 1 << 20
 #: What QEMU holds beyond the guest's RAM: its binary and libraries, device state and, under
@@ -368,7 +367,7 @@ def test_a_killed_owner_leaves_nothing(tmp_path: Path) -> None:
     _require_vm()
     state = tmp_path / "state"
     # This checkout first on the path: the unprivileged run's venv may point at another one.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                         *filter(None, [os.environ.get("PYTHONPATH")])])}
     reaper = subprocess.Popen([sys.executable, "-c", _CHILD, str(state)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env)
@@ -506,7 +505,7 @@ def test_threads_building_one_initramfs_do_not_collide(tmp_path: Path, monkeypat
     def one() -> None:
         try:
             results.append(ird.cached_initramfs(tmp_path, layer, script))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             results.append(exc)
 
     workers = [threading.Thread(target=one) for _ in range(threads)]
@@ -642,7 +641,7 @@ def test_an_interrupted_container_measurement_leaves_nothing(real: Any, point: s
     """A KeyboardInterrupt in ``measure_container_start`` while it polls for the marker, or while
     it reads the charge of the running container: the container is removed on the way out (the
     ``real`` fixture checks no cgroup, mount or journal record is left)."""
-    from .realcheck import leftovers
+    from tests.realcheck import leftovers
 
     method = getattr(real, point)
 

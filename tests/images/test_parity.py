@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 
 import sim
 from sim.interface import Engine
+from tests.backends import require_real
 
-from .backends import require_real
-
-EXAMPLES = sorted(p.parent for p in (Path(__file__).parents[1] / "examples").glob("*/Buildfile"))
+EXAMPLES = sorted(p.parent for p in (Path(__file__).parents[2] / "examples").glob("*/Buildfile"))
 
 
 @pytest.fixture

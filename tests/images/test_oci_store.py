@@ -69,7 +69,7 @@ from sim.images.oci import (
 from sim.images.store import BlobNotFoundError, ContentStore, ImageStore, Usage
 from sim.layers.layer import Layer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 

@@ -27,10 +27,9 @@ from sim.capacity.hogs import MiB, cpu_hog, fork_bomb, memory_hog
 from sim.capacity.series import UsageSeries
 from sim.containers.limits import parse_limits
 from sim.errors import BackendUnavailableError, InvalidLimitError
-
-from .backends import require_real
-from .realcheck import leftovers, mounts_below, under_subreaper
-from .test_vm import _gone, _wait_for
+from tests.backends import require_real
+from tests.capacity.test_vm import _gone, _wait_for
+from tests.realcheck import leftovers, mounts_below, under_subreaper
 
 # -- the conversion, on readings made up by hand ------------------------------------------------------
 
@@ -275,7 +274,7 @@ def test_a_killed_measurement_is_swept_by_the_next_engine(kind: str, tmp_path: P
         pytest.skip("no cgroup hierarchy with memory/cpu/pids is mounted")
     assert leftovers() == [], f"cgroup folders are left from before: {leftovers()}"
     state = tmp_path / "state"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                         *filter(None, [os.environ.get("PYTHONPATH")])])}
     reaper = subprocess.Popen([sys.executable, "-c", _OWNER, str(state), kind], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realrt import _syscalls
+from realrt._cgroupfs import remove_dir
 
 __all__ = ["Journal", "Record", "default_state_dir", "start_time"]
 
@@ -35,10 +36,11 @@ def default_state_dir() -> Path:
 @dataclass(frozen=True)
 class Record:
     """``kind`` is "mount" (an overlay mount point), "tree" (a folder to delete),
-    "process" (a helper to kill, ``pid``) or "cgroup" (a container's cgroup folder,
-    see :mod:`realrt.containers.cgroups`); ``owner`` is the process that made it.  ``start_time`` is
-    ``pid``'s start time in clock ticks after boot, 0 when it could not be read (the kill is
-    then not guarded against pid reuse, as records written before this field existed)."""
+    "process" (a helper to kill, ``pid``) or "cgroup" (a container's cgroup folder, see
+    :mod:`realrt.containers.cgroups`; :func:`realrt._cgroupfs.remove_dir` removes it); ``owner``
+    is the process that made it.  ``start_time`` is ``pid``'s start time in clock ticks after
+    boot, 0 when it could not be read (the kill is then not guarded against pid reuse, as
+    records written before this field existed)."""
 
     id: str
     kind: str
@@ -130,11 +132,8 @@ class Journal:
                 os.kill(rec.pid, 9)
             except ProcessLookupError:
                 pass
-        elif rec.kind == "cgroup":
-            from realrt.containers.cgroups import remove_dir
-
-            if not remove_dir(rec.path):
-                return  # still busy: the record stays for the next sweep
+        elif rec.kind == "cgroup" and not remove_dir(rec.path):
+            return  # still busy: the record stays for the next sweep
         self.forget(rec)
 
     def sweep(self) -> list[Record]:

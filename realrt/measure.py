@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from realrt.containers.cgroups import Usage
-from realrt.engine import RealEngine
 from sim.capacity.hogs import Hog
 from sim.capacity.series import UsageSeries
+from sim.containers.core import EngineCore
 from sim.containers.limits import Limits, Number, parse_limits, shares_to_weight
 from sim.errors import BackendUnavailableError, InvalidLimitError
 
@@ -124,7 +124,7 @@ def usages_to_series(usages: Sequence[Usage], *, start: float, label: str,
                        oom_kills=_column(usages, "oom_kills"), limits=dict(limits or {}))
 
 
-def sample_run(engine: RealEngine, ref: str, *, interval: float = DEFAULT_INTERVAL,
+def sample_run(engine: EngineCore, ref: str, *, interval: float = DEFAULT_INTERVAL,
                duration: float | None = None) -> Readings:
     """Start the created container ``ref`` detached and read its cgroup every ``interval``
     seconds until its process exits; with ``duration``, it is killed (``docker stop -t 0``)
@@ -164,7 +164,7 @@ def sample_run(engine: RealEngine, ref: str, *, interval: float = DEFAULT_INTERV
     return Readings(start, tuple(usages), code)
 
 
-def measure_hog(engine: RealEngine, hog: Hog, *, memory: int | str | None = None, cpus: Number | None = None,
+def measure_hog(engine: EngineCore, hog: Hog, *, memory: int | str | None = None, cpus: Number | None = None,
                 cpu_shares: int | str | None = None, pids_limit: int | str | None = None,
                 interval: float = DEFAULT_INTERVAL, duration: float | None = None) -> MeasuredRun:
     """Run ``hog.script()`` in a busybox container with ``docker run``'s resource flags and
@@ -179,7 +179,8 @@ def measure_hog(engine: RealEngine, hog: Hog, *, memory: int | str | None = None
         raise TypeError(f"hog must be a sim.capacity.hogs.Hog, not {type(hog).__name__}")
     _positive(interval, "interval")
     bound = hog.duration_s + _OVERRUN_S if duration is None else _positive(duration, "duration")
-    if not isinstance(engine, RealEngine):
+    # By its name, not its class: realrt.engine imports this module (RealEngine.measure_hog).
+    if not isinstance(engine, EngineCore) or engine.name != "real":
         raise BackendUnavailableError("the model has no cgroup to read: measure on sim.connect('real')")
     if all(v is None for v in (memory, cpus, cpu_shares, pids_limit)):
         pids_limit = 0  # "unlimited" (pids.max max): no limit, but a cgroup whose counters we read

@@ -16,7 +16,7 @@ from sim.interface import Engine
 
 #: backend name -> (module, factory, what the user must install if the import fails)
 KNOWN_BACKENDS: Mapping[str, tuple[str, str, str]] = {
-    "sim": ("sim.containers.engine", "SimEngine", "nothing: it is pure Python"),
+    "sim": ("sim.engine", "SimEngine", "nothing: it is pure Python"),
     "real": ("realrt.engine", "RealEngine", "the 'real' extra (pip install 'layerlab[real]') and Linux"),
 }
 

@@ -18,8 +18,8 @@ The order of events, so a killed run leaves nothing a sweep cannot remove:
    everything it runs (and forks) is charged from the start;
 4. :meth:`Cgroup.remove` once the process is reaped: ``rmdir`` (retried
    while the kernel still reports EBUSY), and the ``layerlab`` parent too
-   when it is left empty.  :func:`remove_dir` is what ``Journal.sweep``
-   runs for a "cgroup" record.
+   when it is left empty.  :func:`realrt._cgroupfs.remove_dir` does that, and is what
+   ``Journal.sweep`` runs for a "cgroup" record.
 
 :meth:`Cgroup.usage` reads the counters (memory, CPU time, throttling, pids,
 OOM kills) as a frozen :class:`Usage`.
@@ -30,20 +30,20 @@ from __future__ import annotations
 import errno
 import os
 import re
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
+from realrt._cgroupfs import PARENT, remove_dir
+from realrt._cgroupfs import cgroup_mounts as _mounts
+from realrt._cgroupfs import read_file as _read
+from realrt._cgroupfs import write_file as _write
 from realrt.journal import Journal, Record
 from sim.containers.limits import Limits, cgroup_v1_files, cgroup_v2_files
 from sim.errors import BackendUnavailableError, ConflictError, InvalidLimitError
 
-__all__ = ["Hierarchy", "Cgroup", "Usage", "detect", "plan", "create", "remove_dir", "PARENT"]
+__all__ = ["Hierarchy", "Cgroup", "Usage", "detect", "plan", "create", "PARENT"]
 
-#: The folder every container's cgroup lives in (per controller on v1).
-PARENT = "layerlab"
 #: v1 controllers a container's cgroup is made in: the limits' and those :class:`Usage` reads.
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 V2_CONTROLLERS = ("memory", "cpu", "pids")
@@ -86,31 +86,6 @@ class Usage:
 
 
 # -- what the host has -------------------------------------------------------------------------
-
-
-def _mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, set[str]]]:
-    """``(mount point, fstype, super options)`` of every cgroup and cgroup2 mount."""
-    out = []
-    with open(mountinfo, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            fields = line.split()
-            try:
-                dash = fields.index("-")
-            except ValueError:
-                continue
-            fstype = fields[dash + 1]
-            if fstype in ("cgroup", "cgroup2"):
-                point = fields[4].replace("\\040", " ")
-                out.append((point, fstype, set(fields[dash + 3].split(",")) if len(fields) > dash + 3 else set()))
-    return out
-
-
-def _read(path: str | Path) -> str | None:
-    try:
-        with open(path, encoding="ascii") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 def _own_v2_path(proc_cgroup: str = "/proc/self/cgroup") -> str:
@@ -222,14 +197,6 @@ def plan(limits: Limits | None, *, rootless: bool, hierarchy: Hierarchy | None =
 
 
 # -- one container's cgroup ---------------------------------------------------------------------------
-
-
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def _int(path: str) -> int | None:
@@ -406,74 +373,3 @@ def create(limits: Limits, name: str, *, journal: Journal, rootless: bool,
         group.remove(timeout=0.5)
         raise
     return group
-
-
-# -- removal (teardown and sweep) ---------------------------------------------------------------------
-
-
-def _cgroup_mount_of(path: str) -> str | None:
-    best = None
-    for point, _, _ in _mounts():
-        if (path == point or path.startswith(point.rstrip("/") + "/")) and (best is None or len(point) > len(best)):
-            best = point
-    return best
-
-
-def _kill_members(path: str) -> None:
-    """SIGKILL what is still in the folder (a killed run's leftovers); pidfds make sure the
-    signal reaches the process that was read from cgroup.procs, not a recycled pid."""
-    if os.path.exists(os.path.join(path, "cgroup.kill")):
-        try:
-            _write(os.path.join(path, "cgroup.kill"), "1")  # v2, Linux 5.14+: the whole group at once
-            return
-        except OSError:
-            pass
-    relative = "/" + os.path.relpath(path, _cgroup_mount_of(path) or "/")
-    for line in (_read(os.path.join(path, "cgroup.procs")) or "").split():
-        try:
-            pidfd = os.pidfd_open(int(line))
-        except OSError:
-            continue
-        try:
-            membership = _read(f"/proc/{line}/cgroup") or ""
-            if any(entry.split(":", 2)[-1] == relative for entry in membership.splitlines()):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        except OSError:
-            pass
-        finally:
-            os.close(pidfd)
-
-
-def remove_dir(path: str, timeout: float = 2.0) -> bool:
-    """Remove the container cgroup ``path`` (``.../layerlab/<name>``) and its ``layerlab`` parent
-    when that is left empty.  Processes still inside are killed, again before every retry of
-    ``rmdir`` while the kernel answers EBUSY (exiting or newly forked tasks), up to ``timeout``
-    seconds.  Idempotent: a missing
-    folder is success.  Returns False when the folder is still there."""
-    path = os.path.normpath(path)
-    parent = os.path.dirname(path)
-    if os.path.basename(parent) != PARENT or _cgroup_mount_of(path) is None:
-        return True  # not a container cgroup on a cgroup file system: nothing of ours to remove
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    while True:
-        try:
-            os.rmdir(path)
-            break
-        except FileNotFoundError:
-            break
-        except OSError as exc:
-            if exc.errno != errno.EBUSY:
-                return False
-            # Again at every retry: a process that forked between reading cgroup.procs and the
-            # kill (a fork bomb does little else) would otherwise keep the folder busy.
-            _kill_members(path)
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-    try:
-        os.rmdir(parent)  # the last container out removes ``layerlab`` itself
-    except OSError:
-        pass  # still used by another container (EBUSY/ENOTEMPTY), or already gone
-    return True

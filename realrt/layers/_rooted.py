@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from realrt._syscalls import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2
 from sim.layers import _paths
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 _RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 _DIR = os.O_PATH | os.O_DIRECTORY
@@ -56,7 +61,7 @@ class RootedOps:
         # A trailing slash stays on the name: the kernel then insists on a directory.
         return fd, parts[-1] + ("/" if path.endswith("/") else "")
 
-    def _with_umask(self, call, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _with_umask(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         old = os.umask(self.umask)
         try:
             return call(*args, **kwargs)
@@ -251,6 +256,6 @@ class RootedOps:
             return self.utime(path, times, ns=ns, follow_symlinks=True)
         dfd, name = self._parent(path, "utime")
         try:
-            os.utime(name, times, dir_fd=dfd, follow_symlinks=False, **kwargs)  # type: ignore[arg-type]
+            os.utime(name, times, dir_fd=dfd, follow_symlinks=False, **kwargs)
         finally:
             os.close(dfd)

@@ -14,7 +14,7 @@ the same things on this machine and return the same types (:class:`UsageSeries`,
 
 from __future__ import annotations
 
-from sim.capacity._engine import simulate
+from sim.capacity._simulate import simulate
 from sim.capacity.defaults import DEFAULTS, MB, GiB, MiB, Sourced
 from sim.capacity.hogs import Hog, cpu_hog, fork_bomb, memory_hog
 from sim.capacity.placement import POLICIES, Density, Placement, density, place

@@ -21,7 +21,7 @@ def number(name: str, v: object, *, low: float = 0.0, strict: bool = True, high:
            infinite: bool = False) -> float:
     """``v`` as a float: a real number (numpy's too), not a bool, finite unless ``infinite``,
     above ``low`` (or equal when not ``strict``) and at most ``high``."""
-    ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and not math.isnan(float(v))
+    ok = not isinstance(v, bool) and isinstance(v, numbers.Real) and not math.isnan(float(v))
     if ok:
         x = float(v)  # type: ignore[arg-type]
         ok = (infinite or math.isfinite(x)) and (x > low if strict else x >= low) and x <= high
@@ -33,6 +33,6 @@ def number(name: str, v: object, *, low: float = 0.0, strict: bool = True, high:
 
 def whole(name: str, v: object, *, low: int = 1) -> int:
     """``v`` as an int: a whole number (numpy's too), not a bool, at least ``low``."""
-    if not isinstance(v, numbers.Integral) or isinstance(v, bool) or int(v) < low:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or int(v) < low:
         raise InvalidSpecError(f"{name} must be a whole number >= {low}, not {v!r}")
     return int(v)

@@ -18,25 +18,24 @@ would interact (an overflow, contention) is redone dense.  ``fast=False`` makes 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from sim.capacity._check import number, whole
 from sim.capacity._memory import Block, Conflict
 from sim.capacity._sharing import B, F, host_sum, water_fill
+from sim.capacity._state import Fleet, State
 from sim.capacity.defaults import value
-from sim.capacity.placement import place, policy_name
 from sim.capacity.run import InstanceTotals, Run
 from sim.capacity.series import UsageSeries
-from sim.capacity.specs import Host, Instance, VMSpec
-from sim.errors import InvalidSpecError
+from sim.capacity.specs import Host, Instance
 
-__all__ = ["simulate"]
+__all__ = ["Simulation"]
 
-_MAX_TICKS = 10_000_000
+#: What a block's attempt may change and a conflict puts back: the carried state, the number of
+#: kills recorded so far and the OOM counters.
+_Saved = tuple[F, F, F, npt.NDArray[np.int64], F, int, npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 
 @dataclass(frozen=True)
@@ -47,152 +46,9 @@ class _Dense:
     extra_served: F  # CPU of the aggregated rows that joined the sharing
 
 
-@dataclass
-class _State:
-    """What carries from one block to the next, per instance (sorted order)."""
+class Simulation:
+    """One run: the fleet, its carried state and the series and totals it fills, block by block."""
 
-    down_until: F  # runs its workload from then on (after a start, boot or back-off)
-    up_since: F  # the current life began (a leak grows from here)
-    alive_from: F  # a VM's hypervisor process exists from then on (it holds memory while booting)
-    restarts: npt.NDArray[np.int64]
-    hwm: F
-
-
-class _Fleet:
-    """Per-instance constants, sorted by host (rejected instances last)."""
-
-    def __init__(self, hosts: Sequence[Host], instances: Sequence[Instance], host_of: npt.NDArray[np.int64],
-                 latency: F, queued: F, slowdown: float) -> None:
-        n_hosts = len(hosts)
-        key = np.where(host_of >= 0, host_of, n_hosts)
-        self.order = np.argsort(key, kind="stable")
-        self.host = key[self.order]
-        self.n_placed = int(np.sum(host_of >= 0))
-        inst = [instances[i] for i in self.order]
-        specs = [i.spec for i in inst]
-        loads = [i.workload for i in inst]
-
-        def arr(values: Sequence[float]) -> F:
-            return np.array(values, dtype=np.float64)
-
-        self.is_vm = np.array([isinstance(s, VMSpec) for s in specs], dtype=bool)
-        inf = math.inf
-        self.cap = arr([s.vcpus if isinstance(s, VMSpec) else (s.cpu_max or inf) for s in specs])
-        self.cap = np.minimum(self.cap, arr([hosts[h].cores if h < n_hosts else inf for h in self.host]))
-        self.weight = arr([100.0 * s.vcpus if isinstance(s, VMSpec) else s.weight for s in specs])
-        self.limit = arr([s.memory - s.guest_os if isinstance(s, VMSpec) else (s.memory_max or inf) for s in specs])
-        self.high = arr([inf if isinstance(s, VMSpec) else (s.memory_high or inf) for s in specs])
-        self.cpu_max = arr([inf if isinstance(s, VMSpec) else (s.cpu_max or inf) for s in specs])
-        self.pids_max = arr([inf if isinstance(s, VMSpec) or s.pids_max is None else s.pids_max for s in specs])
-        self.overhead = arr([s.overhead for s in specs])
-        self.guest_os = arr([s.guest_os if isinstance(s, VMSpec) else 0 for s in specs])
-        self.balloon = np.array([isinstance(s, VMSpec) and s.balloon for s in specs], dtype=bool)
-        self.share = arr([s.page_sharing if isinstance(s, VMSpec) else 0.0 for s in specs])
-        self.req_cpu = arr([s.cpu_request for s in specs])
-        self.req_mem = arr([s.reserved_memory for s in specs])
-        self.cpu_mean = arr([w.cpu for w in loads])
-        self.mem_mean = arr([w.memory for w in loads])
-        self.noise = arr([w.noise for w in loads])
-        self.leak = arr([w.leak for w in loads])
-        self.pids = arr([w.pids for w in loads])
-        self.arrival = arr([w.arrival for w in loads])
-        self.depart = self.arrival + arr([w.duration for w in loads])
-        lat = latency[self.order]
-        self.ready = np.where(np.isnan(lat), inf, self.arrival + lat)
-        self.restart_s = np.where(np.isnan(lat), 0.0, lat - queued[self.order])  # a restart does not queue
-        self.slowdown = slowdown
-        # Equal profiles are evaluated once per block: a frozen profile is its own key.
-        index: dict[object, int] = {}
-        self.cpu_prof = np.array([index.setdefault(w.cpu_profile, len(index)) for w in loads], dtype=np.int64)
-        self.mem_prof = np.array([index.setdefault(w.memory_profile, len(index)) for w in loads], dtype=np.int64)
-        self.profiles = list(index)
-
-
-def _refs(trace: bool | Sequence[int | str], instances: Sequence[Instance]) -> list[int]:
-    """The instances to trace, each once; their labels (name, else "kind index") must differ."""
-    if isinstance(trace, (str, bytes)) or not (isinstance(trace, (bool, Sequence))):
-        raise InvalidSpecError(f"trace is True, False or a list of instance indices and names, not {trace!r}")
-    if trace is True:
-        if len(instances) > 200:
-            raise InvalidSpecError("trace=True records every instance; name at most 200 (trace=[0, 5, 'web'])")
-        return _unique_labels(list(range(len(instances))), instances)
-    if trace is False:
-        return []
-    names: dict[str, int] = {}
-    for i, inst in enumerate(instances):
-        if inst.name:
-            names.setdefault(inst.name, i)
-    out: list[int] = []
-    for ref in trace:
-        if isinstance(ref, str):
-            if ref not in names:
-                raise InvalidSpecError(f"no instance named {ref!r} to trace")
-            out.append(names[ref])
-        elif isinstance(ref, (int, np.integer)) and 0 <= ref < len(instances):
-            out.append(int(ref))
-        else:
-            raise InvalidSpecError(f"trace refers to instance {ref!r}, but there are {len(instances)}")
-    return _unique_labels(list(dict.fromkeys(out)), instances)
-
-
-def _label(instances: Sequence[Instance], i: int) -> str:
-    return instances[i].name or f"{instances[i].kind} {i}"
-
-
-def _unique_labels(refs: list[int], instances: Sequence[Instance]) -> list[int]:
-    labels = [_label(instances, i) for i in refs]
-    twice = sorted({label for label in labels if labels.count(label) > 1})
-    if twice:
-        raise InvalidSpecError(f"traces are keyed by name: more than one traced instance is called {', '.join(twice)}")
-    return refs
-
-
-def simulate(hosts: Sequence[Host], instances: Sequence[Instance], *, duration: float, dt: float = 1.0,
-             policy: str = "first-fit", seed: int = 0, power_off_idle: bool = True,
-             trace: bool | Sequence[int | str] = False, jitter: float = value("start_jitter"),
-             restart_backoff: float = value("restart_backoff_s"),
-             restart_backoff_max: float = value("restart_backoff_max_s"),
-             memory_high_slowdown: float = value("memory_high_slowdown"),
-             block_elements: int = 1 << 21, fast: bool = True) -> Run:
-    """Run ``instances`` on ``hosts`` for ``duration`` seconds in ticks of ``dt``.
-
-    Deterministic for a given ``seed`` (start jitter and workload noise are its only random
-    draws).  ``policy`` places arrivals (see :mod:`sim.capacity.placement`); with
-    ``power_off_idle`` a host with nothing placed on it draws no power and offers no capacity.
-    ``trace`` names instances (indices or names) whose :class:`UsageSeries` the run keeps.
-    Every argument is checked before anything is computed (:class:`InvalidSpecError`).
-
-    ``fast`` (the default) computes hosts on which nothing is contended, crosses a limit or
-    changes state in a block from per-host sums of shared profiles; ``fast=False`` computes
-    every instance at every tick.  Both give the same run (the tests compare them)."""
-    hosts, instances = tuple(hosts), tuple(instances)
-    duration, dt = number("duration", duration), number("dt", dt)
-    ticks = round(duration / dt)
-    if abs(ticks * dt - duration) > 1e-9 * max(1.0, duration) or ticks < 1:
-        raise InvalidSpecError(f"duration ({duration:g} s) must be a whole number of ticks of dt ({dt:g} s)")
-    if ticks > _MAX_TICKS:
-        raise InvalidSpecError(f"{ticks} ticks is more than {_MAX_TICKS}; use a larger dt")
-    for h in hosts:
-        if not isinstance(h, Host):
-            raise InvalidSpecError(f"hosts must be Host values, not {type(h).__name__}")
-    for inst in instances:
-        if not isinstance(inst, Instance):
-            raise InvalidSpecError(f"instances must be Instance values, not {type(inst).__name__}")
-    number("memory_high_slowdown", memory_high_slowdown, high=1.0)
-    if not number("restart_backoff", restart_backoff, strict=False) <= number("restart_backoff_max",
-                                                                            restart_backoff_max, strict=False):
-        raise InvalidSpecError("restart back-off must satisfy 0 <= restart_backoff <= restart_backoff_max")
-    whole("seed", seed, low=0)
-    whole("block_elements", block_elements)
-    traced = _refs(trace, instances)
-    policy = policy_name(policy)
-    placement = place(hosts, instances, policy=policy, seed=seed, jitter=jitter)
-    return _Simulation(hosts, instances, placement.host, placement.latency, placement.queued, ticks, float(dt),
-                       policy, seed, power_off_idle, traced, restart_backoff, restart_backoff_max,
-                       memory_high_slowdown, block_elements, fast).run()
-
-
-class _Simulation:
     def __init__(self, hosts: tuple[Host, ...], instances: tuple[Instance, ...], host_of: npt.NDArray[np.int64],
                  latency: F, queued: F, ticks: int, dt: float, policy: str, seed: int, power_off_idle: bool,
                  traced: list[int], backoff: float, backoff_max: float, slowdown: float, block_elements: int,
@@ -200,10 +56,10 @@ class _Simulation:
         self.hosts, self.instances, self.ticks, self.dt = hosts, instances, ticks, dt
         self.policy, self.seed, self.power_off_idle, self.fast = policy, seed, power_off_idle, fast
         self.backoff, self.backoff_max = backoff, backoff_max
-        self.fleet = f = _Fleet(hosts, instances, host_of, latency, queued, slowdown)
+        self.fleet = f = Fleet(hosts, instances, host_of, latency, queued, slowdown)
         self.latency = latency
         n = len(instances)
-        self.state = _State(f.ready.copy(), f.ready.copy(), f.arrival.copy(), np.zeros(n, dtype=np.int64), np.zeros(n))
+        self.state = State(f.ready.copy(), f.ready.copy(), f.arrival.copy(), np.zeros(n, dtype=np.int64), np.zeros(n))
         self.cores = np.array([float(h.cores) for h in hosts])
         self.usable = self.cores * (1.0 - value("virtualisation_cpu_overhead"))  # what guests can share
         self.memory = np.array([float(h.memory) for h in hosts])
@@ -317,17 +173,16 @@ class _Simulation:
         util = np.minimum(1.0, host_served / self.cores[:, None])
         s["power_w"][k0:k1] = (active * (self.idle_w[:, None] + (self.max_w - self.idle_w)[:, None] * util)).sum(axis=0)
 
-    def _snapshot(self) -> tuple[object, ...]:
+    def _snapshot(self) -> _Saved:
         st = self.state
         self.undo = []
         return (st.down_until.copy(), st.up_since.copy(), st.alive_from.copy(), st.restarts.copy(), st.hwm.copy(),
                 len(self.kills), self.oom.copy(), self.host_oom.copy())
 
-    def _restore(self, saved: tuple[object, ...]) -> None:
+    def _restore(self, saved: _Saved) -> None:
         st = self.state
-        (st.down_until, st.up_since, st.alive_from, st.restarts, st.hwm, n_kills,  # type: ignore[assignment]
-         self.oom, self.host_oom) = saved  # type: ignore[assignment]
-        del self.kills[int(n_kills):]  # type: ignore[call-overload]
+        st.down_until, st.up_since, st.alive_from, st.restarts, st.hwm, n_kills, self.oom, self.host_oom = saved
+        del self.kills[n_kills:]
         self.undo = []
 
     # -- the aggregated path: hosts where nothing crosses a limit ------------------------------
@@ -355,7 +210,8 @@ class _Simulation:
         rising = st.hwm[rows] <= f.mem_mean[rows] * table[f.mem_prof[rows], 0]
         vm_ok = ~f.is_vm[rows] | ((f.share[rows] == 0) & (f.balloon[rows] | ~up | (mem_peak <= st.hwm[rows]) | rising))
         traced = np.isin(rows, np.fromiter(self.traced.values(), dtype=np.int64, count=len(self.traced)))
-        return steady & quiet & vm_ok & ~traced
+        plain: B = steady & quiet & vm_ok & ~traced
+        return plain
 
     def _coefficients(self, rows: npt.NDArray[np.int64], table: F) -> tuple[B, F, F, F, F]:
         """For plain rows: up, and resident = c0 + c1 * profile + r1 * its running maximum

@@ -3,15 +3,11 @@ and the OOM kills (an instance's own limit first, then the host's), in time orde
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import numpy.typing as npt
 
 from sim.capacity._sharing import B, F, host_max, host_sum
-
-if TYPE_CHECKING:
-    from sim.capacity._engine import _Simulation
+from sim.capacity._state import SimulationView
 
 __all__ = ["Block", "Conflict"]
 
@@ -32,7 +28,7 @@ class Block:
     memory each holds, ``shared`` the part of a VM's pages a KSM-like merge lets it share (the
     host holds one copy of each host's largest shared part, added in :attr:`host_memory`)."""
 
-    def __init__(self, sim: _Simulation, rows: npt.NDArray[np.int64], tt: F, present: B, mem_base: F) -> None:
+    def __init__(self, sim: SimulationView, rows: npt.NDArray[np.int64], tt: F, present: B, mem_base: F) -> None:
         self.sim, self.rows, self.tt, self.present, self.mem_base = sim, rows, tt, present, mem_base
         f = sim.fleet
         self.placed_rows = int(np.searchsorted(rows, f.n_placed))
@@ -94,7 +90,7 @@ class Block:
     @property
     def host_memory(self) -> F:
         """Per tick, what all hosts hold for the block's instances."""
-        total = self.resident.sum(axis=0)
+        total: F = self.resident.sum(axis=0)
         if self.placed_rows and self.shared.any():
             total = total + host_max(self.shared[:self.placed_rows], self.bounds).sum(axis=0)
         return total

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from sim.capacity._engine import simulate
+from sim.capacity._simulate import simulate
 from sim.capacity.defaults import value
 from sim.capacity.hogs import Hog
 from sim.capacity.profiles import trace

@@ -1,7 +1,7 @@
 """The ``layerlab`` command.
 
 ``layerlab tour [--backend sim|real] [--chapter N]`` prints the guided tour
-(:mod:`sim.tour._tour`): what the union file system does, chapter by chapter.
+(:mod:`sim.tour`): what the union file system does, chapter by chapter.
 The docker-like commands (``build``, ``images``, ``history``, ``run`` ...) are
 in :mod:`sim.cli._docker`.  The backend defaults to ``$LAYERLAB_BACKEND``, else ``sim``.
 """
@@ -25,7 +25,7 @@ EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sim.tour._tour import CHAPTERS
+    from sim.tour import CHAPTERS
 
     parser = argparse.ArgumentParser(
         prog="layerlab",
@@ -83,7 +83,7 @@ def _with_engine(handler: Callable[[argparse.Namespace, Any], int]) -> Callable[
 
 
 def _tour(args: argparse.Namespace) -> int:
-    from sim.tour._tour import CHAPTERS, run_tour
+    from sim.tour import CHAPTERS, run_tour
 
     parser: argparse.ArgumentParser = args.subparser
     backend = args.backend or os.environ.get(DEFAULT_BACKEND_VARIABLE) or "sim"

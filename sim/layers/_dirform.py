@@ -14,7 +14,10 @@ from typing import Any
 
 from sim.errors import LayerFormatError, TargetNotEmptyError, UnsupportedEntryError
 from sim.layers import _paths
-from sim.layers.layer import Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.layers._changeset import Changeset
+from sim.layers._entries import Directory, RegularFile, Symlink, Whiteout
+
+__all__ = ["read", "write"]
 
 _OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -32,7 +35,8 @@ def _prepare_target(path: str) -> int:
     return os.open(path, _DIR_FLAGS)
 
 
-def write_directory(layer: Layer, target: str, *, userxattr: bool) -> None:
+def write(layer: Changeset, target: str, *, userxattr: bool) -> None:
+    """Write ``layer`` into the empty or missing folder ``target``."""
     prefix = "user.overlay." if userxattr else "trusted.overlay."
     root = _prepare_target(target)
     fds: dict[str, int] = {"": root}
@@ -113,11 +117,11 @@ def _classify_xattrs(path: str) -> tuple[dict[str, bytes], bool, str | None]:
     return xattrs, opaque, redirect
 
 
-def read_directory(root: str) -> Layer:
+def read(root: str, layer: Changeset) -> None:
+    """Fill the empty ``layer`` from the overlay directory ``root``; the caller freezes it."""
     st = os.lstat(root)
     if not stat.S_ISDIR(st.st_mode):
         raise LayerFormatError(f"{root!r} is not a directory")
-    layer = Layer()
     inodes: dict[tuple[int, int], RegularFile] = {}
     stack = [""]
     while stack:
@@ -154,7 +158,6 @@ def read_directory(root: str) -> Layer:
                 layer._set(path, entry_f)
             else:
                 raise UnsupportedEntryError(f"{full!r}: {_describe(mode)} entries are not represented by the model")
-    return layer.freeze()
 
 
 def _describe(mode: int) -> str:

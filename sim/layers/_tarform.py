@@ -15,19 +15,16 @@ import gzip
 import io
 import re
 import tarfile
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from sim.errors import LayerFormatError, UnsupportedEntryError
 from sim.layers import _paths
-from sim.layers.layer import (
-    Compression,
-    Directory,
-    Entry,
-    Layer,
-    RegularFile,
-    Symlink,
-    Whiteout,
-)
+from sim.layers._changeset import Changeset
+from sim.layers._entries import Directory, Entry, RegularFile, Symlink, Whiteout
+
+__all__ = ["Compression", "read", "write"]
+
+Compression = Literal["gzip"] | None
 
 _BLOCK = 512
 _XATTR = "SCHILY.xattr."
@@ -70,7 +67,7 @@ def _pad(size: int) -> bytes:
     return b"\0" * (-size % _BLOCK)
 
 
-def _check_expressible(layer: Layer) -> None:
+def _check_expressible(layer: Changeset) -> None:
     """Refuse, before writing a byte, a layer the OCI tar form would silently change."""
     if layer.has_redirects():
         raise LayerFormatError(
@@ -87,7 +84,7 @@ def _check_expressible(layer: Layer) -> None:
             )
 
 
-def write_tar(layer: Layer, fileobj: IO[bytes], *, compression: Compression, source_date_epoch: int | None) -> None:
+def write(layer: Changeset, fileobj: IO[bytes], *, compression: Compression, source_date_epoch: int | None) -> None:
     _check_expressible(layer)
     if compression == "gzip":
         # mtime=0 and no file name keep the gzip header reproducible too.
@@ -99,7 +96,7 @@ def write_tar(layer: Layer, fileobj: IO[bytes], *, compression: Compression, sou
     _write_plain(layer, fileobj, source_date_epoch)
 
 
-def _write_plain(layer: Layer, out: IO[bytes], sde: int | None) -> None:
+def _write_plain(layer: Changeset, out: IO[bytes], sde: int | None) -> None:
     first_name: dict[int, str] = {}
     for path, entry in layer.items():
         parent, name = _paths.parent_of(path), _paths.basename(path)
@@ -169,8 +166,8 @@ def _xattrs(info: tarfile.TarInfo) -> dict[str, bytes]:
     }
 
 
-def read_tar(fileobj: IO[bytes]) -> Layer:
-    layer = Layer()
+def read(fileobj: IO[bytes], layer: Changeset) -> None:
+    """Fill the empty ``layer`` from an OCI layer tar (plain or gzip); the caller freezes it."""
     whiteouts: list[str] = []
     opaque: list[str] = []
     seen: set[str] = set()
@@ -247,10 +244,9 @@ def read_tar(fileobj: IO[bytes]) -> Layer:
         if _inside_opaque(layer, path):
             continue  # redundant: the opaque directory already hides everything below it
         layer._place(path, Whiteout())
-    return layer.freeze()
 
 
-def _inside_opaque(layer: Layer, path: str) -> bool:
+def _inside_opaque(layer: Changeset, path: str) -> bool:
     return any(isinstance(entry := layer.get(a), Directory) and entry.opaque for a in _paths.ancestors(path))
 
 

@@ -20,61 +20,20 @@ import posixpath
 import stat as _stat
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sim.errors import FrozenLayerError
 from sim.interface import UnionMount, UnionOptions
 from sim.layers import _paths
+from sim.layers._lookup import MAXSYMLINKS, Loc, Lookup, oserror
 from sim.layers._lowerview import LowerNode, LowerView
+from sim.layers._openfile import FdTable, OpenFile
 from sim.layers.layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
 from sim.layers.trace import Event, EventKind
 
 __all__ = ["UnionFS", "MAXSYMLINKS"]
 
-#: Symlinks one path walk may follow before ``ELOOP`` (Linux ``MAXSYMLINKS``).
-MAXSYMLINKS = 40
-_LOOKUP_CACHE_SIZE = 1 << 16
 #: ``st_size`` reported for directories (ext4's block; the kernel reports the real directory's).
 DIR_SIZE = 4096
-
-
-def _err(code: int, path: str) -> OSError:
-    return OSError(code, os.strerror(code), path)
-
-
-@dataclass(slots=True)
-class _Loc:
-    """One name of the union as a lookup finds it."""
-
-    path: str
-    upper: Entry | None  # what the upper layer holds at ``path`` (maybe a whiteout)
-    lower: LowerNode | None  # the lower object at this name, visible through the parent
-    merge_lower: str | None  # for directories: the lower directory merged below, if any
-    alias: RegularFile | None = None  # index=on: the upper copy another name of this lower file made
-
-    @property
-    def obj(self) -> Entry | None:
-        if self.upper is not None:
-            return None if isinstance(self.upper, Whiteout) else self.upper
-        if self.alias is not None:
-            return self.alias
-        return self.lower.entry if self.lower is not None else None
-
-    @property
-    def pure_upper(self) -> bool:
-        """Only in the upper layer, nothing merged below (the kernel's "not merge or lower")."""
-        return self.upper is not None and self.merge_lower is None
-
-
-@dataclass(slots=True)
-class _OpenFile:
-    entry: RegularFile | Directory
-    path: str
-    readable: bool
-    writable: bool
-    append: bool
-    pos: int = 0
-    lower_key: tuple[int, str] | None = None  # set while the descriptor still reads a lower file
 
 
 class UnionFS(UnionMount):
@@ -82,8 +41,9 @@ class UnionFS(UnionMount):
 
     Contracts, each as the kernel gives them:
 
-    * lookup: see :mod:`sim.layers._lowerview`; a whiteout in upper hides the name,
-      an opaque upper directory hides everything below it;
+    * lookup: see :mod:`sim.layers._lookup` and :mod:`sim.layers._lowerview`;
+      a whiteout in upper hides the name, an opaque upper directory hides
+      everything below it;
     * copy-up happens on open for write or with ``O_TRUNC`` (``O_RDWR`` even
       without a write), chmod, truncate, utime, link (the source) and rename;
       the copy keeps mode, owner, mtime, xattrs; missing parents are copied
@@ -113,14 +73,13 @@ class UnionFS(UnionMount):
         self._upper = upper if upper is not None else Layer()
         self._root = Directory(mtime_ns=time.time_ns())
         self._events: list[Event] = []
-        self._fds: dict[int, _OpenFile] = {}
         self._copied: dict[tuple[int, str], RegularFile] = {}  # (id(lower file), path) -> its copy
+        self._fds = FdTable(self._copied)
         self._index: dict[int, RegularFile] = {}  # index=on: id(lower file) -> the one upper copy
         self._index_copies: dict[int, LowerNode] = {}  # index=on: id(upper copy) -> the lower file it copies
         self._union_links: dict[int, int] = {}  # index=on: id(lower file) -> its link count in the union
         self._inos: dict[int, int] = {}
-        self._lookups: dict[tuple[str, bool], _Loc] = {}
-        self._lookup_version = -1
+        self._lookup = Lookup(self._upper, self._lower, self._root, self._index)
 
     # -- UnionMount --------------------------------------------------------------
 
@@ -135,132 +94,6 @@ class UnionFS(UnionMount):
     def unmount(self) -> None:
         self._fds.clear()
 
-    # -- lookup ------------------------------------------------------------------
-
-    def _root_loc(self) -> _Loc:
-        return _Loc("", self._root, self._lower.nodes[""], "")
-
-    def _child(self, parent: _Loc, name: str) -> _Loc:
-        path = _paths.join(parent.path, name)
-        upper = self._upper.get(path)
-        lower = lpath = None
-        if parent.merge_lower is not None:
-            lpath = _paths.join(parent.merge_lower, name)
-            lower = self._lower.nodes.get(lpath)
-        merge: str | None = None
-        if isinstance(upper, Directory):
-            if upper.opaque:
-                merge = None
-            elif upper.redirect:
-                target = upper.redirect[1:] if upper.redirect.startswith("/") else (
-                    _paths.join(parent.merge_lower, upper.redirect) if parent.merge_lower is not None else None
-                )
-                node = self._lower.nodes.get(target) if target is not None else None
-                merge = target if node is not None and node.merged else None
-            elif lower is not None and lower.merged:
-                merge = lpath
-        elif upper is None and lower is not None and lower.merged:
-            merge = lpath
-        alias = self._index.get(id(lower.entry)) if upper is None and lower is not None and self._index else None
-        return _Loc(path, upper, lower, merge, alias)
-
-    def _walk(self, path: str, *, follow: bool = True) -> _Loc:
-        """:meth:`_walk_uncached` behind a cache that lives until the upper layer's names change.
-
-        Like the kernel's dentry cache, it makes a repeated lookup one dictionary
-        hit; lower layers never change, so only the upper layer can stale it.
-        """
-        version = self._upper._version
-        if version != self._lookup_version or len(self._lookups) > _LOOKUP_CACHE_SIZE:
-            self._lookups.clear()
-            self._lookup_version = version
-        key = (path, follow)
-        loc = self._lookups.get(key)
-        if loc is None:
-            loc = self._lookups[key] = self._walk_uncached(path, follow=follow)
-        return loc
-
-    def _walk_uncached(self, path: str, *, follow: bool = True) -> _Loc:
-        """Resolve ``path`` inside the union root, as the kernel walks it.
-
-        Returns the final name's location even when nothing is there (so
-        callers can create it); a missing or non-directory intermediate
-        component raises ``ENOENT`` / ``ENOTDIR``; more than
-        :data:`MAXSYMLINKS` links raise ``ELOOP``.  A trailing slash follows
-        the final symlink and demands a directory.
-        """
-        pending = list(reversed(_paths.split_union_path(path)))
-        must_be_dir = path.endswith("/")
-        stack = [self._root_loc()]
-        links = 0
-        while pending:
-            name = pending.pop()
-            if name == ".":
-                continue
-            if name == "..":
-                if len(stack) > 1:
-                    stack.pop()
-                continue
-            loc = self._child(stack[-1], name)
-            last = not pending
-            obj = loc.obj
-            if obj is None:
-                if last:
-                    return loc
-                raise _err(errno.ENOENT, path)
-            if isinstance(obj, Symlink) and (not last or follow or must_be_dir):
-                links += 1
-                if links > MAXSYMLINKS:
-                    raise _err(errno.ELOOP, path)
-                if obj.target.startswith("/"):
-                    del stack[1:]
-                # "a/" as a target demands a directory, as the trailing "/." of "a/." does.
-                pending.extend(reversed(_paths.split_union_path(obj.target) + (["."] if obj.target.endswith("/") else [])))
-                continue
-            if last:
-                if must_be_dir and not isinstance(obj, Directory):
-                    raise _err(errno.ENOTDIR, path)
-                return loc
-            if not isinstance(obj, Directory):
-                raise _err(errno.ENOTDIR, path)
-            stack.append(loc)
-        return stack[-1]
-
-    def _existing(self, path: str, *, follow: bool = True) -> _Loc:
-        loc = self._walk(path, follow=follow)
-        if loc.obj is None:
-            raise _err(errno.ENOENT, path)
-        return loc
-
-    def _name(self, path: str, op: str) -> _Loc:
-        """The final name of ``path`` without following it, for calls that create or remove it.
-
-        The parent walk comes first (its ENOENT, ENOTDIR, ELOOP win); a final
-        ".", ".." or "/" then gets the errno Linux gives for ``op``.
-        """
-        parent, name = self._split(path)
-        if name is None:
-            raise _err(_paths.dot_errno(op, _paths.final_dot(path) or "/"), path)
-        return self._child(parent, name)
-
-    def _split(self, path: str) -> tuple[_Loc, str | None]:
-        parts = _paths.split_union_path(path)
-        if not parts:
-            return self._root_loc(), None
-        parent = self._walk("/" + "/".join(parts[:-1]))
-        if parent.obj is None:
-            raise _err(errno.ENOENT, path)
-        if not isinstance(parent.obj, Directory):
-            raise _err(errno.ENOTDIR, path)
-        return parent, (None if parts[-1] in (".", "..") else parts[-1])
-
-    def _canonical(self, path: str) -> _Loc:
-        """The location of a canonical path (no symlinks on the way)."""
-        loc = self._root_loc()
-        for name in path.split("/") if path else ():  # canonical: no ".", "..", or symlinks
-            loc = self._child(loc, name)
-        return loc
-
     # -- copy-up and upper-layer changes ----------------------------------------
 
     def _emit(self, kind: EventKind, path: str, layer: int | None = None, detail: str = "") -> None:
@@ -269,12 +102,12 @@ class UnionFS(UnionMount):
     def _copy_up_parents(self, path: str) -> None:
         for parent in _paths.ancestors(path):
             if self._upper.get(parent) is None:
-                loc = self._canonical(parent)
+                loc = self._lookup.canonical(parent)
                 assert loc.lower is not None, f"parent {parent!r} has no lower directory to copy up"
                 self._upper._set(parent, loc.lower.entry.copy())
                 self._emit(EventKind.COPY_UP, parent, loc.lower.layer, "parent directory")
 
-    def _copy_up(self, loc: _Loc) -> Entry:
+    def _copy_up(self, loc: Loc) -> Entry:
         """Make the object at ``loc`` live in the upper layer and return that copy."""
         if loc.upper is not None and not isinstance(loc.upper, Whiteout):
             return loc.upper
@@ -304,20 +137,20 @@ class UnionFS(UnionMount):
         """A directory's name list changed: the kernel sets its mtime to now."""
         self._upper_dir(path).mtime_ns = time.time_ns()
 
-    def _prepare_create(self, loc: _Loc) -> str:
+    def _prepare_create(self, loc: Loc) -> str:
         parent = _paths.parent_of(loc.path)
         if parent:
-            self._copy_up(self._canonical(parent))
+            self._copy_up(self._lookup.canonical(parent))
         return parent
 
-    def _place_new(self, loc: _Loc, entry: Entry) -> None:
+    def _place_new(self, loc: Loc, entry: Entry) -> None:
         parent = self._prepare_create(loc)
         over_whiteout = isinstance(self._upper.get(loc.path), Whiteout)
         self._upper._set(loc.path, entry)
         self._emit(EventKind.CREATE, loc.path, None, entry.kind + (" over a whiteout" if over_whiteout else ""))
         self._touch(parent)
 
-    def _remove(self, loc: _Loc) -> None:
+    def _remove(self, loc: Loc) -> None:
         if loc.upper is not None:
             self._upper._delete_tree(loc.path)
         parent = _paths.parent_of(loc.path)
@@ -329,7 +162,7 @@ class UnionFS(UnionMount):
             self._emit(EventKind.REMOVE, loc.path)
         self._touch(parent)
 
-    def _children(self, loc: _Loc, *, listing: bool = False) -> list[str]:
+    def _children(self, loc: Loc, *, listing: bool = False) -> list[str]:
         """Names inside a directory; ``listing`` gives what readdir shows (see LowerNode.listed)."""
         if listing and loc.upper is None and loc.lower is not None and len(loc.lower.merged) == 1:
             return list(loc.lower.listed)
@@ -344,7 +177,7 @@ class UnionFS(UnionMount):
                     names.add(name)
         return list(names)
 
-    def _is_merged(self, loc: _Loc) -> bool:
+    def _is_merged(self, loc: Loc) -> bool:
         if loc.upper is not None:
             return loc.merge_lower is not None
         return loc.lower is not None and len(loc.lower.merged) > 1
@@ -352,15 +185,15 @@ class UnionFS(UnionMount):
     # -- os-shaped API -------------------------------------------------------------
 
     def stat(self, path: str) -> os.stat_result:
-        return self._stat(self._existing(path))
+        return self._stat(self._lookup.existing(path))
 
     def lstat(self, path: str) -> os.stat_result:
-        return self._stat(self._existing(path, follow=False))
+        return self._stat(self._lookup.existing(path, follow=False))
 
     def _ino(self, entry: Entry) -> int:
         return self._inos.setdefault(id(entry), len(self._inos) + 2)
 
-    def _stat(self, loc: _Loc) -> os.stat_result:
+    def _stat(self, loc: Loc) -> os.stat_result:
         entry = loc.obj
         assert entry is not None
         if isinstance(entry, Directory):
@@ -393,7 +226,7 @@ class UnionFS(UnionMount):
              t // 10**9, t // 10**9, t // 10**9, t / 1e9, t / 1e9, t / 1e9, t, t, t)
         )
 
-    def _hardlink_key(self, loc: _Loc) -> tuple[int, int] | None:
+    def _hardlink_key(self, loc: Loc) -> tuple[int, int] | None:
         """index=on: the lower hard-linked file whose union link count the kernel tracks."""
         if not self.options.index:
             return None
@@ -403,7 +236,7 @@ class UnionFS(UnionMount):
             source = loc.lower
         return (id(source.entry), source.nlink) if source is not None else None
 
-    def _adjust_links(self, loc: _Loc, delta: int) -> None:
+    def _adjust_links(self, loc: Loc, delta: int) -> None:
         # The kernel counts union links of an indexed lower file from its lower count (lower
         # whiteouts that existed before the mount are not subtracted), then tracks link/unlink.
         key = self._hardlink_key(loc)
@@ -411,29 +244,29 @@ class UnionFS(UnionMount):
             self._union_links[key[0]] = self._union_links.get(key[0], key[1]) + delta
 
     def listdir(self, path: str = "/") -> list[str]:
-        loc = self._existing(path)
+        loc = self._lookup.existing(path)
         if not isinstance(loc.obj, Directory):
-            raise _err(errno.ENOTDIR, path)
+            raise oserror(errno.ENOTDIR, path)
         return self._children(loc, listing=True)
 
     def readlink(self, path: str) -> str:
         if _paths.final_dot(path) is not None:
-            self._existing(path)
-            raise _err(errno.EINVAL, path)
-        loc = self._existing(path, follow=False)
+            self._lookup.existing(path)
+            raise oserror(errno.EINVAL, path)
+        loc = self._lookup.existing(path, follow=False)
         if not isinstance(loc.obj, Symlink):
-            raise _err(errno.EINVAL, path)
+            raise oserror(errno.EINVAL, path)
         return loc.obj.target
 
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:
         access = flags & os.O_ACCMODE
         if access == os.O_ACCMODE:
-            raise _err(errno.EINVAL, path)
+            raise oserror(errno.EINVAL, path)
         creating = bool(flags & os.O_CREAT)
         exclusive = creating and bool(flags & os.O_EXCL)
         if creating and path.endswith("/"):
-            self._split(path)  # the parent walk's errors come first
-            raise _err(errno.EISDIR, path)
+            self._lookup.split(path)  # the parent walk's errors come first
+            raise oserror(errno.EISDIR, path)
         if creating and not (exclusive or flags & os.O_NOFOLLOW):
             # O_CREAT through a final symlink whose body ends in "/" is O_CREAT on "target/".
             try:
@@ -443,26 +276,26 @@ class UnionFS(UnionMount):
             if body.endswith("/"):
                 target = body if body.startswith("/") else posixpath.join(posixpath.dirname(path), body)
                 return self.open(target, flags, mode)
-        loc = self._walk(path, follow=not (exclusive or flags & os.O_NOFOLLOW))
+        loc = self._lookup.walk(path, follow=not (exclusive or flags & os.O_NOFOLLOW))
         entry = loc.obj
         if entry is None:
             if not creating:
-                raise _err(errno.ENOENT, path)
+                raise oserror(errno.ENOENT, path)
             if path.endswith("/"):
-                raise _err(errno.EISDIR, path)
+                raise oserror(errno.EISDIR, path)
             entry = RegularFile(mode=mode & ~self.options.umask & 0o7777, mtime_ns=time.time_ns())
             self._place_new(loc, entry)
         else:
             if exclusive:
-                raise _err(errno.EEXIST, path)
+                raise oserror(errno.EEXIST, path)
             if isinstance(entry, Symlink):  # only reached with O_NOFOLLOW
-                raise _err(errno.ELOOP, path)
+                raise oserror(errno.ELOOP, path)
             if flags & os.O_DIRECTORY and not isinstance(entry, Directory):
-                raise _err(errno.ENOTDIR, path)
+                raise oserror(errno.ENOTDIR, path)
             wants_write = access != os.O_RDONLY or bool(flags & os.O_TRUNC)
             if isinstance(entry, Directory):
                 if wants_write or creating:
-                    raise _err(errno.EISDIR, path)
+                    raise oserror(errno.EISDIR, path)
             elif wants_write:
                 entry = self._copy_up(loc)
                 if flags & os.O_TRUNC:
@@ -473,67 +306,24 @@ class UnionFS(UnionMount):
         lower_key = None
         if loc.upper is None and loc.lower is not None and isinstance(entry, RegularFile):
             lower_key = (id(entry), loc.path)
-        handle = _OpenFile(entry, loc.path, readable=access != os.O_WRONLY, writable=access != os.O_RDONLY,
-                           append=bool(flags & os.O_APPEND), lower_key=lower_key)
-        fd = 3
-        while fd in self._fds:
-            fd += 1
-        self._fds[fd] = handle
-        return fd
-
-    def _handle(self, fd: int) -> _OpenFile:
-        try:
-            return self._fds[fd]
-        except KeyError:
-            raise OSError(errno.EBADF, os.strerror(errno.EBADF)) from None
-
-    def _current(self, handle: _OpenFile) -> RegularFile | Directory:
-        # Since Linux 4.19 a descriptor opened before a copy-up reads the copy afterwards.
-        if handle.lower_key is not None and handle.lower_key in self._copied:
-            handle.entry = self._copied[handle.lower_key]
-            handle.lower_key = None
-        return handle.entry
+        handle = OpenFile(entry, loc.path, readable=access != os.O_WRONLY, writable=access != os.O_RDONLY,
+                          append=bool(flags & os.O_APPEND), lower_key=lower_key)
+        return self._fds.add(handle)
 
     def read(self, fd: int, n: int) -> bytes:
-        handle = self._handle(fd)
-        if not handle.readable:
-            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-        entry = self._current(handle)
-        if isinstance(entry, Directory):
-            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
-        if n < 0:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-        chunk = bytes(entry._data[handle.pos:handle.pos + n])
-        handle.pos += len(chunk)
-        return chunk
+        return self._fds.read(fd, n)
 
     def write(self, fd: int, data: bytes) -> int:
-        handle = self._handle(fd)
-        if not handle.writable:
-            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-        entry = self._current(handle)
-        assert isinstance(entry, RegularFile)
-        buf = entry.buffer()
-        if not data:
-            return 0  # a zero-length write does not even move an O_APPEND offset
-        if handle.append:
-            handle.pos = len(buf)
-        if handle.pos > len(buf):
-            buf.extend(b"\0" * (handle.pos - len(buf)))
-        buf[handle.pos:handle.pos + len(data)] = data
-        handle.pos += len(data)
-        entry.mtime_ns = time.time_ns()
-        return len(data)
+        return self._fds.write(fd, data)
 
     def close(self, fd: int) -> None:
-        self._handle(fd)
-        del self._fds[fd]
+        self._fds.close(fd)
 
     def mkdir(self, path: str, mode: int = 0o777) -> None:
-        loc = self._name(path, "mkdir")
+        loc = self._lookup.name(path, "mkdir")
         if loc.obj is not None or loc.path == "":
-            raise _err(errno.EEXIST, path)
-        parent = self._canonical(_paths.parent_of(loc.path))
+            raise oserror(errno.EEXIST, path)
+        parent = self._lookup.canonical(_paths.parent_of(loc.path))
         opts = self.options
         over_whiteout = isinstance(loc.upper, Whiteout)
         opaque = over_whiteout or (parent.merge_lower is not None and (opts.redirect_dir or opts.index))
@@ -543,59 +333,59 @@ class UnionFS(UnionMount):
             self._emit(EventKind.OPAQUE, loc.path, None, "created over a whiteout" if over_whiteout else "new in a merged directory")
 
     def rmdir(self, path: str) -> None:
-        loc = self._name(path, "rmdir")
+        loc = self._lookup.name(path, "rmdir")
         if loc.obj is None:
-            raise _err(errno.ENOENT, path)
+            raise oserror(errno.ENOENT, path)
         if loc.path == "":
-            raise _err(errno.EBUSY, path)
+            raise oserror(errno.EBUSY, path)
         if not isinstance(loc.obj, Directory):
-            raise _err(errno.ENOTDIR, path)
+            raise oserror(errno.ENOTDIR, path)
         if self._children(loc):
-            raise _err(errno.ENOTEMPTY, path)
+            raise oserror(errno.ENOTEMPTY, path)
         self._remove(loc)
 
     def unlink(self, path: str) -> None:
-        loc = self._name(path, "unlink")
+        loc = self._lookup.name(path, "unlink")
         if loc.obj is None:
-            raise _err(errno.ENOENT, path)
+            raise oserror(errno.ENOENT, path)
         if isinstance(loc.obj, Directory):
-            raise _err(errno.EISDIR, path)
+            raise oserror(errno.EISDIR, path)
         if path.endswith("/"):
-            raise _err(errno.ENOTDIR, path)
+            raise oserror(errno.ENOTDIR, path)
         self._adjust_links(loc, -1)
         self._remove(loc)
 
     def symlink(self, target: str, path: str) -> None:
-        loc = self._name(path, "symlink")
+        loc = self._lookup.name(path, "symlink")
         if loc.obj is not None:
-            raise _err(errno.EEXIST, path)
+            raise oserror(errno.EEXIST, path)
         if path.endswith("/"):
-            raise _err(errno.ENOENT, path)  # a trailing slash asks for a directory, not a link
+            raise oserror(errno.ENOENT, path)  # a trailing slash asks for a directory, not a link
         if not target:
-            raise _err(errno.ENOENT, target)
+            raise oserror(errno.ENOENT, target)
         self._place_new(loc, Symlink(target, mtime_ns=time.time_ns()))
 
     def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
-        source = self._existing(src, follow=follow_symlinks)
-        loc = self._name(dst, "link")
+        source = self._lookup.existing(src, follow=follow_symlinks)
+        loc = self._lookup.name(dst, "link")
         if loc.obj is not None:
-            raise _err(errno.EEXIST, dst)
+            raise oserror(errno.EEXIST, dst)
         if dst.endswith("/"):
-            raise _err(errno.ENOENT, dst)
+            raise oserror(errno.ENOENT, dst)
         if isinstance(source.obj, Directory):
-            raise _err(errno.EPERM, src)  # checked after the new name, as vfs_link does
+            raise oserror(errno.EPERM, src)  # checked after the new name, as vfs_link does
         entry = self._copy_up(source)
         self._adjust_links(source, +1)
         self._place_new(loc, entry)
 
     def chmod(self, path: str, mode: int) -> None:
-        loc = self._existing(path)
+        loc = self._lookup.existing(path)
         entry = self._copy_up(loc)
         assert isinstance(entry, (RegularFile, Directory))
         entry.mode = mode & 0o7777
 
     def chown(self, path: str, uid: int, gid: int) -> None:
-        loc = self._existing(path)
+        loc = self._lookup.existing(path)
         entry = self._copy_up(loc)
         assert isinstance(entry, (RegularFile, Directory, Symlink))
         if uid != -1:
@@ -604,11 +394,11 @@ class UnionFS(UnionMount):
             entry.gid = gid
 
     def truncate(self, path: str, length: int) -> None:
-        loc = self._existing(path)
+        loc = self._lookup.existing(path)
         if isinstance(loc.obj, Directory):
-            raise _err(errno.EISDIR, path)
+            raise oserror(errno.EISDIR, path)
         if length < 0:
-            raise _err(errno.EINVAL, path)
+            raise oserror(errno.EINVAL, path)
         entry = self._copy_up(loc)
         assert isinstance(entry, RegularFile)
         buf = entry.buffer()
@@ -628,7 +418,7 @@ class UnionFS(UnionMount):
     ) -> None:
         if times is not None and ns is not None:
             raise ValueError("utime: you may specify either 'times' or 'ns' but not both")
-        loc = self._existing(path, follow=follow_symlinks)
+        loc = self._lookup.existing(path, follow=follow_symlinks)
         if ns is not None:
             mtime = ns[1]
         elif times is not None:
@@ -641,34 +431,34 @@ class UnionFS(UnionMount):
         entry.mtime_ns = mtime
 
     def rename(self, src: str, dst: str) -> None:
-        src_parent_loc, src_name = self._split(src)
-        dst_parent_loc, dst_name = self._split(dst)
+        src_parent_loc, src_name = self._lookup.split(src)
+        dst_parent_loc, dst_name = self._lookup.split(dst)
         if src_name is None or dst_name is None:
-            raise _err(errno.EBUSY, src if src_name is None else dst)
-        s = self._child(src_parent_loc, src_name)
+            raise oserror(errno.EBUSY, src if src_name is None else dst)
+        s = self._lookup.child(src_parent_loc, src_name)
         if s.obj is None:
-            raise _err(errno.ENOENT, src)
-        d = self._child(dst_parent_loc, dst_name)
+            raise oserror(errno.ENOENT, src)
+        d = self._lookup.child(dst_parent_loc, dst_name)
         if not isinstance(s.obj, Directory) and (src.endswith("/") or dst.endswith("/")):
-            raise _err(errno.ENOTDIR, src)
+            raise oserror(errno.ENOTDIR, src)
         if s.path == "" or d.path == "":
-            raise _err(errno.EBUSY, src if s.path == "" else dst)
+            raise oserror(errno.EBUSY, src if s.path == "" else dst)
         if s.path == d.path or (d.obj is not None and d.obj is s.obj):
             return  # same name or two names of one file: POSIX says do nothing
         is_dir = isinstance(s.obj, Directory)
         if d.path.startswith(s.path + "/"):
-            raise _err(errno.EINVAL, src)
+            raise oserror(errno.EINVAL, src)
         if s.path.startswith(d.path + "/"):
-            raise _err(errno.ENOTEMPTY, dst)
+            raise oserror(errno.ENOTEMPTY, dst)
         if d.obj is not None:
             if is_dir and not isinstance(d.obj, Directory):
-                raise _err(errno.ENOTDIR, dst)
+                raise oserror(errno.ENOTDIR, dst)
             if not is_dir and isinstance(d.obj, Directory):
-                raise _err(errno.EISDIR, dst)
+                raise oserror(errno.EISDIR, dst)
         if is_dir and not s.pure_upper and not self.options.redirect_dir:
-            raise _err(errno.EXDEV, src)  # a directory with lower content cannot move without redirects
+            raise oserror(errno.EXDEV, src)  # a directory with lower content cannot move without redirects
         if isinstance(d.obj, Directory) and self._children(d):
-            raise _err(errno.ENOTEMPTY, dst)
+            raise oserror(errno.ENOTEMPTY, dst)
 
         src_parent, dst_parent = _paths.parent_of(s.path), _paths.parent_of(d.path)
         samedir = src_parent == dst_parent
@@ -683,14 +473,14 @@ class UnionFS(UnionMount):
                 assert s.merge_lower is not None
                 redirect = "/" + s.merge_lower
         entry = self._copy_up(s)
-        self._copy_up(self._canonical(dst_parent))
+        self._copy_up(self._lookup.canonical(dst_parent))
         if is_dir:
             assert isinstance(entry, Directory)
             if redirect is not None:
                 if entry.redirect != redirect:
                     entry.redirect = redirect
                     self._emit(EventKind.REDIRECT, d.path, None, f"redirect={redirect}")
-            elif not entry.opaque and self._canonical(dst_parent).merge_lower is not None:
+            elif not entry.opaque and self._lookup.canonical(dst_parent).merge_lower is not None:
                 entry.opaque = True  # moved into a merged directory: nothing below may show through
                 self._emit(EventKind.OPAQUE, d.path, None, "moved into a merged directory")
         if d.obj is not None and not isinstance(d.obj, Directory):
@@ -713,7 +503,7 @@ class UnionFS(UnionMount):
 
     def origin(self, path: str) -> str:
         """Where the object at ``path`` lives: ``"upper"`` or ``"layer N"`` (bottom first)."""
-        loc = self._existing(path, follow=False)
+        loc = self._lookup.existing(path, follow=False)
         if loc.upper is not None:
             return "upper"
         assert loc.lower is not None

@@ -8,12 +8,10 @@ Notebook 04 draws the same story.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.errors import BackendUnavailableError
-
-if TYPE_CHECKING:
-    from sim.tour._tour import Tour
+from sim.tour._common import Tour
 
 __all__ = ["chapter_vms"]
 
@@ -44,7 +42,8 @@ def chapter_vms(t: Tour) -> None:
     t.say(f"cpu.max: throttled to {n['quota_hog_cpu']:.1f} core with {n['quota_idle_cores']:.1f} idle")
     t.say(f"memory.max: a leak is OOM-killed at {n['limits_first_kill_s']:.0f} s, neighbours untouched; "
           f"without it the host OOM killer took a neighbour ({int(n['host_oom_neighbour_kills'])} times)")
-    hog, flags = memory_hog(total_mib=64, step_mib=2, step_s=0.1, duration_s=2.0), {"memory": "16m"}
+    hog = memory_hog(total_mib=64, step_mib=2, step_s=0.1, duration_s=2.0)
+    flags: dict[str, Any] = {"memory": "16m"}  # docker run's flags, for the model and the real run alike
     predicted = predict_hog(hog, parse_limits(**flags))
     killed = float(predicted.t[predicted.oom_kills > 0][0])
     t.say(f"model: a {hog.label} under --memory 16m is OOM-killed after {killed:.2f} s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -210,12 +211,11 @@ BAD: list[tuple[Callable[..., ScenarioResult], dict[str, Any]]] = [
 @pytest.mark.parametrize(("fn", "kwargs"), BAD, ids=[f"{fn.__name__}-{next(iter(kw))}" for fn, kw in BAD])
 def test_bad_parameters_raise_before_simulating(fn: Callable[..., ScenarioResult], kwargs: dict[str, Any],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import sim.capacity.scenarios as scenarios
-
     def must_not_run(*args: object, **kw: object) -> None:
         raise AssertionError("simulated before checking its parameters")
 
-    monkeypatch.setattr(scenarios, "simulate", must_not_run)
+    # Each scenario calls the ``simulate`` of the module it is defined in (sim.capacity._scenarios_*).
+    monkeypatch.setattr(sys.modules[fn.__module__], "simulate", must_not_run)
     with pytest.raises(InvalidSpecError):
         fn(**kwargs)
 

@@ -25,6 +25,8 @@ import pytest
 
 from realrt import vm as rvm
 from realrt.journal import Journal, Record, start_time
+from realrt.vm import _console as rconsole
+from realrt.vm import _guest as rguest
 from realrt.vm import _initramfs as ird
 from sim.capacity.series import StartMeasurement
 from sim.errors import (
@@ -534,7 +536,7 @@ def test_a_guest_is_reaped_before_its_console_fd_is_closed(tmp_path: Path) -> No
     """``stop`` reaps QEMU, lets the console thread see EOF and end, and only then closes the
     pipe (closed earlier, its fd number could be reused by an open() the thread then reads)."""
     journal = Journal(tmp_path / "state")
-    guest = rvm._Guest(["sh", "-c", f"echo '{rvm.MARKER} 0.5'; exec sleep 30"], accelerator="tcg",
+    guest = rguest.Guest(["sh", "-c", f"echo '{rvm.MARKER} 0.5'; exec sleep 30"], accelerator="tcg",
                        journal=journal, workdir=tmp_path / "state" / "vm" / "run-test")
     assert guest.wait_for_marker(time.monotonic() + 10) and guest.console.uptime == 0.5
     assert {r.kind for r in journal.records()} == {"tree", "process"}
@@ -565,9 +567,9 @@ def test_a_guest_that_cannot_set_up_leaves_no_record(tmp_path: Path, failing: st
         def refuse(*args: object, **kwargs: object) -> None:
             raise PermissionError(13, "Permission denied", str(args[0]))
 
-        monkeypatch.setattr(rvm, "open", refuse, raising=False)
+        monkeypatch.setattr(rguest, "open", refuse, raising=False)
     with pytest.raises(BackendUnavailableError, match="cannot start"):
-        rvm._Guest(["sh", "-c", "exit 0"], accelerator="tcg", journal=journal, workdir=workdir)
+        rguest.Guest(["sh", "-c", "exit 0"], accelerator="tcg", journal=journal, workdir=workdir)
     assert list(journal.records()) == [] and not workdir.exists()
 
 
@@ -575,14 +577,14 @@ class _Caught:
     """Keeps the guests a boot made (to check their QEMU is gone afterwards)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.guests: list[rvm._Guest] = []
-        init = rvm._Guest.__init__
+        self.guests: list[rguest.Guest] = []
+        init = rguest.Guest.__init__
 
-        def keep(guest: rvm._Guest, *args: Any, **kwargs: Any) -> None:
+        def keep(guest: rguest.Guest, *args: Any, **kwargs: Any) -> None:
             init(guest, *args, **kwargs)
             self.guests.append(guest)
 
-        monkeypatch.setattr(rvm._Guest, "__init__", keep)
+        monkeypatch.setattr(rguest.Guest, "__init__", keep)
 
 
 def _fake_vm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, **options: Any) -> rvm.VM:
@@ -605,7 +607,7 @@ def test_an_interrupt_after_a_failed_boot_stops_the_guest(tmp_path: Path, where:
     (between the wait and the stop) still stops QEMU and drops its records."""
     vm = _fake_vm(tmp_path, monkeypatch, "exec sleep 30", boot_timeout=0.3)
     caught = _Caught(monkeypatch)
-    monkeypatch.setattr(rvm._Guest if where == "stderr_text" else rvm._Console, where, _interrupt)
+    monkeypatch.setattr(rguest.Guest if where == "stderr_text" else rconsole.Console, where, _interrupt)
     with pytest.raises(KeyboardInterrupt):
         vm.boot()
     assert len(caught.guests) == 1 and caught.guests[0].proc.returncode == -signal.SIGKILL

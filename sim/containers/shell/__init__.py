@@ -21,15 +21,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from sim.containers.shell._applets import APPLETS
-from sim.containers.shell._interp import (
-    ASH_DEFAULT_PATH,
-    DEFAULT_PATH,
-    FAKE_PID,
-    Shell,
-    World,
-)
+from sim.containers.shell._interp import Shell
 from sim.containers.shell._proc import BufferOut, BytesIn, Stream
+from sim.containers.shell._state import FAKE_PID
 from sim.containers.shell._usage import BUSYBOX_APPLETS
+from sim.containers.shell._world import ASH_DEFAULT_PATH, DEFAULT_PATH, World
 from sim.errors import UnsupportedCommandError
 from sim.interface import FileSystem
 

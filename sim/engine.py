@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim.containers.core import Container, EngineCore, ProcessSpec, _env_dict
+from sim.containers._container import env_dict
+from sim.containers.core import Container, EngineCore, ProcessSpec
 from sim.containers.mounts import HostDirFS, MountedFS
 from sim.images.store import ImageStore
 from sim.interface import FileSystem
@@ -62,7 +63,7 @@ class SimEngine(EngineCore):
 
         argv = spec.argv
         script: str | Sequence[str] = argv[2] if len(argv) == 3 and argv[0] in ("/bin/sh", "sh") and argv[1] == "-c" else list(argv)
-        result = run_shell(script, self.container_fs(container), env=_env_dict(spec.env), cwd=spec.cwd,
+        result = run_shell(script, self.container_fs(container), env=env_dict(spec.env), cwd=spec.cwd,
                            uid=spec.uid, gid=spec.gid, hostname=spec.hostname, stdin=spec.stdin or b"")
         return ExecResult(result.exit_code, result.stdout, result.stderr)
 

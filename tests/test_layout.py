@@ -1,0 +1,107 @@
+"""The layout shows the architecture (docs/architecture.md): one package a chapter or concern, no
+import circles, no giant modules, and a pinned public surface for every public package.
+
+The import graph is read from the source with ``ast``, every ``import`` counted wherever it stands
+(a function-level import or one under ``TYPE_CHECKING`` hides a circle; it does not remove it).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("sim", "realrt")
+MAX_LINES = 600
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _imported(module: str, path: Path, known: set[str]) -> set[str]:
+    """The project modules ``module`` imports: ``from a.b import c`` is ``a.b.c`` when that is a
+    module, else ``a.b``."""
+    is_package = path.name == "__init__.py"
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".") if is_package else module.split(".")[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets.add(base)
+            targets.update(f"{base}.{alias.name}" for alias in node.names)
+    return {t for t in targets if t in known and t != module}
+
+
+def import_graph() -> nx.DiGraph:
+    modules = _modules()
+    graph = nx.DiGraph()
+    graph.add_nodes_from(modules)
+    for module, path in modules.items():
+        for target in _imported(module, path, set(modules)):
+            # A package's __init__ re-exports what lies below it: that arrow runs down, not up.
+            if module.startswith(target + ".") and modules[target].name == "__init__.py":
+                continue
+            graph.add_edge(module, target)
+    return graph
+
+
+def test_no_import_circles() -> None:
+    graph = import_graph()
+    # A package importing its own sub-modules is the re-export, not a circle: drop those arrows.
+    down = [(a, b) for a, b in graph.edges if b.startswith(a + ".")]
+    graph.remove_edges_from(down)
+    circles = sorted(sorted(c) for c in nx.simple_cycles(graph))
+    assert circles == [], f"import circles: {circles}"
+
+
+def test_graph_sees_the_imports() -> None:
+    """The reader above can fail: it must see the arrows the code certainly has."""
+    graph = import_graph()
+    assert graph.has_edge("sim.containers.core", "sim.images.store")
+    assert graph.has_edge("realrt.engine", "sim.containers.core")
+    assert graph.number_of_edges() > 150
+
+
+def test_no_module_over_the_limit() -> None:
+    sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in _modules().items()}
+    assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_sim_never_imports_realrt() -> None:
+    graph = import_graph()
+    assert [(a, b) for a, b in graph.edges if a.startswith("sim") and b.startswith("realrt")] == []
+
+
+#: Each public package's ``__all__``: adding a name is a decision, not an accident.
+PUBLIC: dict[str, list[str]] = {}
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_public_names_are_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(PUBLIC[package])
+    for name in module.__all__:
+        assert hasattr(module, name), f"{package}.{name}"
+
+
+def test_every_package_is_pinned() -> None:
+    packages = {m for m, p in _modules().items() if p.name == "__init__.py" and not m.split(".")[-1].startswith("_")}
+    # sim, realrt and sim.capacity are pinned in test_public_api.py.
+    assert packages - {"sim", "realrt", "sim.capacity"} == set(PUBLIC)

@@ -123,7 +123,7 @@ def openat2_supported() -> bool:
     return True
 
 
-# -- added for the container runtime (realrt/runtime.py) ---------------------------------
+# -- added for the container runtime (realrt/containers/) ---------------------------------
 
 import platform as _platform  # noqa: E402
 

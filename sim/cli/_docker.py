@@ -367,7 +367,7 @@ def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], i
     """Register the docker-like subcommands on ``sub``; ``wrap`` turns a handler into one that gets an engine."""
 
     def command(name: str, handler: Callable[[argparse.Namespace, Any], int], help: str, *, json_flag: bool = False) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
         p.add_argument("--backend", default=None, metavar="{real,sim}", help="which engine (default: $LAYERLAB_BACKEND, else sim)")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print JSON for scripts")

@@ -6,7 +6,7 @@ a :class:`Limits` in Docker's units (bytes, nano-CPUs, shares, pids); whatever D
 refused here with :class:`~sim.errors.InvalidLimitError` and Docker's own message, before anything
 is created.  :func:`cgroup_v1_files` and :func:`cgroup_v2_files` give the files runc writes for
 them, in the order it writes them.  Both backends share this module; only ``realrt`` writes the
-files (see ``realrt/cgroups.py`` and ``docs/limits.md``).
+files (see ``realrt/containers/cgroups.py`` and ``docs/limits.md``).
 
 The rules, with the code they come from:
 
@@ -30,7 +30,6 @@ import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Union
 
 from sim.errors import InvalidLimitError
 
@@ -62,7 +61,7 @@ _NANO = 1_000_000_000
 _INT64_MAX = 2**63 - 1
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
-Number = Union[int, float, str, Fraction]
+Number = int | float | str | Fraction
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def clean_layer_path(name: str, *, what: str = "entry") -> str:
     return "/".join(parts)
 
 
-def split_union_path(path: str) -> list[str]:
+def split_union_path(path: str | bytes) -> list[str]:
     """Components of a union path, as the kernel walks them ('.' and '..' kept).
 
     Raises ``OSError(ENOENT)`` for the empty path, as ``os.stat("")`` does.

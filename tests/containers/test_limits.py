@@ -1,5 +1,5 @@
-"""资源限制 (resource limits): Docker's parsing and cgroup translation (sim/limits.py), and the
-real thing (realrt/cgroups.py): a memory hog OOM-killed, a fork loop stopped, a busy loop throttled.
+"""资源限制 (resource limits): Docker's parsing and cgroup translation (sim/containers/limits.py), and the
+real thing (realrt/containers/cgroups.py): a memory hog OOM-killed, a fork loop stopped, a busy loop throttled.
 
 Real tests leave nothing: after each one no ``*layerlab*`` folder is left in /sys/fs/cgroup
 (not even the per-controller ``layerlab`` parent), no journal record, no mount.

@@ -813,11 +813,11 @@ def test_load_refuses_media_type_confusion_in_a_layout(images: ImageStore) -> No
 def oci_layout_files(images: list[tuple[Manifest, bytes, list[bytes], dict[str, str]]], extra_index: list[Descriptor] = ()) -> dict[str, bytes]:  # type: ignore[assignment]
     files: dict[str, bytes] = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}'}
     entries = []
-    for manifest, config_bytes, blobs, annotations in images:
+    for manifest, config_bytes, blobs, notes in images:
         mbytes = manifest.to_json()
         for blob in [mbytes, config_bytes, *blobs]:
             files[f"blobs/sha256/{sha256_digest(blob).hex}"] = blob
-        entries.append(Descriptor(manifest.media_type or MEDIA_TYPE_OCI_MANIFEST, sha256_digest(mbytes), len(mbytes), annotations))
+        entries.append(Descriptor(manifest.media_type or MEDIA_TYPE_OCI_MANIFEST, sha256_digest(mbytes), len(mbytes), notes))
     files["index.json"] = Index(tuple(entries) + tuple(extra_index)).to_json()
     return files
 

@@ -29,12 +29,22 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import IO, Any, Literal
 
-from sim.errors import LayerFormatError
+from sim.images._analysis_reports import (
+    HistoryStep,
+    ImageAnalysis,
+    ImageShare,
+    LayerReport,
+    SharedLayer,
+    SharedReport,
+    SortKey,
+    TreeEntry,
+    WastedPath,
+    sort_wasted,
+)
+from sim.images._merged_stack import Hidden, Stack, Step, layer_index, merged_stack
 from sim.layers import _paths
 from sim.layers.changes import Change, ChangeKind
 from sim.layers.layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
@@ -56,382 +66,20 @@ __all__ = [
     "shared_layers",
 ]
 
-SortKey = Literal["size", "path"]
-
 #: Later than any mtime an int64 of nanoseconds holds: writing with it clamps nothing.
 _NO_CLAMP = 1 << 40
 #: Symlinks followed in one lookup before ELOOP, as Linux's MAXSYMLINKS.
 _MAX_SYMLINKS = 40
 
+# The old private name, kept because sim.cli._docker numbers layers with analysis._index.
+_index = layer_index
 
-# -- results ----------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class LayerReport:
-    """One layer of an image, compared with the merged view of the layers below it.
-
-    ``added``, ``changed`` and ``deleted`` compare the merged tree before and
-    after the layer: a path that appears is *added*; a path that stays but that
-    the layer names is *changed* (even with equal content, as ``docker diff``
-    reports a copy-up; parent directories a layer only implies are not);
-    a path that disappears is *deleted* (a whiteout of a directory deletes the
-    directory and everything in it).  ``wasted_bytes`` are this layer's file
-    bytes that the final image no longer shows (where the waste is stored);
-    ``hidden_bytes`` are lower layers' file bytes this layer hides (the layer
-    that causes the waste).  Summed over the layers both give the image's
-    wasted bytes.
-    """
-
-    index: int
-    diff_id: str
-    size: int  # bytes of file content, hard links once (Layer.size)
-    entries: int  # entries the layer's tar holds (implied parents and opaque markers not counted)
-    files: int  # regular-file names in this layer
-    cumulative_files: int  # files of this layer and of every layer below it
-    visible_files: int  # regular-file names in the merged view up to this layer
-    added: int
-    changed: int
-    deleted: int
-    wasted_bytes: int
-    hidden_bytes: int
-    created_by: str = ""
-
-
-@dataclass(frozen=True)
-class WastedPath:
-    """A path whose earlier copies cost bytes that the image cannot show (dive's "inefficient file").
-
-    ``copies`` counts the hidden versions (N-1 for a file written N times and
-    kept; N when a whiteout or opaque directory finally removes it);
-    ``layers`` are where those copies are stored, ``hidden_by`` the layers that
-    hid them; ``removed`` says the path is gone from the final image.  A
-    hard-linked file's bytes are charged once, to the name whose hiding left
-    the file with no visible name; its other names show ``bytes`` 0.
-    """
-
-    path: str
-    copies: int
-    bytes: int
-    layers: tuple[int, ...]
-    hidden_by: tuple[int, ...]
-    removed: bool
-
-
-@dataclass(frozen=True)
-class HistoryStep:
-    """One build step, oldest first: ``layer`` is the index of the layer it made, None for metadata steps."""
-
-    created_by: str
-    layer: int | None
-    comment: str = ""
-
-
-@dataclass(frozen=True)
-class ImageAnalysis:
-    """The analysis of one image; see the module docstring for the definitions."""
-
-    layers: tuple[LayerReport, ...]
-    total_bytes: int
-    wasted_bytes: int
-    efficiency: float
-    wasted: tuple[WastedPath, ...]  # largest first, then by path
-    files: int  # regular-file names in the final image
-    history: tuple[HistoryStep, ...] = ()
-    name: str = ""
-
-    @property
-    def visible_bytes(self) -> int:
-        """Bytes of file content the final image shows (each hard-linked file once)."""
-        return self.total_bytes - self.wasted_bytes
-
-    @property
-    def wasted_copies(self) -> int:
-        return sum(w.copies for w in self.wasted)
-
-    def sorted_wasted(self, by: SortKey = "size") -> list[WastedPath]:
-        """The wasted paths by bytes (largest first) or by path."""
-        return _sort_wasted(self.wasted, by)
-
-    def sorted_layers(self, by: Literal["size", "index", "wasted"] = "size") -> list[LayerReport]:
-        """The layers largest first (``size``), by wasted bytes, or bottom first (``index``)."""
-        if by == "index":
-            return list(self.layers)
-        key = (lambda r: (-r.size, r.index)) if by == "size" else (lambda r: (-r.wasted_bytes, r.index))
-        if by not in ("size", "wasted"):
-            raise ValueError(f"sort layers by 'size', 'wasted' or 'index', not {by!r}")
-        return sorted(self.layers, key=key)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=True, ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ImageAnalysis:
-        return cls(
-            layers=tuple(LayerReport(**d) for d in data["layers"]),
-            total_bytes=data["total_bytes"],
-            wasted_bytes=data["wasted_bytes"],
-            efficiency=data["efficiency"],
-            wasted=tuple(
-                WastedPath(**{**d, "layers": tuple(d["layers"]), "hidden_by": tuple(d["hidden_by"])}) for d in data["wasted"]
-            ),
-            files=data["files"],
-            history=tuple(HistoryStep(**d) for d in data.get("history", ())),
-            name=data.get("name", ""),
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> ImageAnalysis:
-        return cls.from_dict(json.loads(text))
-
-
-@dataclass(frozen=True)
-class TreeEntry:
-    """One path of a merged view: ``layer`` is the layer that supplies it (its origin).
-
-    ``size`` is the file's bytes; for a directory, the bytes of the files below
-    it (a hard-linked file once).  ``path`` is absolute.
-    """
-
-    path: str
-    kind: str  # "file", "dir" or "symlink"
-    size: int
-    layer: int
-    mode: int
-    uid: int
-    gid: int
-    target: str | None = None  # a symlink's target
-
-    @property
-    def depth(self) -> int:
-        return self.path.count("/") - 1
-
-
-@dataclass(frozen=True)
-class SharedLayer:
-    """A layer (by DiffID) and the images that use it."""
-
-    diff_id: str
-    size: int
-    images: tuple[str, ...]
-
-    @property
-    def shared(self) -> bool:
-        return len(self.images) > 1
-
-
-@dataclass(frozen=True)
-class ImageShare:
-    """One image's layers split into shared (used by another image too) and unique ones."""
-
-    name: str
-    layers: int
-    total_bytes: int
-    shared_bytes: int
-    unique_bytes: int
-    shared_layers: int
-    unique_layers: int
-
-
-@dataclass(frozen=True)
-class SharedReport:
-    """Which layers several images share, and what sharing saves.
-
-    ``stored_bytes`` is what the store keeps (each distinct layer once);
-    ``naive_bytes`` what the images would take without sharing (the sum of
-    their sizes); ``common_base`` the DiffIDs, bottom first, that every image
-    has at the bottom of its stack in the same order (equal ChainIDs).
-    """
-
-    images: tuple[ImageShare, ...]
-    layers: tuple[SharedLayer, ...]
-    common_base: tuple[str, ...]
-    stored_bytes: int
-    naive_bytes: int
-
-    @property
-    def saved_bytes(self) -> int:
-        return self.naive_bytes - self.stored_bytes
-
-    def image(self, name: str) -> ImageShare:
-        for share in self.images:
-            if share.name == name:
-                return share
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=True, ensure_ascii=False)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SharedReport:
-        return cls(
-            images=tuple(ImageShare(**d) for d in data["images"]),
-            layers=tuple(SharedLayer(**{**d, "images": tuple(d["images"])}) for d in data["layers"]),
-            common_base=tuple(data["common_base"]),
-            stored_bytes=data["stored_bytes"],
-            naive_bytes=data["naive_bytes"],
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> SharedReport:
-        return cls.from_dict(json.loads(text))
-
-
-# -- the stack: the merged view, applied layer by layer ----------------------------------------
-
-
-@dataclass
-class _Hidden:
-    """A regular-file name that a later layer hid."""
-
-    path: str
-    layer: int  # where the hidden copy is stored
-    inode: tuple[int, int]
-    by: int  # the layer that hid it
-    charged: int = 0  # bytes charged to this name (its inode's, when this name was its last)
-
-
-@dataclass
-class _Step:
-    """What applying one layer did."""
-
-    added: set[str] = field(default_factory=set)
-    changed: set[str] = field(default_factory=set)
-    deleted: set[str] = field(default_factory=set)
-
-
-class _Stack:
-    """The merged view of the layers applied so far: path -> (entry, origin layer)."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, tuple[Entry, int]] = {}
-        self.kids: dict[str, set[str]] = {}
-        self.names: dict[tuple[int, int], int] = {}  # inode (layer, id) -> visible names
-        self.sizes: dict[tuple[int, int], int] = {}
-        self.files = 0  # regular-file names visible
-        self.hidden: list[_Hidden] = []
-        self.layer_wasted: dict[int, int] = {}
-        self.layer_hides: dict[int, int] = {}
-
-    # -- primitive changes
-
-    def _put(self, path: str, entry: Entry, li: int) -> None:
-        if path not in self.nodes:
-            self.kids.setdefault(_paths.parent_of(path), set()).add(_paths.basename(path))
-        self.nodes[path] = (entry, li)
-        if isinstance(entry, RegularFile):
-            key = (li, id(entry))
-            self.names[key] = self.names.get(key, 0) + 1
-            self.sizes[key] = entry.size
-            self.files += 1
-
-    def _drop(self, path: str, by: int, step: _Step) -> None:
-        """Remove ``path`` and everything below it from the view."""
-        order = [path]
-        i = 0
-        while i < len(order):
-            p = order[i]
-            order.extend(_paths.join(p, n) for n in self.kids.get(p, ()))
-            i += 1
-        for p in reversed(order):
-            entry, li = self.nodes.pop(p)
-            self.kids.pop(p, None)
-            parent = _paths.parent_of(p)
-            siblings = self.kids.get(parent)
-            if siblings is not None:
-                siblings.discard(_paths.basename(p))
-                if not siblings:
-                    del self.kids[parent]
-            step.deleted.add(p)
-            if isinstance(entry, RegularFile):
-                self._hide(p, entry, li, by)
-
-    def _clear_children(self, path: str, by: int, step: _Step) -> None:
-        for name in sorted(self.kids.get(path, ())):
-            self._drop(_paths.join(path, name), by, step)
-
-    def _hide(self, path: str, entry: RegularFile, li: int, by: int) -> None:
-        key = (li, id(entry))
-        self.files -= 1
-        self.names[key] -= 1
-        hidden = _Hidden(path, li, key, by)
-        self.hidden.append(hidden)
-        if self.names[key] == 0:  # the last visible name: nothing can show these bytes again
-            size = self.sizes[key]
-            hidden.charged = size
-            self.layer_wasted[li] = self.layer_wasted.get(li, 0) + size
-            self.layer_hides[by] = self.layer_hides.get(by, 0) + size
-
-    # -- one layer
-
-    def apply(self, layer: Layer, li: int) -> _Step:
-        if layer.has_redirects():
-            raise LayerFormatError(f"layer {li} holds overlay redirects; an image layer (OCI tar) cannot")
-        step = _Step()
-        items = layer.items()
-        below = {p for p, _ in items if p in self.nodes}  # looked up before the layer changes anything
-        for path, entry in items:
-            parent = _paths.parent_of(path)
-            if parent and parent not in self.nodes:  # a layer always holds its parents; stay safe if not
-                self._put(parent, Directory(implied=True), li)
-            old = self.nodes.get(path)
-            if isinstance(entry, Whiteout):
-                if old is not None:
-                    self._drop(path, li, step)
-                continue
-            if old is not None:
-                old_entry = old[0]
-                if isinstance(entry, Directory) and isinstance(old_entry, Directory):
-                    if entry.opaque:
-                        self._clear_children(path, li, step)
-                    if not entry.implied or entry.opaque:  # a parent the layer only implies changes nothing
-                        step.changed.add(path)
-                elif isinstance(old_entry, Directory) or isinstance(entry, Directory):
-                    self._drop(path, li, step)  # a directory and a non-directory never merge
-                    step.changed.add(path)
-                else:
-                    self._unname(path, old_entry, old[1], li)
-                    step.changed.add(path)
-                    self.nodes.pop(path)
-            elif path in below:
-                step.changed.add(path)  # dropped earlier in this layer (below an opaque dir), provided again
-            else:
-                step.added.add(path)
-            self._put(path, entry, li)
-        step.deleted -= step.changed  # what this layer provides again is changed, not deleted
-        return step
-
-    def _unname(self, path: str, entry: Entry, li: int, by: int) -> None:
-        """A non-directory replaced in place by another non-directory."""
-        if isinstance(entry, RegularFile):
-            self._hide(path, entry, li, by)
-
-
-def _stack(layers: Sequence[Layer], upto: int | None = None) -> tuple[_Stack, list[_Step]]:
-    count = len(layers) if upto is None else _index(upto, len(layers)) + 1
-    stack = _Stack()
-    steps = [stack.apply(layers[i], i) for i in range(count)]
-    return stack, steps
-
-
-def _index(n: int, count: int) -> int:
-    """A layer index, negative counting from the top, checked."""
-    if not -count <= n < count:
-        raise IndexError(f"no layer {n}: the image has {count} layer{'s' if count != 1 else ''} (0..{count - 1})")
-    return n % count
+# -- analyze ------------------------------------------------------------------------------------
 
 
 def _entries(layer: Layer) -> int:
     return sum(1 for _, e in layer.items() if not (isinstance(e, Directory) and e.implied))
-
-
-# -- analyze ------------------------------------------------------------------------------------
 
 
 def analyze(layers: Sequence[Layer], *, history: Sequence[Any] | None = None, name: str = "") -> ImageAnalysis:
@@ -442,8 +90,8 @@ def analyze(layers: Sequence[Layer], *, history: Sequence[Any] | None = None, na
     :class:`sim.images.oci.History` objects or their JSON dicts); each step that made a
     layer gives that layer its ``created_by``.
     """
-    stack = _Stack()
-    steps: list[_Step] = []
+    stack = Stack()
+    steps: list[Step] = []
     visible: list[int] = []
     for i, layer in enumerate(layers):
         steps.append(stack.apply(layer, i))
@@ -466,14 +114,14 @@ def analyze(layers: Sequence[Layer], *, history: Sequence[Any] | None = None, na
     return ImageAnalysis(
         layers=tuple(reports), total_bytes=total, wasted_bytes=wasted,
         efficiency=(total - wasted) / total if total else 1.0,
-        wasted=tuple(_sort_wasted(_wasted_paths(stack), "size")), files=stack.files,
+        wasted=tuple(sort_wasted(_wasted_paths(stack), "size")), files=stack.files,
         history=tuple(history_steps), name=name,
     )
 
 
-def _wasted_paths(stack: _Stack) -> list[WastedPath]:
+def _wasted_paths(stack: Stack) -> list[WastedPath]:
     dead = {key for key, n in stack.names.items() if n == 0}
-    by_path: dict[str, list[_Hidden]] = {}
+    by_path: dict[str, list[Hidden]] = {}
     for h in stack.hidden:
         if h.inode in dead:  # a name hidden while another name kept its file visible wastes nothing
             by_path.setdefault(h.path, []).append(h)
@@ -485,14 +133,6 @@ def _wasted_paths(stack: _Stack) -> list[WastedPath]:
             removed=path not in stack.nodes,
         ))
     return out
-
-
-def _sort_wasted(items: Iterable[WastedPath], by: SortKey) -> list[WastedPath]:
-    if by == "size":
-        return sorted(items, key=lambda w: (-w.bytes, -w.copies, _paths.sort_key(w.path[1:])))
-    if by == "path":
-        return sorted(items, key=lambda w: _paths.sort_key(w.path[1:]))
-    raise ValueError(f"sort by 'size' or 'path', not {by!r}")
 
 
 def _field(item: Any, name: str, default: Any = None) -> Any:
@@ -531,7 +171,7 @@ def tree(layers: Sequence[Layer], upto: int | None = None, *, sort: SortKey = "p
         raise ValueError(f"sort by 'size' or 'path', not {sort!r}")
     if not layers:
         return []
-    stack, _ = _stack(layers, upto)
+    stack, _ = merged_stack(layers, upto)
     sizes: dict[str, int] = {}
     seen: dict[str, set[tuple[int, int]]] = {}
     for path, (entry, li) in stack.nodes.items():
@@ -568,8 +208,8 @@ def tree(layers: Sequence[Layer], upto: int | None = None, *, sort: SortKey = "p
 def layer_changes(layers: Sequence[Layer], index: int) -> list[Change]:
     """What layer ``index`` did to the merged view below it, as ``docker diff`` lines
     (A added, C changed, D deleted; every deleted path listed, see :class:`LayerReport`)."""
-    index = _index(index, len(layers))
-    _, steps = _stack(layers, index)
+    index = layer_index(index, len(layers))
+    _, steps = merged_stack(layers, index)
     step = steps[index]
     kinds = [(step.added, ChangeKind.ADDED), (step.changed, ChangeKind.CHANGED), (step.deleted, ChangeKind.DELETED)]
     return sorted((Change("/" + p, kind) for paths, kind in kinds for p in paths), key=lambda c: _paths.sort_key(c.path[1:]))
@@ -587,7 +227,7 @@ def file_contents(layers: Sequence[Layer], path: str, layer: int | None = None, 
     if layer is not None:
         if upto is not None:
             raise ValueError("give layer (one layer alone) or upto (the merged view), not both")
-        li = _index(layer, len(layers))
+        li = layer_index(layer, len(layers))
         key = _paths.clean_layer_path(path.lstrip("/"), what="path")
         entry = layers[li].get(key)
         where = f"layer {li}"
@@ -598,7 +238,7 @@ def file_contents(layers: Sequence[Layer], path: str, layer: int | None = None, 
         return _read(entry, "/" + key, where)
     if not layers:
         raise FileNotFoundError(errno.ENOENT, "the image has no layers", path)
-    stack, _ = _stack(layers, upto)
+    stack, _ = merged_stack(layers, upto)
     resolved = _resolve(stack, path)
     if resolved == "":
         raise IsADirectoryError(errno.EISDIR, "the image root is a directory", path)
@@ -615,7 +255,7 @@ def _read(entry: Entry, path: str, where: str) -> bytes:
     raise FileNotFoundError(errno.ENOENT, f"not a file in {where}", path)
 
 
-def _resolve(stack: _Stack, path: str) -> str:
+def _resolve(stack: Stack, path: str) -> str:
     """The layer path ``path`` names in the merged view, every symlink followed inside the root."""
     todo = [p for p in reversed(path.split("/")) if p not in ("", ".")]
     current: list[str] = []

@@ -313,7 +313,7 @@ def _analyze(args: argparse.Namespace, eng: Any) -> int:
     layers = eng._layers(eng._image(ref))
     try:
         if args.export is not None:
-            index = analysis._index(args.export, len(layers))
+            index = analysis.layer_index(args.export, len(layers))
             with open(args.output, "wb") as fh:
                 digest = analysis.export_layer(layers[index], fh)
             print(f"layer {index} ({digest[7:19]}) written to {args.output}")
@@ -329,7 +329,7 @@ def _analyze(args: argparse.Namespace, eng: Any) -> int:
             if args.json:
                 print(_json(entries))
                 return 0
-            index = analysis._index(args.layer, len(layers))
+            index = analysis.layer_index(args.layer, len(layers))
             print(f"{ref}: merged view at layer {index} of {len(layers)} (LAYER: where each path comes from)")
             kinds = {"dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "file": stat.S_IFREG}
             print(_table([(stat.filemode(kinds[e.kind] | e.mode), f"{e.uid}:{e.gid}", _size(e.size), str(e.layer),

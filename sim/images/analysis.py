@@ -47,9 +47,11 @@ from sim.images._analysis_reports import (
 from sim.images._merged_stack import Hidden, Stack, Step, layer_index, merged_stack
 from sim.layers import _paths
 from sim.layers.changes import Change, ChangeKind
-from sim.layers.layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.layer import _NO_CLAMP, Directory, Entry, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.unionfs import MAXSYMLINKS
 
 __all__ = [
+    "layer_index",
     "LayerReport",
     "WastedPath",
     "HistoryStep",
@@ -66,13 +68,7 @@ __all__ = [
     "shared_layers",
 ]
 
-#: Later than any mtime an int64 of nanoseconds holds: writing with it clamps nothing.
-_NO_CLAMP = 1 << 40
-#: Symlinks followed in one lookup before ELOOP, as Linux's MAXSYMLINKS.
-_MAX_SYMLINKS = 40
 
-# The old private name, kept because sim.cli._docker numbers layers with analysis._index.
-_index = layer_index
 
 
 # -- analyze ------------------------------------------------------------------------------------
@@ -275,7 +271,7 @@ def _resolve(stack: Stack, path: str) -> str:
         entry = node[0]
         if isinstance(entry, Symlink):
             hops += 1
-            if hops > _MAX_SYMLINKS:
+            if hops > MAXSYMLINKS:
                 raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
             if entry.target.startswith("/"):
                 current = []

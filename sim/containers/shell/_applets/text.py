@@ -337,8 +337,6 @@ def grep(p: Proc) -> int:
         if "L" in opts and not count:
             out += encode(label) + b"\n"
         p.out(bytes(out))
-    if "L" in opts:
-        pass
     if open_errors and not (quiet and matched_any):
         return 2
     return 0 if matched_any else 1

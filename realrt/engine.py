@@ -18,6 +18,7 @@ from sim.errors import BackendUnavailableError
 from sim.images.store import ImageStore
 from sim.interface import FileSystem
 from sim.layers.layer import Layer
+from sim.registries.config import RegistryConfig
 from sim.results import ExecResult
 
 __all__ = ["RealEngine", "check_host"]
@@ -46,14 +47,16 @@ class RealEngine(EngineCore):
 
     name = "real"
 
-    def __init__(self, *, rootless: bool | None = None, state_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, *, rootless: bool | None = None, state_dir: str | os.PathLike[str] | None = None,
+                 registries: RegistryConfig | None = None) -> None:
         self.rootless = os.geteuid() != 0 if rootless is None else rootless
         check_host(rootless=self.rootless)
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.journal = Journal(self.state_dir)
         self.journal.sweep()
         self.workspace = self.state_dir / "mounts"
-        super().__init__(ImageStore(self.state_dir / "images"), containers_dir=self.state_dir / "containers")
+        super().__init__(ImageStore(self.state_dir / "images"), containers_dir=self.state_dir / "containers",
+                         registries=registries, registries_dir=self.state_dir / "registries")
         self._adopt_volumes(self.state_dir / "volumes")
         self._load_containers()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sim.backends import KNOWN_BACKENDS, connect
 from sim.digest import EMPTY_LAYER_DIFF_ID, Digest, chain_id, chain_ids
 from sim.errors import (
+    AuthenticationError,
     BackendUnavailableError,
     BuildError,
     BuildfileError,
@@ -25,11 +26,15 @@ from sim.errors import (
     LayerlabError,
     MountError,
     NotFoundError,
+    RegistryConfigError,
+    RegistryError,
+    RegistryUnavailableError,
     TargetNotEmptyError,
     UnknownBackendError,
     UnsafeLayerError,
     UnsupportedCommandError,
     UnsupportedEntryError,
+    UnsupportedOperationError,
     VolumeNotFoundError,
 )
 from sim.interface import Engine, FileSystem, UnionMount, UnionOptions
@@ -78,5 +83,10 @@ __all__ = [
     "InvalidLimitError",
     "InvalidSpecError",
     "DigestMismatchError",
+    "RegistryError",
+    "AuthenticationError",
+    "RegistryUnavailableError",
+    "UnsupportedOperationError",
+    "RegistryConfigError",
     "UnsupportedCommandError",
 ]

@@ -14,6 +14,7 @@ from sim.images.store import ImageStore
 from sim.interface import FileSystem
 from sim.layers.layer import Layer
 from sim.layers.unionfs import UnionFS
+from sim.registries.config import RegistryConfig
 from sim.results import ExecResult
 
 __all__ = ["SimEngine"]
@@ -25,14 +26,18 @@ class SimEngine(EngineCore):
     Without ``state_dir`` everything lives in memory (a notebook's world);
     with it, images are kept in an OCI layout folder and volumes in folders,
     so the ``layerlab`` command finds them again in its next run.
+    ``registries`` says where registry hosts lead (default: ``docker.io`` is
+    the model hub, loopback hosts are real servers).
     """
 
     name = "sim"
 
-    def __init__(self, *, state_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, *, state_dir: str | os.PathLike[str] | None = None,
+                 registries: RegistryConfig | None = None) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
         super().__init__(ImageStore(self.state_dir / "images" if self.state_dir else None),
-                         containers_dir=self.state_dir / "containers" if self.state_dir else None)
+                         containers_dir=self.state_dir / "containers" if self.state_dir else None,
+                         registries=registries, registries_dir=self.state_dir / "registries" if self.state_dir else None)
         self._adopt_volumes(self.state_dir / "volumes" if self.state_dir else None)
         self._load_containers()
 

@@ -24,6 +24,11 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     ├── InvalidLimitError (ValueError)        --memory 1k, --cpus -1, malformed sizes
     ├── InvalidSpecError (ValueError)         a host, VM, container or workload the resource model refuses
     ├── DigestMismatchError (ValueError)      a blob's size or sha256 is not what was promised
+    ├── RegistryError (RuntimeError)          a registry refused a request (its error code and message)
+    │   ├── AuthenticationError (PermissionError)  no credentials, a wrong password, access denied
+    │   ├── RegistryUnavailableError (ConnectionError)  down, 5xx after retries, an untrusted certificate
+    │   └── UnsupportedOperationError         a push or delete sent to a pull-through mirror
+    ├── RegistryConfigError (ValueError)      a malformed login, config.json or mirror list
     └── UnsupportedCommandError (NotImplementedError)  the model's shell cannot run this program
 
 File-system calls (``open``, ``stat``, ``rename`` ...) do not use this tree:
@@ -55,6 +60,11 @@ __all__ = [
     "InvalidLimitError",
     "InvalidSpecError",
     "DigestMismatchError",
+    "RegistryError",
+    "AuthenticationError",
+    "RegistryUnavailableError",
+    "UnsupportedOperationError",
+    "RegistryConfigError",
     "UnsupportedCommandError",
 ]
 
@@ -155,6 +165,41 @@ class InvalidSpecError(LayerlabError, ValueError):
 
 class DigestMismatchError(LayerlabError, ValueError):
     """Content does not match the size or digest it was promised under."""
+
+
+class RegistryError(LayerlabError, RuntimeError):
+    """A registry answered with an error.  ``code`` is the distribution API's error code
+    (``MANIFEST_UNKNOWN``, ``DENIED`` ...) or ``None`` when it gave none; ``status`` the HTTP status."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_registry_error, (type(self), str(self), self.code, self.status))
+
+
+def _rebuild_registry_error(cls: type[RegistryError], message: str, code: str | None, status: int | None) -> RegistryError:
+    return cls(message, code=code, status=status)
+
+
+class AuthenticationError(RegistryError, PermissionError):
+    """The registry wants credentials, or refused the ones given (401 / 403)."""
+
+
+class RegistryUnavailableError(RegistryError, ConnectionError):
+    """The registry cannot be reached: refused, timed out, answering 5xx after the retries, or
+    presenting a certificate no trusted CA signed."""
+
+
+class UnsupportedOperationError(RegistryError):
+    """The registry does not do this at all: a push or a delete sent to a pull-through mirror."""
+
+
+class RegistryConfigError(LayerlabError, ValueError):
+    """Malformed registry settings: a login (empty user, ``:`` in it), a ``config.json`` that is
+    not Docker's shape, an engine's mirror list naming something that is not a registry URL."""
 
 
 class UnsupportedCommandError(LayerlabError, NotImplementedError):

@@ -53,6 +53,9 @@ class ImageInfo:
     size: int  # bytes of every layer's files, shared layers included
     created: str
     config: Mapping[str, object] = field(default_factory=dict)
+    # The manifest's sha256 (what a registry names it by, `docker images --digests`); containerd's
+    # image store, which Docker 25+ can use, knows it for every image, not only pulled ones.
+    digest: str = ""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ def test_sim_public_names_are_pinned() -> None:
         "TargetNotEmptyError", "UnknownBackendError", "BackendUnavailableError", "MountError",
         "BuildfileError", "BuildError", "InvalidReferenceError", "NotFoundError", "ImageNotFoundError",
         "ContainerNotFoundError", "VolumeNotFoundError", "ConflictError", "ContainerStateError",
-        "InvalidLimitError", "InvalidSpecError", "DigestMismatchError", "UnsupportedCommandError",
+        "InvalidLimitError", "InvalidSpecError", "DigestMismatchError",
+        "RegistryError", "AuthenticationError", "RegistryUnavailableError", "UnsupportedOperationError",
+        "RegistryConfigError", "UnsupportedCommandError",
     ])
     for name in sim.__all__:
         assert hasattr(sim, name), name

@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tour.set_defaults(handler=_tour, subparser=tour)
     from sim.cli._docker import add_commands
+    from sim.cli._registry import add_registry_commands
 
     add_commands(sub, _with_engine)
+    add_registry_commands(sub, _with_engine)
     return parser
 
 

@@ -9,12 +9,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from sim.backends import DEFAULT_BACKEND_VARIABLE, connect
+from sim.cli._command import Wrap, command_factory
 from sim.interface import Engine
 
 __all__ = ["add_commands"]
@@ -29,9 +30,21 @@ def _state_dir(backend: str) -> Path:
     return Path("/run/layerlab") if os.geteuid() == 0 else Path(f"/tmp/layerlab-{os.getuid()}")
 
 
+def config_dir() -> Path:
+    """Where logins (config.json), daemon.json and certs.d live: ``$LAYERLAB_CONFIG_DIR``, else
+    ``config`` beside a ``$LAYERLAB_STATE_DIR``, else ``~/.config/layerlab``."""
+    if os.environ.get("LAYERLAB_CONFIG_DIR"):
+        return Path(os.environ["LAYERLAB_CONFIG_DIR"])
+    if os.environ.get("LAYERLAB_STATE_DIR"):
+        return Path(os.environ["LAYERLAB_STATE_DIR"]) / "config"
+    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "layerlab"
+
+
 def _engine(args: argparse.Namespace) -> Engine:
+    from sim.registries.config import RegistryConfig
+
     backend = args.backend or os.environ.get(DEFAULT_BACKEND_VARIABLE) or "sim"
-    return connect(backend, state_dir=str(_state_dir(backend)))
+    return connect(backend, state_dir=str(_state_dir(backend)), registries=RegistryConfig.load(config_dir()))
 
 
 def _size(n: int) -> str:
@@ -105,8 +118,10 @@ def _images(args: argparse.Namespace, eng: Any) -> int:
     for info in infos:
         for tag in info.tags or ("<none>:<none>",):
             repo, _, t = tag.rpartition(":")
-            rows.append((repo, t, info.id[7:19], info.created, _size(info.size)))
-    print(_table(rows, ("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")))
+            digest = (info.digest or "<none>",) if args.digests else ()
+            rows.append((repo, t, *digest, info.id[7:19], info.created, _size(info.size)))
+    header = ("REPOSITORY", "TAG", *(("DIGEST",) if args.digests else ()), "IMAGE ID", "CREATED", "SIZE")
+    print(_table(rows, header))
     return 0
 
 
@@ -363,16 +378,9 @@ def _analyze(args: argparse.Namespace, eng: Any) -> int:
     return 0
 
 
-def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], int]], Callable[[argparse.Namespace], int]]) -> None:
+def add_commands(sub: Any, wrap: Wrap) -> None:
     """Register the docker-like subcommands on ``sub``; ``wrap`` turns a handler into one that gets an engine."""
-
-    def command(name: str, handler: Callable[[argparse.Namespace, Any], int], help: str, *, json_flag: bool = False) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--backend", default=None, metavar="{real,sim}", help="which engine (default: $LAYERLAB_BACKEND, else sim)")
-        if json_flag:
-            p.add_argument("--json", action="store_true", help="print JSON for scripts")
-        p.set_defaults(handler=wrap(handler), subparser=p)
-        return p
+    command = command_factory(sub, wrap)
 
     p = command("build", _build, "build an image from a Buildfile (镜像构建)", json_flag=True)
     p.add_argument("context", help="the build context folder")
@@ -380,7 +388,8 @@ def add_commands(sub: Any, wrap: Callable[[Callable[[argparse.Namespace, Any], i
     p.add_argument("-f", "--file", default="Buildfile", help="the Buildfile inside the context")
     p.add_argument("--build-arg", action="append", metavar="KEY=VALUE")
     p.add_argument("--no-cache", action="store_true")
-    command("images", _images, "list images (镜像)", json_flag=True)
+    p = command("images", _images, "list images (镜像)", json_flag=True)
+    p.add_argument("--digests", action="store_true", help="also the manifest digest each image is stored under")
     p = command("history", _history, "an image's layers and steps, newest first", json_flag=True)
     p.add_argument("image")
     p = command("inspect", _inspect, "an image's configuration as JSON")

@@ -74,7 +74,7 @@ def image_summary(record: ImageRecord, layers: Sequence[Layer]) -> ImageInfo:
         id=str(record.id), tags=tuple(record.tags), diff_ids=diff_ids,
         chain_ids=tuple(chain_ids(list(diff_ids))) if diff_ids else (),
         size=sum(layer.size for layer in layers), created=record.created or "",
-        config=_config_summary(record.config),
+        config=_config_summary(record.config), digest=str(record.manifest_digest),
     )
 
 

@@ -38,6 +38,7 @@ from sim.containers._container import (
     saved_upper,
     snapshot,
 )
+from sim.containers._distribution import RegistryCommands, seed_hub
 from sim.containers._images import LayerCache, base_image_config, history_entries, image_summary, layer_usage
 from sim.containers.limits import Limits, parse_limits
 from sim.errors import (
@@ -55,6 +56,7 @@ from sim.images.store import ImageRecord, ImageStore
 from sim.interface import Engine, FileSystem, UnionMount
 from sim.layers.changes import Change, upper_changes
 from sim.layers.layer import Layer
+from sim.registries.config import Registries, RegistryConfig
 from sim.results import (
     BuildResult,
     BuildStep,
@@ -69,13 +71,15 @@ from sim.results import (
 __all__ = ["EngineCore", "ProcessSpec", "Container"]
 
 
-class EngineCore(Engine):
+class EngineCore(RegistryCommands, Engine):
     """The engine both backends share; a subclass supplies the runtime (see the module docstring)."""
 
     name = "core"
 
-    def __init__(self, store: ImageStore, *, containers_dir: Path | None = None) -> None:
+    def __init__(self, store: ImageStore, *, containers_dir: Path | None = None,
+                 registries: RegistryConfig | None = None, registries_dir: Path | None = None) -> None:
         self.store = store
+        self.registries = Registries(registries, root=registries_dir, seed=seed_hub)
         self.containers_dir = containers_dir  # where containers outlive this engine (None: they do not)
         self._containers: dict[str, Container] = {}
         self._volumes: dict[str, Any] = {}

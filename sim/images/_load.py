@@ -9,6 +9,7 @@ passed, so one bad blob loads nothing.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import stat
@@ -158,6 +159,24 @@ def decompress(blob: bytes, compression: str | None) -> bytes:
         except (OSError, EOFError, zlib.error) as exc:
             raise DigestMismatchError(f"gzip layer does not decompress: {exc}") from exc
     raise ImageFormatError(f"{compression} layers cannot be read: this Python has no {compression} decompressor")
+
+
+def stream_diff_id(blob: IO[bytes], compression: str | None) -> Digest:
+    """The DiffID (sha256 of the uncompressed tar) of a layer blob read from ``blob`` in chunks."""
+    hasher = hashlib.sha256()
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if compression == "gzip" else None
+    if compression not in (None, "gzip"):
+        return sha256_digest(decompress(blob.read(), compression))
+    try:
+        while chunk := blob.read(1 << 20):
+            hasher.update(inflate.decompress(chunk) if inflate is not None else chunk)
+        if inflate is not None:
+            hasher.update(inflate.flush())
+    except zlib.error as exc:
+        raise DigestMismatchError(f"gzip layer does not decompress: {exc}") from exc
+    if inflate is not None and not inflate.eof:
+        raise DigestMismatchError("a gzip layer ends before its gzip stream does")
+    return Digest("sha256:" + hasher.hexdigest())
 
 
 def _read_blob(source: _Source, desc: Descriptor, *, document: bool = False) -> bytes:

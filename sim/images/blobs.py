@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import io
 import os
 import stat
 import uuid
@@ -31,7 +32,7 @@ from sim.images._durable import fsync_dir
 from sim.images._sha256 import HEX64, as_sha256
 from sim.images.oci import Descriptor
 
-__all__ = ["BlobNotFoundError", "Usage", "ContentStore"]
+__all__ = ["BlobNotFoundError", "Usage", "ContentStore", "Download"]
 
 _OCTET_STREAM = "application/octet-stream"
 _CHUNK = 1 << 20
@@ -147,6 +148,120 @@ class _FolderWriter(_Writer):
             os.close(self._fd)
 
 
+# -- resumable downloads ---------------------------------------------------------------------------
+
+_DOWNLOAD_SUFFIX = ".download"
+
+
+class Download:
+    """A blob being downloaded under its promised digest and size, resumable across runs.
+
+    The bytes so far live in ``ingest/<hex>.download`` (held under an exclusive
+    lock while this object is open) and are hashed as they arrive.  ``offset``
+    is how many are there: a puller asks the registry for the rest with
+    ``Range``.  :meth:`commit` checks size and sha256 and only then renames the
+    file into ``blobs/``; a wrong digest, too few or too many bytes raise
+    :class:`~sim.errors.DigestMismatchError` and delete the partial file.
+    :meth:`close` without a commit keeps it for the next attempt.
+    """
+
+    def __init__(self, store: ContentStore, digest: str, size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"size must be a non-negative int, got {size!r}")
+        self.digest = as_sha256(digest)
+        self.size = size
+        self._store = store
+        self._hasher = hashlib.sha256()
+        self._fd: int | None = None
+        self._memory: bytearray | None = None
+        if store._memory is not None:
+            self._memory = store._partials.setdefault(self.digest.hex, bytearray())
+            self._hasher.update(self._memory)
+            self.offset = len(self._memory)
+        else:
+            self._path = store._ingest / f"{self.digest.hex}{_DOWNLOAD_SUFFIX}"
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a second puller of the same blob waits for the first
+            self._fd = fd
+            self.offset = 0
+            while chunk := os.read(fd, _CHUNK):
+                self._hasher.update(chunk)
+                self.offset += len(chunk)
+        if self.offset > size:
+            self.restart()
+
+    def restart(self) -> None:
+        """Drop what is there (the registry ignored the range, or the partial file is too long)."""
+        self._hasher = hashlib.sha256()
+        self.offset = 0
+        if self._memory is not None:
+            del self._memory[:]
+        elif self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+
+    def write(self, chunk: bytes) -> None:
+        if self.offset + len(chunk) > self.size:
+            self.discard()
+            raise DigestMismatchError(f"blob {self.digest} is longer than the promised {self.size} bytes")
+        self._hasher.update(chunk)
+        self.offset += len(chunk)
+        if self._memory is not None:
+            self._memory += chunk
+        elif self._fd is not None:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view):]
+
+    def commit(self, media_type: str = _OCTET_STREAM) -> Descriptor:
+        """Verify and publish; on a mismatch nothing is published and the partial file is gone."""
+        actual = Digest("sha256:" + self._hasher.hexdigest())
+        if self.offset != self.size or actual != self.digest:
+            self.discard()
+            if self.offset != self.size:
+                raise DigestMismatchError(f"blob {self.digest} is truncated: {self.offset} of {self.size} bytes")
+            raise DigestMismatchError(f"blob digest mismatch: expected {self.digest}, got {actual}")
+        if self._memory is not None:
+            assert self._store._memory is not None
+            self._store._memory.setdefault(self.digest.hex, bytes(self._memory))
+            self._store._partials.pop(self.digest.hex, None)
+            self._memory = None
+        elif self._fd is not None:
+            os.fsync(self._fd)
+            os.fchmod(self._fd, 0o444)
+            os.rename(self._path, self._store._blobs / self.digest.hex)
+            fsync_dir(self._store._blobs)
+            os.close(self._fd)
+            self._fd = None
+        return Descriptor(media_type, self.digest, self.size)
+
+    def discard(self) -> None:
+        """Delete the partial bytes (they cannot be trusted) and release the lock."""
+        if self._memory is not None:
+            self._store._partials.pop(self.digest.hex, None)
+            self._memory = None
+        elif self._fd is not None:
+            try:
+                os.unlink(self._path)
+            except FileNotFoundError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+    def close(self) -> None:
+        """Keep the partial bytes for a resumed download; release the lock.  Idempotent."""
+        self._memory = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Download:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # -- ContentStore --------------------------------------------------------------------------------
 
 
@@ -155,6 +270,7 @@ class ContentStore:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self._memory: dict[str, bytes] | None = None
+        self._partials: dict[str, bytearray] = {}  # the in-memory store's resumable downloads
         self._root: Path | None = None
         self.cleaned_up: list[str] = []  # what clean_ingest() removed when the folder was opened
         if root is None:
@@ -175,7 +291,8 @@ class ContentStore:
     # -- integrity of the folder form
 
     def clean_ingest(self) -> list[str]:
-        """Remove what interrupted writers left in ``ingest/``; files a live writer holds are kept.
+        """Remove what interrupted writers left in ``ingest/``; files a live writer holds are kept,
+        and so are downloads (``<hex>.download``): a pull resumes them, and verifies them on commit.
 
         Runs when the store is opened.  Returns the names removed.
         """
@@ -184,6 +301,8 @@ class ContentStore:
         removed = []
         for name in sorted(os.listdir(self._ingest)):
             path = self._ingest / name
+            if name.endswith(_DOWNLOAD_SUFFIX) and HEX64.match(name[:-len(_DOWNLOAD_SUFFIX)]) and not path.is_symlink():
+                continue
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
             except OSError as exc:
@@ -254,6 +373,44 @@ class ContentStore:
             writer.abort()
             raise
         return Descriptor(media_type, actual, count, annotations or {})
+
+    def download(self, digest: str, size: int) -> Download:
+        """Start or resume downloading the blob ``digest`` of ``size`` bytes (see :class:`Download`)."""
+        return Download(self, digest, size)
+
+    def discard_downloads(self) -> list[str]:
+        """Remove every resumable download nobody holds (``docker builder prune`` of ingest); the names."""
+        removed = [name for name in self._partials]
+        self._partials.clear()
+        if self._root is None:
+            return removed
+        for name in sorted(os.listdir(self._ingest)):
+            if not name.endswith(_DOWNLOAD_SUFFIX):
+                continue
+            fd = os.open(self._ingest / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                os.unlink(self._ingest / name)
+                removed.append(name)
+            finally:
+                os.close(fd)
+        return removed
+
+    def open(self, digest: str) -> IO[bytes]:
+        """The blob as a file to stream from (not verified: whoever reads it checks the digest)."""
+        d = as_sha256(digest)
+        if self._memory is not None:
+            if d.hex not in self._memory:
+                raise BlobNotFoundError(f"blob {d} not found")
+            return io.BytesIO(self._memory[d.hex])
+        try:
+            fd = os.open(self._blobs / d.hex, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"blob {d} not found") from None
+        return os.fdopen(fd, "rb")
 
     def put(
         self,

@@ -32,6 +32,7 @@ __all__ = [
     "Reference",
     "parse_reference",
     "validate_tag",
+    "validate_repository_path",
     "is_image_id",
     "DEFAULT_DOMAIN",
     "LEGACY_DEFAULT_DOMAIN",
@@ -171,6 +172,20 @@ def validate_tag(tag: str) -> str:
     if not _ANCHORED_TAG_RE.match(tag):
         raise _fail(ERR_TAG_INVALID_FORMAT)
     return tag
+
+
+_ANCHORED_REMOTE_NAME_RE = re.compile(rf"^{_REMOTE_NAME}$", re.ASCII)
+
+
+def validate_repository_path(path: str) -> str:
+    """Check a repository's path inside its registry (``library/ubuntu``, no domain, no tag); returns it."""
+    if not isinstance(path, str) or not _ANCHORED_REMOTE_NAME_RE.match(path):
+        if isinstance(path, str) and path and _ANCHORED_REMOTE_NAME_RE.match(path.lower()):
+            raise _fail(ERR_NAME_CONTAINS_UPPERCASE)
+        raise _fail(f"{ERR_REFERENCE_INVALID_FORMAT}: {path!r} is not a repository name")
+    if len(path) > NAME_TOTAL_LENGTH_MAX:
+        raise _fail(ERR_NAME_TOO_LONG)
+    return path
 
 
 def is_image_id(text: str) -> bool:

@@ -38,7 +38,7 @@ from sim.images._layout import (
     store_index,
     write_store_index,
 )
-from sim.images._load import Staged, decompress, open_source, read_archive
+from sim.images._load import Staged, decompress, open_source, read_archive, stream_diff_id
 from sim.images._save import save_archive
 from sim.images._sha256 import as_sha256
 from sim.images.blobs import BlobNotFoundError, ContentStore, Usage
@@ -55,6 +55,7 @@ from sim.images.oci import (
     RootFS,
     host_platform,
     layer_compression,
+    validate_image,
 )
 from sim.images.reference import Reference, is_image_id, parse_reference
 from sim.layers.layer import Layer
@@ -289,6 +290,28 @@ class ImageStore:
         staged.names = refs
         image_id = self._commit([staged], parent=parent_id)[0]
         return self._record(image_id)
+
+    def add_pulled(self, manifest_bytes: bytes, media_type: str, *, tags: Iterable[str] = ()) -> ImageRecord:
+        """Adopt a pulled manifest whose config and layers are already in the content store.
+
+        The manifest is kept byte for byte (so its digest is the registry's);
+        the config must parse and match the manifest, and every layer must be
+        present with its size and decompress to its DiffID, before the image
+        and ``tags`` are committed.  An image already stored keeps its own
+        manifest and only gains the tags.
+        """
+        refs = [self._tag_ref(t) for t in tags]
+        manifest = Manifest.from_json(manifest_bytes, content_type=media_type)
+        config = ImageConfig.from_json(self.content.get(manifest.config.digest, size=manifest.config.size))
+        validate_image(manifest, config)
+        for i, (layer, diff_id) in enumerate(zip(manifest.layers, config.rootfs.diff_ids)):
+            if self.content.size(layer.digest) != layer.size:
+                raise DigestMismatchError(f"layer {i} ({layer.digest}) is not {layer.size} bytes")
+            with self.content.open(layer.digest) as blob:
+                if stream_diff_id(blob, layer_compression(layer.media_type)) != diff_id:
+                    raise DigestMismatchError(f"layer {i} ({layer.digest}) does not match DiffID {diff_id} of the config")
+        staged = Staged(sha256_digest(manifest_bytes), manifest_bytes, media_type, manifest, config, names=refs)
+        return self._record(self._commit([staged])[0])
 
     def _commit(self, staged: Sequence[Staged], *, parent: Digest | None = None) -> builtins.list[Digest]:
         """Blobs first (each verified by the content store), then the index: the commit point."""

@@ -104,6 +104,7 @@ PUBLIC: dict[str, list[str]] = {
                        "RegistryStats", "Repository", "Credentials", "CredentialStore", "push", "pull",
                        "PushResult", "PullResult", "BlobTransfer"],
     "sim.tour": ["CHAPTERS", "Chapter", "Tour", "run_tour"],
+    "realrt.registries": ["RegistryServer", "CertificateAuthority", "HttpRegistry", "serve"],
     "realrt.layers": ["KernelUnionFS", "overlay_settings", "legacy_options"],
     "realrt.containers": ["ContainerSpec", "BindMount", "Process", "start", "run", "exec", "start_on", "run_on",
                           "Cgroup", "Usage"],

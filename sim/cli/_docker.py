@@ -154,15 +154,15 @@ def _rmi(args: argparse.Namespace, eng: Any) -> int:
 
 
 def _save(args: argparse.Namespace, eng: Any) -> int:
-    with open(args.output, "wb") as fh:
-        eng.save(args.image, fh)
+    # The engine writes the path itself: a tar under a temporary name renamed once complete, or a folder.
+    eng.save(args.image, args.output, format=args.format, compression=args.compress)
     return 0
 
 
 def _load(args: argparse.Namespace, eng: Any) -> int:
-    with open(args.input, "rb") as fh:
-        for info in eng.load(fh):
-            print(f"Loaded image: {', '.join(info.tags) or info.id}")
+    # A path, not an open file: the store reads a tar or an OCI layout folder by it.
+    for info in eng.load(args.input):
+        print(f"Loaded image: {', '.join(info.tags) or info.id}")
     return 0
 
 
@@ -400,10 +400,13 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p = command("rmi", _rmi, "remove images")
     p.add_argument("image", nargs="+")
     p.add_argument("-f", "--force", action="store_true")
-    p = command("save", _save, "write images to a tar (docker save format)")
+    p = command("save", _save, "write images to a tar (docker save format) or an OCI layout")
     p.add_argument("image", nargs="+")
-    p.add_argument("-o", "--output", required=True)
-    p = command("load", _load, "read images from a tar")
+    p.add_argument("-o", "--output", required=True, help="the tar file, or the folder for --format oci-dir")
+    p.add_argument("--format", choices=["docker-archive", "oci-archive", "oci-dir"], default="docker-archive",
+                   help="docker save's archive (default), an OCI layout tar, or an OCI layout folder")
+    p.add_argument("--compress", choices=["gzip"], default=None, help="gzip the layers (the image IDs stay)")
+    p = command("load", _load, "read images from a tar or an OCI layout folder")
     p.add_argument("-i", "--input", required=True)
     p = command("run", _run, "run a command in a new container (容器), then remove it")
     p.add_argument("-v", "--volume", action="append", metavar="NAME:/path or /host:/path", help="数据卷 volume or bind mount")

@@ -166,10 +166,14 @@ class EngineCore(RegistryCommands, Engine):
             )
         return self.store.remove(ref, force=force).lines()
 
-    def save(self, refs: Sequence[str], fileobj: IO[bytes]) -> None:
-        self.store.save(list(refs), fileobj)
+    def save(self, refs: Sequence[str], fileobj: IO[bytes] | str | os.PathLike[str], *,
+             format: str = "docker-archive", compression: str | None = None) -> None:
+        """``docker save``: ``format`` ``docker-archive`` (the default), ``oci-archive`` (to a file object or
+        a path) or ``oci-dir`` (a folder path); ``compression="gzip"`` gzips the layers, keeping the ImageIDs.
+        Every check runs before anything is written (see :meth:`ImageStore.export`)."""
+        self.store.export([refs] if isinstance(refs, str) else list(refs), fileobj, format=format, compression=compression)
 
-    def load(self, fileobj: IO[bytes]) -> list[ImageInfo]:
+    def load(self, fileobj: IO[bytes] | str | os.PathLike[str]) -> list[ImageInfo]:
         return [self.image_info(r) for r in self.store.load(fileobj)]
 
     # -- build -------------------------------------------------------------------------------

@@ -197,11 +197,21 @@ def _read_blob(source: _Source, desc: Descriptor, *, document: bool = False) -> 
 
 def _names(desc: Descriptor, repository: str | None) -> list[Reference]:
     full = desc.annotations.get(ANNOTATION_CONTAINERD_IMAGE_NAME)
+    ref_name = desc.annotations.get(ANNOTATION_REF_NAME)
     candidates = []
     if full:
-        candidates.append(full)
+        # A tool that retags an entry (umoci repack) may copy the old full name beside a new bare
+        # ref.name: the bare tag is the newer word, joined to the full name's repository.
+        try:
+            named = parse_reference(full)
+        except InvalidReferenceError:
+            named = None
+        bare = ref_name and "/" not in ref_name and ":" not in ref_name and "@" not in ref_name
+        if named is not None and bare and named.digest is None and named.tag != ref_name:
+            candidates.append(f"{named.repository}:{ref_name}")
+        else:
+            candidates.append(full)
     else:
-        ref_name = desc.annotations.get(ANNOTATION_REF_NAME)
         if ref_name and ("/" in ref_name or ":" in ref_name):
             candidates.append(ref_name)
         elif ref_name and repository:

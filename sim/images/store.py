@@ -7,7 +7,9 @@ N images is stored once.  ``remove`` follows ``docker rmi``.  ``save`` writes
 a ``docker save`` (Docker 25+) archive: an OCI image layout plus the legacy
 ``manifest.json`` and ``repositories``; ``load`` reads such archives, older
 ``docker save`` archives and OCI layout folders (skopeo, umoci), verifying
-every blob and DiffID before anything is committed.
+every blob and DiffID before anything is committed.  ``export`` writes the
+same images as an OCI layout tar or folder too, optionally with gzip layers
+(``_export``, ``_compress``).
 
 The blobs live in a :class:`~sim.images.blobs.ContentStore` (also importable
 from here, with :class:`BlobNotFoundError` and :class:`Usage`).
@@ -30,6 +32,7 @@ from sim.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
 )
+from sim.images._export import ExportFormatError, check_export_options, export_images
 from sim.images._layout import (
     ANNOTATION_PARENT,
     OCI_LAYOUT_VERSION,
@@ -69,6 +72,7 @@ __all__ = [
     "ImageStore",
     "OCI_LAYOUT_VERSION",
     "ANNOTATION_PARENT",
+    "ExportFormatError",
 ]
 
 _HEX_PREFIX = re.compile(r"^[a-f0-9]+$")
@@ -495,6 +499,42 @@ class ImageStore:
             refs = [refs]
         chosen = self._save_selection(refs)
         save_archive([(self._images[i], chosen[i]) for i in sorted(chosen)], self.content, fileobj)
+
+    def export(
+        self,
+        refs: Sequence[str],
+        dest: str | os.PathLike[str] | IO[bytes],
+        *,
+        format: str = "docker-archive",
+        compression: str | None = None,
+    ) -> None:
+        """Write images in a form other tools read: ``docker-archive``, ``oci-archive`` or ``oci-dir``.
+
+        ``refs`` choose images as :meth:`save` does.  ``docker-archive`` is
+        :meth:`save`'s archive; ``oci-archive`` the same OCI layout tar without
+        ``manifest.json`` and ``repositories``; both go to a binary file object
+        or a path (written under a temporary name, renamed once complete).
+        ``oci-dir`` writes an OCI layout folder at the path ``dest``: missing,
+        empty, or already a layout, which is added to (a tag already there
+        moves to the new image); its ``index.json`` is replaced atomically,
+        after every blob.  Each tag's entry carries the bare tag in
+        ``org.opencontainers.image.ref.name`` and the full name in
+        ``io.containerd.image.name``.  ``compression="gzip"`` stores plain
+        layers as deterministic gzip (``tar+gzip``, see ``sim.images._compress``):
+        the ImageID stays, the manifest digest changes.
+
+        Raises :class:`ExportFormatError` (a ``ValueError``) for an unknown
+        format or compression, a destination of the wrong kind, or two names
+        with one tag in an ``oci-dir``; ``TargetNotEmptyError`` for a non-empty
+        folder that is not a layout; ``ImageNotFoundError`` for a missing
+        image.  Every check runs before anything is written.
+        """
+        check_export_options(format, compression, dest)
+        if isinstance(refs, str):
+            refs = [refs]
+        chosen = self._save_selection(refs)
+        selection = [(self._record(i), sorted(chosen[i])) for i in sorted(chosen)]
+        export_images(self, selection, dest, format=format, compression=compression)
 
     def load(
         self,

@@ -18,11 +18,13 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     ├── NotFoundError (LookupError)
     │   ├── ImageNotFoundError                no image by that reference or ID
     │   ├── ContainerNotFoundError            no container by that name or ID
-    │   └── VolumeNotFoundError               no volume by that name
+    │   ├── VolumeNotFoundError               no volume by that name
+    │   └── NetworkNotFoundError              no network by that name
     ├── ConflictError (RuntimeError)          a name in use, an image used by a container ...
     │   └── ContainerStateError               removing a running container, exec in a stopped one
     ├── InvalidLimitError (ValueError)        --memory 1k, --cpus -1, malformed sizes
     ├── InvalidSpecError (ValueError)         a host, VM, container or workload the resource model refuses
+    ├── InvalidNetworkError (ValueError)      a bad network name, a public or overlapping subnet, a bad -p spec
     ├── DigestMismatchError (ValueError)      a blob's size or sha256 is not what was promised
     ├── RegistryError (RuntimeError)          a registry refused a request (its error code and message)
     │   ├── AuthenticationError (PermissionError)  no credentials, a wrong password, access denied
@@ -55,10 +57,12 @@ __all__ = [
     "ImageNotFoundError",
     "ContainerNotFoundError",
     "VolumeNotFoundError",
+    "NetworkNotFoundError",
     "ConflictError",
     "ContainerStateError",
     "InvalidLimitError",
     "InvalidSpecError",
+    "InvalidNetworkError",
     "DigestMismatchError",
     "RegistryError",
     "AuthenticationError",
@@ -146,6 +150,10 @@ class VolumeNotFoundError(NotFoundError):
     """No volume by that name."""
 
 
+class NetworkNotFoundError(NotFoundError):
+    """No network by that name."""
+
+
 class ConflictError(LayerlabError, RuntimeError):
     """The request conflicts with what exists (a name in use, an image in use)."""
 
@@ -161,6 +169,12 @@ class InvalidLimitError(LayerlabError, ValueError):
 class InvalidSpecError(LayerlabError, ValueError):
     """A host, VM, container or workload the resource model cannot simulate (no cores, a memory
     limit below the request, an unknown placement policy ...), refused before anything runs."""
+
+
+class InvalidNetworkError(LayerlabError, ValueError):
+    """A network request the network model refuses before changing anything: a name outside
+    ``[a-zA-Z0-9][a-zA-Z0-9_.-]*`` or a reserved one, a subnet that is not private, too large,
+    too small or overlapping another network's, a ``-p`` spec layerlab cannot publish."""
 
 
 class DigestMismatchError(LayerlabError, ValueError):

@@ -52,12 +52,32 @@ EXPECTED = {
         "RAM cliff at 1.5x",
         "unmet-demand window",
     ],
+    "05_registries.ipynb": [
+        "busybox -> docker.io/library/busybox:latest",
+        "push before docker login: AuthenticationError (code UNAUTHORIZED, HTTP 401)",
+        "login with a wrong password: AuthenticationError (code UNAUTHORIZED, HTTP 401)",
+        "docker login localhost:5000 -u student: Login Succeeded",
+        "same manifest digest: True; same ImageID: True",
+        "Mounted from lab/hello",
+        "stored once: localhost:5000 keeps",
+        "latest moved: lab/hello:latest ->",
+        "the old image: untagged in lab/hello, still pullable by digest",
+        "<none>:<none>",
+        "second machine: every blob from the mirror's cache",
+    ],
 }
 # ... and only on the kernel.
 EXPECTED_REAL = {
     "02_images.ipynb": ["model and kernel: same 6 DiffIDs, same ImageID"],
     "03_containers.ipynb": ["whiteout (char 0/0)", "exists: False", "/data holds []"],
     "04_vms_and_containers.ipynb": ["VM booted to init in", "(accelerator: "],
+    "05_registries.ipynb": [
+        "real: login with a wrong password: AuthenticationError (code UNAUTHORIZED, HTTP 401)",
+        "real registry: pushed and pulled back with the same digest",
+        "model and kernel: the same manifest digest for the same image",
+        "the mirror answered with its upstream stopped",
+        "stopped 3 registry servers",
+    ],
 }
 # ... and only as root (cgroup v1 gives an unprivileged user no cgroup to put a limit in).
 EXPECTED_ROOT = {

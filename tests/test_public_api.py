@@ -17,8 +17,8 @@ def test_sim_public_names_are_pinned() -> None:
         "LayerlabError", "LayerFormatError", "UnsafeLayerError", "UnsupportedEntryError", "FrozenLayerError",
         "TargetNotEmptyError", "UnknownBackendError", "BackendUnavailableError", "MountError",
         "BuildfileError", "BuildError", "InvalidReferenceError", "NotFoundError", "ImageNotFoundError",
-        "ContainerNotFoundError", "VolumeNotFoundError", "ConflictError", "ContainerStateError",
-        "InvalidLimitError", "InvalidSpecError", "DigestMismatchError",
+        "ContainerNotFoundError", "VolumeNotFoundError", "NetworkNotFoundError", "ConflictError", "ContainerStateError",
+        "InvalidLimitError", "InvalidSpecError", "InvalidNetworkError", "DigestMismatchError",
         "RegistryError", "AuthenticationError", "RegistryUnavailableError", "UnsupportedOperationError",
         "RegistryConfigError", "UnsupportedCommandError",
     ])

@@ -13,8 +13,11 @@ the chapter says so instead of pretending.  Chapters 2 and 3 build images
 and create volumes in a scratch engine of the same backend
 (:func:`sim.tour._common.scratch_engine`), never in the state folder ``layerlab`` uses.
 
-One module a chapter (``_layers``, ``_images``, ``_containers``, ``_vms``); what
+One module a chapter (``_layers``, ``_images``, ``_containers``, ``_vms``, ``_registries``); what
 they share (:class:`Tour`, :class:`Chapter`, the scratch engine) is in ``_common``.
+
+Chapter 5, 仓库 (registries), is the seed's third section but comes last: chapters are appended,
+never inserted, so the numbers ``--chapter N``, the notebooks and the tests use stay stable.
 """
 
 from __future__ import annotations
@@ -27,16 +30,19 @@ from sim.tour._common import Chapter, Tour
 from sim.tour._containers import chapter_containers
 from sim.tour._images import chapter_images
 from sim.tour._layers import chapter_layers
+from sim.tour._registries import chapter_registries
 from sim.tour._vms import chapter_vms
 
 __all__ = ["CHAPTERS", "Chapter", "Tour", "run_tour"]
 
-#: The chapters, in the seed document's order.  Later chapters (the registry) are appended here.
+#: The chapters, in the order they were written (the seed's order but for 仓库, appended as chapter 5
+#: so that no chapter's number changes).  New chapters are appended here.
 CHAPTERS: list[Chapter] = [
     Chapter("分层存储", "Layered storage", chapter_layers),
     Chapter("镜像", "Images", chapter_images),
     Chapter("容器", "Containers, the container layer and volumes", chapter_containers),
     Chapter("容器和虚拟机", "Containers and virtual machines", chapter_vms),
+    Chapter("仓库", "Repositories and registries", chapter_registries),
 ]
 
 

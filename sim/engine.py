@@ -9,7 +9,8 @@ from typing import Any
 
 from sim.containers._container import env_dict
 from sim.containers.core import Container, EngineCore, ProcessSpec
-from sim.containers.mounts import HostDirFS, MountedFS
+from sim.containers.mounts import FileMount, HostDirFS, MountedFS
+from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.images.store import ImageStore
 from sim.interface import FileSystem
 from sim.layers.layer import Layer
@@ -27,13 +28,19 @@ class SimEngine(EngineCore):
     with it, images are kept in an OCI layout folder and volumes in folders,
     so the ``layerlab`` command finds them again in its next run.
     ``registries`` says where registry hosts lead (default: ``docker.io`` is
-    the model hub, loopback hosts are real servers).
+    the model hub, loopback hosts are real servers).  ``id_maps`` is the user namespace the
+    model's containers pretend to run in (default: none, as a root engine's; pass a real rootless
+    engine's ``id_maps`` to model that engine): it decides which users may run and what
+    ``/proc/self/uid_map`` reads.
     """
 
     name = "sim"
 
     def __init__(self, *, state_dir: str | os.PathLike[str] | None = None,
-                 registries: RegistryConfig | None = None) -> None:
+                 registries: RegistryConfig | None = None, id_maps: IdMaps = HOST_MAPS) -> None:
+        if not isinstance(id_maps, IdMaps):
+            raise TypeError(f"id_maps must be a sim.containers.userns.IdMaps, not {type(id_maps).__name__}")
+        self.id_maps = id_maps
         self.state_dir = Path(state_dir) if state_dir is not None else None
         super().__init__(ImageStore(self.state_dir / "images" if self.state_dir else None),
                          containers_dir=self.state_dir / "containers" if self.state_dir else None,
@@ -61,6 +68,10 @@ class SimEngine(EngineCore):
     def container_fs(self, container: Container) -> FileSystem:
         mounts: dict[str, FileSystem] = {p: self._volumes[v] for p, v in container.volumes.items()}
         mounts.update({p: HostDirFS(h) for p, h in container.binds.items()})
+        known = container.id in self.network_model.containers()  # a build step's container is not
+        if known and container.network_mode != "host":  # names resolve through files the engine writes
+            view = self.container_network(container.id)
+            mounts.update({"/etc/hosts": FileMount(view.hosts.encode()), "/etc/resolv.conf": FileMount(view.resolv_conf.encode())})
         return MountedFS(container.mount, mounts)
 
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
@@ -69,7 +80,8 @@ class SimEngine(EngineCore):
         argv = spec.argv
         script: str | Sequence[str] = argv[2] if len(argv) == 3 and argv[0] in ("/bin/sh", "sh") and argv[1] == "-c" else list(argv)
         result = run_shell(script, self.container_fs(container), env=env_dict(spec.env), cwd=spec.cwd,
-                           uid=spec.uid, gid=spec.gid, hostname=spec.hostname, stdin=spec.stdin or b"")
+                           uid=spec.uid, gid=spec.gid, hostname=spec.hostname, stdin=spec.stdin or b"",
+                           groups=spec.groups, id_maps=self.id_maps)
         return ExecResult(result.exit_code, result.stdout, result.stderr)
 
     def _new_volume(self, name: str) -> Any:

@@ -177,6 +177,12 @@ def _volume_spec(specs: Sequence[str] | None) -> tuple[dict[str, str], dict[str,
     return volumes, binds
 
 
+def _network_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", metavar="none|host|NAME", help="网络 the container's network (default none)")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[127.0.0.1:]HOST:CONTAINER",
+                   help="publish a container port on the host's loopback (TCP)")
+
+
 def _limits(args: argparse.Namespace) -> dict[str, Any]:
     """The resource flags as typed: the engine parses them as the docker CLI does (sim.containers.limits)."""
     return {"memory": args.memory, "cpus": args.cpus, "cpu_shares": args.cpu_shares, "pids_limit": args.pids_limit}
@@ -193,7 +199,8 @@ def _run(args: argparse.Namespace, eng: Any) -> int:
     volumes, binds = _volume_spec(args.volume)
     command: Any = args.command or None
     info = eng.create(args.image, command, name=args.name, env=_pairs(args.env, "-e"), volumes=volumes, binds=binds,
-                      workdir=args.workdir, user=args.user, **_limits(args))
+                      workdir=args.workdir, user=args.user, network=args.network, publish=args.publish,
+                      **_limits(args))
     try:
         stdin = sys.stdin.buffer.read() if args.interactive else None
         result = eng.start(info.id, stdin=stdin)
@@ -213,7 +220,8 @@ def _run(args: argparse.Namespace, eng: Any) -> int:
 def _create(args: argparse.Namespace, eng: Any) -> int:
     volumes, binds = _volume_spec(args.volume)
     info = eng.create(args.image, args.command or None, name=args.name, env=_pairs(args.env, "-e"),
-                      volumes=volumes, binds=binds, workdir=args.workdir, user=args.user, **_limits(args))
+                      volumes=volumes, binds=binds, workdir=args.workdir, user=args.user, network=args.network,
+                      publish=args.publish, **_limits(args))
     print(info.id)
     return 0
 
@@ -413,6 +421,7 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p.add_argument("-e", "--env", action="append", metavar="KEY=VALUE")
     p.add_argument("-w", "--workdir")
     p.add_argument("-u", "--user")
+    _network_flags(p)
     p.add_argument("-i", "--interactive", action="store_true", help="feed standard input to the process")
     p.add_argument("--name")
     p.add_argument("--diff", action="store_true", help="print the container layer's changes (docker diff) to stderr")
@@ -426,6 +435,7 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p.add_argument("-w", "--workdir")
     p.add_argument("-u", "--user")
     p.add_argument("--name")
+    _network_flags(p)
     _limit_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)

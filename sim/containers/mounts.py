@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from sim.interface import FileSystem
 from sim.layers import _paths
 
-__all__ = ["MountedFS", "HostDirFS"]
+__all__ = ["MountedFS", "HostDirFS", "FileMount"]
 
 _MAXSYMLINKS = 40
 
@@ -313,3 +313,84 @@ class HostDirFS(FileSystem):
             os.utime(self._host(path), ns=ns, follow_symlinks=follow_symlinks)
         else:
             os.utime(self._host(path), times, follow_symlinks=follow_symlinks)
+
+
+class FileMount(FileSystem):
+    """One file to bind-mount over a path (``/etc/hosts``, ``/etc/resolv.conf``, as Docker does):
+    the mounted tree's root ``/`` *is* the file; every other path is ``ENOTDIR``.  Writable, as
+    Docker's are; the bytes live in ``inner`` (any file system holding ``/file``)."""
+
+    _NAME = "/file"
+
+    def __init__(self, data: bytes, *, mode: int = 0o644) -> None:
+        from sim.layers.unionfs import UnionFS  # the model's tree for the one file
+
+        self._inner = UnionFS([])
+        self._inner.write_bytes(self._NAME, data, mode)
+
+    def _map(self, path: str) -> str:
+        if path.strip("/") != "":
+            raise _err(errno.ENOTDIR, path)
+        return self._NAME
+
+    def set_contents(self, data: bytes) -> None:
+        """Rewrite the file in place (the same inode, so an open reader sees the new bytes)."""
+        self._inner.truncate(self._NAME, 0)
+        fd = self._inner.open(self._NAME, os.O_WRONLY)
+        try:
+            self._inner.write(fd, data)
+        finally:
+            self._inner.close(fd)
+
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        return self._inner.open(self._map(path), flags & ~os.O_CREAT, mode)
+
+    def read(self, fd: int, n: int) -> bytes:
+        return self._inner.read(fd, n)
+
+    def write(self, fd: int, data: bytes) -> int:
+        return self._inner.write(fd, data)
+
+    def close(self, fd: int) -> None:
+        self._inner.close(fd)
+
+    def stat(self, path: str) -> os.stat_result:
+        return self._inner.stat(self._map(path))
+
+    def lstat(self, path: str) -> os.stat_result:
+        return self._inner.lstat(self._map(path))
+
+    def listdir(self, path: str = "/") -> list[str]:
+        raise _err(errno.ENOTDIR, path)
+
+    def mkdir(self, path: str, mode: int = 0o777) -> None:
+        raise _err(errno.EEXIST if path.strip("/") == "" else errno.ENOTDIR, path)
+
+    def rmdir(self, path: str) -> None:
+        raise _err(errno.ENOTDIR, path)
+
+    def unlink(self, path: str) -> None:
+        raise _err(errno.EBUSY if path.strip("/") == "" else errno.ENOTDIR, path)
+
+    def rename(self, src: str, dst: str) -> None:
+        raise _err(errno.EBUSY, src)
+
+    def symlink(self, target: str, path: str) -> None:
+        raise _err(errno.EEXIST if path.strip("/") == "" else errno.ENOTDIR, path)
+
+    def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
+        raise _err(errno.EXDEV, dst)
+
+    def readlink(self, path: str) -> str:
+        self._map(path)
+        raise _err(errno.EINVAL, path)
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._inner.chmod(self._map(path), mode)
+
+    def truncate(self, path: str, length: int) -> None:
+        self._inner.truncate(self._map(path), length)
+
+    def utime(self, path: str, times: tuple[float, float] | None = None, *, ns: tuple[int, int] | None = None,
+              follow_symlinks: bool = True) -> None:
+        self._inner.utime(self._map(path), times, ns=ns, follow_symlinks=follow_symlinks)

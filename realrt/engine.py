@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from realrt import _syscalls
+from realrt import _idmap, _syscalls
+from realrt._container_network import ContainerNetworking
 from realrt.journal import Journal, default_state_dir
 from realrt.layers.overlay import KernelUnionFS
 from sim.containers.core import Container, EngineCore, ProcessSpec
 from sim.containers.limits import Limits
 from sim.containers.mounts import HostDirFS, MountedFS
-from sim.errors import BackendUnavailableError
+from sim.errors import BackendUnavailableError, ContainerStateError
 from sim.images.store import ImageStore
 from sim.interface import FileSystem
 from sim.layers.layer import Layer
+from sim.network import Endpoint, NetworkInfo
 from sim.registries.config import RegistryConfig
 from sim.results import ExecResult
 
@@ -43,14 +44,20 @@ class RealEngine(EngineCore):
     Images live in an OCI layout under the state folder; containers are kernel
     overlay mounts run by :mod:`realrt.containers.runtime`; volumes are host folders bind
     mounted into them.
+
+    ``id_maps`` (:class:`sim.containers.userns.IdMaps`) says which uids its containers have: the
+    host's as root; rootless, podman's mapping over the caller's ranges in /etc/subuid and
+    /etc/subgid when there are some and newuidmap/newgidmap are installed (``subordinate_ids=False``
+    turns that off), else only uid 0, with ``id_maps.note`` saying what was missing.
     """
 
     name = "real"
 
     def __init__(self, *, rootless: bool | None = None, state_dir: str | os.PathLike[str] | None = None,
-                 registries: RegistryConfig | None = None) -> None:
+                 registries: RegistryConfig | None = None, subordinate_ids: bool = True) -> None:
         self.rootless = os.geteuid() != 0 if rootless is None else rootless
         check_host(rootless=self.rootless)
+        self.id_maps = _idmap.detect(rootless=self.rootless, subordinate=subordinate_ids)
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self.journal = Journal(self.state_dir)
         self.journal.sweep()
@@ -59,6 +66,9 @@ class RealEngine(EngineCore):
                          registries=registries, registries_dir=self.state_dir / "registries")
         self._adopt_volumes(self.state_dir / "volumes")
         self._load_containers()
+        self._net = ContainerNetworking(self.journal, self.network_model, self.state_dir / "netfiles",
+                                        rootless=self.rootless)
+        self._net.restore()  # the sweep removed a dead engine's bridges: the saved networks come back
 
     def union(
         self,
@@ -71,7 +81,7 @@ class RealEngine(EngineCore):
     ) -> KernelUnionFS:
         return KernelUnionFS(layers, upper, redirect_dir=redirect_dir, index=index, umask=umask,
                              rootless=self.rootless, journal=self.journal, workspace=self.workspace,
-                             layer_cache=self.state_dir / "layers")
+                             layer_cache=self.state_dir / "layers", id_maps=self.id_maps)
 
     def base_layer(self) -> Layer:
         from sim.images.base import busybox_layer
@@ -86,23 +96,79 @@ class RealEngine(EngineCore):
     def _execute(self, container: Container, spec: ProcessSpec) -> ExecResult:
         from realrt.containers import runtime
 
-        return runtime.run_on(container.mount, self._runtime_spec(container, spec), journal=self.journal,
-                              cgroup_name=container.id)
+        netns, files = self._net.up(container)
+        try:
+            return runtime.run_on(container.mount, self._runtime_spec(container, spec, netns, files),
+                                  journal=self.journal, cgroup_name=container.id)
+        finally:
+            self._net.down(container)
 
-    def _runtime_spec(self, container: Container, spec: ProcessSpec) -> Any:
+    def _runtime_spec(self, container: Container, spec: ProcessSpec, netns: str | None = None,
+                      files: Sequence[tuple[str, str]] = ()) -> Any:
         from realrt.containers import runtime
 
         binds = [runtime.BindMount(str(self._volumes[v]), p) for p, v in container.volumes.items()]
         binds += [runtime.BindMount(h, p) for p, h in container.binds.items()]
+        binds += [runtime.BindMount(h, p) for h, p in files if p not in container.binds]
         return runtime.ContainerSpec(argv=spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
                                      hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin,
-                                     limits=spec.limits)
+                                     limits=spec.limits, groups=spec.groups,
+                                     network=container.network_mode == "host", netns=netns)
 
     def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
         from realrt.containers import runtime
 
-        return runtime.start_on(container.mount, self._runtime_spec(container, spec), journal=self.journal,
-                                cgroup_name=container.id)
+        netns, files = self._net.up(container)
+        try:
+            process = runtime.start_on(container.mount, self._runtime_spec(container, spec, netns, files),
+                                       journal=self.journal, cgroup_name=container.id)
+            self._net.started(container, process.pid)
+        except BaseException:
+            self._net.down(container)
+            raise
+        return process
+
+    # -- networks: the kernel's half of each decision the engine's network model makes
+
+    def _check_networking(self, mode: str) -> None:
+        self._net.check(mode)
+
+    def _network_made(self, info: NetworkInfo) -> None:
+        self._net.network_made(info)
+
+    def _network_gone(self, info: NetworkInfo) -> None:
+        self._net.network_gone(info)
+
+    def _endpoint_made(self, container: Any, endpoint: Endpoint) -> None:
+        self._net.attached(container, endpoint)
+
+    def _endpoint_gone(self, container: Any, endpoint: Endpoint) -> None:
+        self._net.detached(container, endpoint)
+
+    def _refresh(self, container: Container) -> None:
+        super()._refresh(container)
+        if container.process is None:
+            self._net.down(container)  # the process ended: its namespace and forwarders go
+
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> int:
+        container = self._container(ref)
+        freed = super().remove(ref, force=force, volumes=volumes)
+        self._net.down(container)
+        self._net.forget(container.id)
+        return freed
+
+    def kernel_network(self, ref: str) -> tuple[list[Any], list[Any]]:
+        """A running container's interfaces and routes read back from the kernel (pyroute2), in
+        the model's dataclasses: compare them with :meth:`container_network`."""
+        container = self._container(ref)
+        netns = self._net.netns(container.id)
+        if netns is None:
+            raise ContainerStateError(f"container {container.name} has no network namespace of its own running")
+        return self._net.kernel.snapshot(netns), self._net.kernel.routes(netns)
+
+    def close(self) -> None:
+        super().close()
+        self._net.close()  # any namespace still up goes with its forwarders
 
     def _check_limits(self, limits: Limits) -> None:
         from realrt.containers import cgroups
@@ -113,7 +179,7 @@ class RealEngine(EngineCore):
         from realrt.containers import runtime
 
         return runtime.exec(container.process, spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
-                            stdin=spec.stdin)
+                            stdin=spec.stdin, groups=spec.groups)
 
     def _new_volume(self, name: str) -> Any:
         path = self.state_dir / "volumes" / name / "_data"
@@ -124,7 +190,8 @@ class RealEngine(EngineCore):
         return sum(p.stat().st_size for p in Path(handle).rglob("*") if p.is_file() and not p.is_symlink())
 
     def _drop_volume(self, handle: Any) -> None:
-        shutil.rmtree(Path(handle).parent, ignore_errors=True)
+        # Rootless with a range, a container's files may belong to subordinate ids: removed from a namespace.
+        _idmap.remove_tree(Path(handle).parent, self.id_maps)
 
     # -- chapter 4: measurements the model has no twin of (they return the model's types) --------
 

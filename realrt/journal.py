@@ -36,8 +36,10 @@ def default_state_dir() -> Path:
 @dataclass(frozen=True)
 class Record:
     """``kind`` is "mount" (an overlay mount point), "tree" (a folder to delete),
-    "process" (a helper to kill, ``pid``) or "cgroup" (a container's cgroup folder, see
-    :mod:`realrt.containers.cgroups`; :func:`realrt._cgroupfs.remove_dir` removes it); ``owner``
+    "process" (a helper to kill, ``pid``), "cgroup" (a container's cgroup folder, see
+    :mod:`realrt.containers.cgroups`; :func:`realrt._cgroupfs.remove_dir` removes it), or one of
+    :mod:`realrt.network`'s: "link" (a bridge or host-side veth, ``path`` its name), "netns" (a
+    named network namespace, ``path`` under ``/run/netns``) and "nft" (the isolation table); ``owner``
     is the process that made it.  ``start_time`` is ``pid``'s start time in clock ticks after
     boot, 0 when it could not be read (the kill is then not guarded against pid reuse, as
     records written before this field existed)."""
@@ -48,6 +50,10 @@ class Record:
     owner: int
     pid: int = 0
     start_time: int = 0
+
+
+#: Record kinds :mod:`realrt.network._undo` releases.
+_NETWORK_KINDS = ("link", "netns", "nft")
 
 
 def _mounted(path: str) -> bool:
@@ -134,12 +140,22 @@ class Journal:
                 pass
         elif rec.kind == "cgroup" and not remove_dir(rec.path):
             return  # still busy: the record stays for the next sweep
+        elif rec.kind in _NETWORK_KINDS:
+            from realrt.network import _undo  # pyroute2 is imported only when a network record is left
+            from sim.errors import InvalidNetworkError
+
+            try:
+                _undo.release(rec.kind, rec.path)
+            except InvalidNetworkError:
+                pass  # a damaged record naming something layerlab never makes: nothing of ours to undo
         self.forget(rec)
 
     def sweep(self) -> list[Record]:
         """Release what processes that are gone left behind (a killed run); returns it."""
         records = [r for r in self.records() if not _alive(r.owner)]
-        order = {"process": 0, "cgroup": 1, "mount": 2, "tree": 3}  # processes first, folders last
-        for rec in sorted(records, key=lambda r: order.get(r.kind, 3)):
+        # Processes first, folders last; links before namespaces (a veth's host side goes at once,
+        # not when the kernel frees the namespace) and the table after both (it stays while a bridge does).
+        order = {"process": 0, "link": 1, "netns": 2, "nft": 3, "cgroup": 4, "mount": 5, "tree": 6}
+        for rec in sorted(records, key=lambda r: order.get(r.kind, 6)):
             self.release(rec)
         return records

@@ -108,6 +108,8 @@ PUBLIC: dict[str, list[str]] = {
                        "RegistryStats", "Repository", "Credentials", "CredentialStore", "push", "pull",
                        "PushResult", "PullResult", "BlobTransfer"],
     "sim.tour": ["CHAPTERS", "Chapter", "Tour", "run_tour"],
+    "realrt.network": ["KernelNetworks", "netns_path", "require_net_admin", "publish", "unpublish", "Published",
+                       "reachable", "listen", "Listener", "PROBE_PORT"],
     "realrt.registries": ["RegistryServer", "CertificateAuthority", "HttpRegistry", "serve"],
     "realrt.layers": ["KernelUnionFS", "overlay_settings", "legacy_options"],
     "realrt.containers": ["ContainerSpec", "BindMount", "Process", "start", "run", "exec", "start_on", "run_on",

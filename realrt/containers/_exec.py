@@ -19,7 +19,7 @@ from realrt.containers._namespaces import child_stdio, finish_and_exec, fork_chi
 from realrt.containers._plan import Plan, close_parent_ends, pipes, read_all, report_and_exit
 from realrt.containers._process import Output, Process, exit_code, pump_output, wait_pidfd
 from realrt.containers.spec import ContainerSpec
-from sim.errors import BackendUnavailableError, ContainerStateError
+from sim.errors import ContainerStateError
 from sim.results import ExecResult
 
 __all__ = ["exec", "open_namespaces", "join_namespaces"]
@@ -62,11 +62,14 @@ def _split_env(env: tuple[str, ...]) -> list[tuple[str, str]]:
 
 def exec(process: Process, argv: Iterable[str], *, env: Iterable[str] | Mapping[str, str] | None = None,
          cwd: str | None = None, uid: int | None = None, gid: int | None = None, stdin: bytes | None = None,
-         timeout: float | None = None) -> ExecResult:
+         timeout: float | None = None, groups: Iterable[int] | None = None) -> ExecResult:
     """Run ``argv`` inside ``process``'s namespaces and root (``docker exec``), wait, return its result.
 
-    ``env`` is added to the container's environment; ``cwd``, ``uid`` and
-    ``gid`` default to the container's.  The process gets the same
+    ``env`` is added to the container's environment; ``cwd``, ``uid``,
+    ``gid`` and ``groups`` default to the container's (``groups``: when neither
+    ``uid`` nor ``gid`` is given, else just ``gid``).  A uid or gid the
+    container's user namespace does not map is refused before anything starts
+    (:class:`~sim.errors.BackendUnavailableError`).  The process gets the same
     capabilities, ``no_new_privs`` and masked paths (they belong to the mount
     namespace) as the container.  A missing program exits 127.
     """
@@ -74,14 +77,18 @@ def exec(process: Process, argv: Iterable[str], *, env: Iterable[str] | Mapping[
         raise ContainerStateError(f"container pid {process.pid} is not running")
     base = dict(_split_env(process.spec.env))
     base.update(_split_env(ContainerSpec(("x",), env=env or ()).env))  # type: ignore[arg-type]  # validated
+    new_gid = process.spec.gid if gid is None else gid
+    if groups is None:
+        groups = process.spec.groups if uid is None and gid is None else (new_gid,)
     spec = ContainerSpec(tuple(argv), env=tuple(f"{k}={v}" for k, v in base.items()),
                          cwd=process.spec.cwd if cwd is None else cwd,
-                         uid=process.spec.uid if uid is None else uid, gid=process.spec.gid if gid is None else gid,
-                         hostname=process.spec.hostname, network=process.spec.network, stdin=stdin)
-    if process.rootless and (spec.uid or spec.gid):
-        raise BackendUnavailableError("rootless containers map only uid 0")
+                         uid=process.spec.uid if uid is None else uid, gid=new_gid,
+                         hostname=process.spec.hostname, network=process.spec.network, stdin=stdin,
+                         groups=tuple(groups))
+    process._plan.id_maps.require(spec.uid, spec.gid)  # the namespace it joins maps only these
     plan = Plan(rootfs="/", spec=spec, rootless=process.rootless, join_pid=0, uid_map="", gid_map="",
-                 capabilities=process._plan.capabilities, last_cap=process._plan.last_cap)
+                 capabilities=process._plan.capabilities, last_cap=process._plan.last_cap,
+                 id_maps=process._plan.id_maps)
     fds = pipes(spec)
     group = process.cgroup if process.cgroup is not None and process.running else None
     if group is None:  # with a cgroup, the child waits for "go" until it is in it (as docker exec's are)

@@ -79,8 +79,10 @@ def _credentials_and_exec(plan: Plan, argv: tuple[str, ...], env: tuple[str, ...
                 if exc.errno != errno.EINVAL:
                     raise
     _syscalls.prctl(_syscalls.PR_CAP_AMBIENT, _syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
-    if not plan.rootless:
-        os.setgroups([])  # a user namespace with setgroups "deny" refuses this; it has no extra groups anyway
+    if not plan.rootless or plan.id_maps.kind == "subordinate":
+        # Docker's groups (the primary first, then the user's in /etc/group).  The single mapping's
+        # namespace has setgroups "deny" and refuses this; newgidmap allowed it for a subordinate one.
+        os.setgroups(list(plan.spec.groups))
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)  # from uid 0 to another this clears the permitted and effective sets
     os.chdir(cwd)  # after setuid, so the user's permissions apply
@@ -128,7 +130,9 @@ def container_main(plan: Plan) -> None:  # pragma: no cover - child
             os._exit(1)
         child_stdio(fds)
         flags = _syscalls.CLONE_NEWNS | _syscalls.CLONE_NEWUTS | _syscalls.CLONE_NEWIPC
-        if not plan.spec.network:
+        if plan.spec.netns is not None:
+            _join_netns(plan.spec.netns)  # a network's namespace, made and wired before the fork
+        elif not plan.spec.network:
             flags |= _syscalls.CLONE_NEWNET
         _syscalls.unshare(flags)
         _in_namespaces(plan, err_fd)
@@ -144,8 +148,16 @@ def child_stdio(fds: dict[str, int]) -> None:  # pragma: no cover - child
     os.setsid()
 
 
+def _join_netns(path: str) -> None:  # pragma: no cover - child
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _syscalls.setns(fd, _syscalls.CLONE_NEWNET)
+    finally:
+        os.close(fd)
+
+
 def _in_namespaces(plan: Plan, err_fd: int) -> None:  # pragma: no cover - child
-    if not plan.spec.network:
+    if not plan.spec.network and plan.spec.netns is None:
         _lo_up()
     prepare_root(plan)
     _syscalls.sethostname(plan.spec.hostname)
@@ -167,6 +179,12 @@ def rootless_main(plan: Plan) -> None:  # pragma: no cover - child
                 nsfd = os.open(f"/proc/{plan.join_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
                 _syscalls.setns(nsfd, flag)
                 os.close(nsfd)
+        elif plan.id_maps.kind == "subordinate":
+            # newuidmap/newgidmap (setuid, on the host) map us: say we unshared, wait until they ran.
+            _syscalls.unshare(_syscalls.CLONE_NEWUSER)
+            write_all(fds["pid_w"], b"u")
+            if os.read(fds["go_r"], 1) != b"m":
+                os._exit(1)
         else:
             _syscalls.unshare(_syscalls.CLONE_NEWUSER)
             with open("/proc/self/setgroups", "w") as fh:

@@ -13,6 +13,7 @@ import pickle
 from dataclasses import dataclass, field
 
 from realrt.containers.spec import ContainerSpec
+from sim.containers.userns import HOST_MAPS, IdMaps
 
 __all__ = ["Plan", "pipes", "CHILD_ENDS", "PARENT_ENDS", "close_parent_ends", "write_all", "report_and_exit",
            "read_all"]
@@ -31,6 +32,7 @@ class Plan:
     capabilities: int
     last_cap: int
     source_kinds: tuple[bool, ...] = ()  # per bind mount: is the source a directory
+    id_maps: IdMaps = HOST_MAPS  # the user namespace's maps; "subordinate": the parent writes them (newuidmap)
     fds: dict[str, int] = field(default_factory=dict)
 
 

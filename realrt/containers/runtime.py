@@ -42,7 +42,7 @@ import threading
 import uuid
 from typing import Any
 
-from realrt import _syscalls
+from realrt import _idmap, _syscalls
 from realrt.containers import _caps, cgroups
 from realrt.containers._exec import exec, join_namespaces, open_namespaces
 from realrt.containers._mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
@@ -51,6 +51,7 @@ from realrt.containers._plan import CHILD_ENDS, Plan, pipes, read_all
 from realrt.containers._process import Output, Process, exit_code, pump_output
 from realrt.containers.spec import DEFAULT_PATH, BindMount, ContainerSpec
 from realrt.journal import Journal, Record
+from sim.containers.userns import IdMaps
 from sim.errors import BackendUnavailableError
 from sim.results import ExecResult
 
@@ -81,7 +82,7 @@ def _check_host(rootless: bool) -> None:
 
 
 def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journal, rootless: bool | None = None,
-          join_pid: int = 0, cgroup_name: str | None = None) -> Process:
+          join_pid: int = 0, cgroup_name: str | None = None, id_maps: IdMaps | None = None) -> Process:
     """Run ``spec`` as a container over the directory ``rootfs``; returns once it has exec'd.
 
     Errors of the set-up (a symlinked ``/proc``, a bind target escaping the
@@ -89,9 +90,14 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
     program that does not exist is not an error here: the process exits 127
     and says so on stderr, as ``docker run`` does.
 
-    ``rootless`` (default: not root) builds a user namespace mapping 0 to the
-    caller first; ``join_pid`` names a process whose user and mount namespaces
-    hold ``rootfs`` (the rootless overlay helper), to start from there.
+    ``rootless`` (default: not root) builds a user namespace first, mapped by
+    ``id_maps`` (default :func:`realrt._idmap.detect`: the caller's
+    subordinate ranges through newuidmap when it has some, else 0 to the caller
+    only); a uid or gid it does not map is refused here
+    (:class:`~sim.errors.BackendUnavailableError`).  ``join_pid`` names a process
+    whose user and mount namespaces hold ``rootfs`` (the rootless overlay
+    helper), to start from there: ``id_maps`` must then be the maps that
+    namespace has (:attr:`KernelUnionFS.id_maps`).
 
     ``spec.limits`` are applied in the cgroup ``layerlab/<cgroup_name>`` (a
     random name by default), which PID 1 enters before it creates anything;
@@ -103,10 +109,13 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
     _check_host(rootless)
     if not join_pid and not os.path.isdir(rootfs):
         raise NotADirectoryError(errno.ENOTDIR, "the container's root file system must be a directory", rootfs)
-    if rootless and (spec.uid != 0 or spec.gid != 0):
-        raise BackendUnavailableError(
-            f"rootless containers map only root (uid 0) to your uid; uid {spec.uid}/gid {spec.gid} would need "
-            "newuidmap and /etc/subuid ranges, which layerlab does not use (run as root for other users)")
+    maps = (id_maps or _idmap.detect(rootless=True)) if rootless else _idmap.detect(rootless=False)
+    maps.require(spec.uid, spec.gid)
+    if spec.netns is not None:
+        if rootless:
+            raise BackendUnavailableError("joining a network's namespace needs root (rootless: --network none or host)")
+        if not os.path.exists(spec.netns):
+            raise FileNotFoundError(errno.ENOENT, "no such network namespace", spec.netns)
     kinds = []
     for mount in spec.mounts:
         try:
@@ -115,9 +124,9 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
             raise FileNotFoundError(errno.ENOENT, "bind source path does not exist", mount.source) from None
     hierarchy = cgroups.plan(spec.limits, rootless=rootless)  # refused here, before anything exists
     plan = Plan(rootfs=rootfs, spec=spec, rootless=rootless, join_pid=join_pid,
-                 uid_map=f"0 {os.geteuid()} 1", gid_map=f"0 {os.getegid()} 1",
+                 uid_map=_idmap.map_text(maps.uids), gid_map=_idmap.map_text(maps.gids),
                  capabilities=_caps.mask(_caps.DEFAULT_CAPABILITIES), last_cap=_syscalls.last_cap(),
-                 source_kinds=tuple(kinds))
+                 source_kinds=tuple(kinds), id_maps=maps)
     fds = pipes(spec)
     if rootless:
         fds["pid_r"], fds["pid_w"] = os.pipe2(os.O_CLOEXEC)
@@ -137,6 +146,8 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
             if cgroup is not None:
                 cgroup.add(child)  # it still waits for "go": all it runs is limited and counted
         os.write(fds["go_w"], b"g")
+        if rootless and not join_pid and maps.kind == "subordinate":
+            _idmap.map_child(child, maps, fds["pid_r"], fds["go_w"])  # newuidmap on the child, once it unshared
         os.close(fds.pop("go_w"))
         pid = child
         if rootless:
@@ -202,7 +213,7 @@ def start_on(union: Any, spec: ContainerSpec, *, journal: Journal, cgroup_name: 
     """:func:`start` over a mounted :class:`~realrt.layers.overlay.KernelUnionFS`, root or rootless."""
     rootfs, join_pid = rootfs_of(union)
     return start(rootfs, spec, journal=journal, rootless=bool(getattr(union, "rootless", False)), join_pid=join_pid,
-                 cgroup_name=cgroup_name)
+                 cgroup_name=cgroup_name, id_maps=getattr(union, "id_maps", None))
 
 
 def run_on(union: Any, spec: ContainerSpec, *, journal: Journal, timeout: float | None = None,
@@ -210,7 +221,7 @@ def run_on(union: Any, spec: ContainerSpec, *, journal: Journal, timeout: float 
     """:func:`run` over a mounted :class:`~realrt.layers.overlay.KernelUnionFS`, root or rootless."""
     rootfs, join_pid = rootfs_of(union)
     return run(rootfs, spec, journal=journal, timeout=timeout, rootless=bool(getattr(union, "rootless", False)),
-               join_pid=join_pid, cgroup_name=cgroup_name)
+               join_pid=join_pid, cgroup_name=cgroup_name, id_maps=getattr(union, "id_maps", None))
 
 
 def run(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journal, timeout: float | None = None,

@@ -62,10 +62,15 @@ class ContainerSpec:
     image's ``/etc/passwd`` (else ``/``).  ``cwd`` is created when missing, as
     Docker does for ``WORKDIR``.  ``network=False`` gives a new network
     namespace holding only ``lo`` (``docker run --network none``);
-    ``network=True`` shares the host's (``--network host``).  ``stdin`` is fed to
+    ``network=True`` shares the host's (``--network host``); ``netns``, a named
+    namespace's path (``/run/netns/...``, made by :mod:`realrt.network`), is joined
+    instead of a new one (``--network NAME``; root only).  ``stdin`` is fed to
     the process and then closed; ``None`` reads ``/dev/null``.  ``limits``
     (:class:`sim.containers.limits.Limits`, from :func:`sim.containers.limits.parse_limits`) puts the
     container in a cgroup of its own with those limits (``docker run --memory ...``).
+    ``groups`` are the process's supplementary groups (Docker gives the primary gid first, then the
+    user's groups in ``/etc/group``); ``()`` clears them.  A rootless container without a subordinate
+    range keeps what the kernel leaves it (its namespace may not call ``setgroups``).
     """
 
     argv: tuple[str, ...]
@@ -76,8 +81,10 @@ class ContainerSpec:
     hostname: str = "layerlab"
     mounts: tuple[BindMount, ...] = ()
     network: bool = False
+    netns: str | None = None
     stdin: bytes | None = None
     limits: Limits | None = None
+    groups: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(cast(object, self.argv), str):  # the type forbids it; callers pass one all the same
@@ -99,6 +106,11 @@ class ContainerSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32 - 1:
                 raise ValueError(f"{name} must be an integer from 0 to 4294967294, got {value!r}")
+        groups = tuple(self.groups)
+        if any(not isinstance(g, int) or isinstance(g, bool) or not 0 <= g < 2**32 - 1 for g in groups) \
+                or len(groups) > 65536:
+            raise ValueError(f"groups must be at most 65536 integers from 0 to 4294967294, got {self.groups!r}")
+        object.__setattr__(self, "groups", groups)
         host = _no_nul(self.hostname, "hostname")
         if not host or len(host.encode()) > 64:
             raise ValueError(f"hostname must be 1 to 64 bytes, got {host!r}")
@@ -109,6 +121,11 @@ class ContainerSpec:
         if len(set(targets)) != len(targets):
             raise ValueError(f"duplicate mount target in {targets}")
         object.__setattr__(self, "mounts", mounts)
+        if self.netns is not None:
+            if self.network:
+                raise ValueError("netns names a namespace to join: it cannot go with network=True (the host's)")
+            if not isinstance(self.netns, str) or not self.netns.startswith("/run/netns/") or "/.." in self.netns:
+                raise ValueError(f"netns must be a path under /run/netns, got {self.netns!r}")
         if self.stdin is not None and not isinstance(self.stdin, (bytes, bytearray)):
             raise ValueError("stdin must be bytes or None")
         if self.limits is not None and not isinstance(self.limits, Limits):

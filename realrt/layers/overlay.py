@@ -5,13 +5,16 @@ option that changes behaviour given explicitly (``redirect_dir``, ``index``,
 ``metacopy=off``, ``xino=off``) so kernel build defaults cannot differ from
 the model.  As root the mount is made here; unprivileged, a helper process
 enters a new user and mount namespace, mounts with ``userxattr`` and serves
-the same calls over a socket.
+the same calls over a socket.  That namespace is mapped by the engine's
+:class:`~sim.containers.userns.IdMaps` (newuidmap with a subordinate range), and
+containers start in it, so files of uid 1000 in a layer are uid 1000 inside.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import os
 import pickle
 import shutil
@@ -24,9 +27,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from realrt import _syscalls
+from realrt import _idmap, _syscalls
 from realrt.journal import Journal
 from realrt.layers._rooted import RootedOps
+from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.errors import (
     BackendUnavailableError,
     FrozenLayerError,
@@ -177,12 +181,20 @@ class KernelUnionFS(UnionMount):
         journal: Journal,
         workspace: Path,
         layer_cache: Path | None = None,
+        id_maps: IdMaps | None = None,
     ) -> None:
         if upper is not None and upper.frozen:
             raise FrozenLayerError("the upper layer must be writable; pass Layer() or None")
         for i, layer in enumerate(layers):
             if not layer.frozen:
                 raise LayerFormatError(f"lower layer {i} is not frozen; call freeze() first (lower layers are read-only)")
+        #: The helper's user namespace maps (rootless; default :func:`realrt._idmap.detect`), the host's as root.
+        self.id_maps = (id_maps or _idmap.detect(rootless=True)) if rootless else HOST_MAPS
+        if rootless:
+            _check_owners(self.id_maps, layers, upper)  # before anything is made
+            if layer_cache is not None and self.id_maps.kind == "subordinate":
+                # Owners on disk are host ids of this mapping: another mapping needs its own copies.
+                layer_cache = layer_cache / f"idmap-{_maps_tag(self.id_maps)}"
         self.options = UnionOptions(redirect_dir=redirect_dir, index=index, umask=umask)
         self.layers = tuple(layers)
         self.rootless = rootless
@@ -194,7 +206,7 @@ class KernelUnionFS(UnionMount):
         try:
             if rootless:
                 self._ops: Any = _Helper(self._base, self.layers, upper, self.options, journal, self._records,
-                                         layer_cache)
+                                         layer_cache, self.id_maps)
             else:
                 lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False, options=self.options,
                                                  layer_cache=layer_cache)
@@ -261,6 +273,23 @@ class KernelUnionFS(UnionMount):
         raise AssertionError
 
 
+def _maps_tag(maps: IdMaps) -> str:
+    return hashlib.sha256(repr((maps.uids, maps.gids)).encode()).hexdigest()[:12]
+
+
+def _check_owners(maps: IdMaps, layers: Sequence[Layer], upper: Layer | None) -> None:
+    """Refuse a layer with an owner the helper's namespace cannot represent (chown would fail half-way)."""
+    for i, layer in enumerate([*layers, *([upper] if upper is not None else [])]):
+        for path, entry in layer.items():
+            uid, gid = getattr(entry, "uid", 0), getattr(entry, "gid", 0)
+            if not maps.covers(uid, gid):
+                where = "the upper layer" if i == len(layers) else f"layer {i}"
+                try:
+                    maps.require(uid, gid)
+                except BackendUnavailableError as exc:
+                    raise BackendUnavailableError(f"{where} has /{path} owned by {uid}:{gid}: {exc}") from None
+
+
 def _teardown(ops: Any, journal: Journal, records: list[Any]) -> None:
     """Close descriptors, unmount, delete the folders, forget the records.  Idempotent."""
     if isinstance(ops, RootedOps):
@@ -302,15 +331,16 @@ class _Helper:
     """A child in its own user and mount namespaces holding the mount; calls go over a socket."""
 
     def __init__(self, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
-                 journal: Journal, records: list[Any], layer_cache: Path | None = None) -> None:
+                 journal: Journal, records: list[Any], layer_cache: Path | None = None,
+                 id_maps: IdMaps | None = None) -> None:
         parent_sock, child_sock = socket.socketpair()
-        uid, gid = os.getuid(), os.getgid()
+        maps = id_maps or _idmap.detect(rootless=True)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             parent_sock.close()
             code = 0
             try:
-                _serve(child_sock, base, layers, upper, options, uid, gid, layer_cache)
+                _serve(child_sock, base, layers, upper, options, maps, layer_cache)
             except BaseException:
                 code = 1
             finally:
@@ -320,6 +350,14 @@ class _Helper:
         self.sock = parent_sock
         records.append(journal.record("process", pid=pid))
         status, value = _recv(self.sock)
+        if status == "unshared":  # a subordinate mapping: newuidmap/newgidmap run here, on the helper's pid
+            try:
+                _idmap.write_maps(pid, maps)
+            except BaseException:
+                self.stop()
+                raise
+            _send(self.sock, ("mapped", None))
+            status, value = _recv(self.sock)
         if status != "ok":
             self.stop()
             raise value
@@ -349,7 +387,7 @@ class _Helper:
 
 
 def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Layer | None, options: UnionOptions,
-           uid: int, gid: int, layer_cache: Path | None) -> None:  # pragma: no cover - runs in the child
+           maps: IdMaps, layer_cache: Path | None) -> None:  # pragma: no cover - runs in the child
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # A forked child that never execs keeps every descriptor the parent had: close them, so a
@@ -363,9 +401,14 @@ def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Laye
     try:
         try:
             _syscalls.unshare(_syscalls.CLONE_NEWUSER | _syscalls.CLONE_NEWNS)
-            Path("/proc/self/setgroups").write_text("deny")
-            Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
-            Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
+            if maps.kind == "subordinate":
+                _send(sock, ("unshared", None))  # the parent maps us with newuidmap/newgidmap
+                if _recv(sock) != ("mapped", None):
+                    os._exit(1)
+            else:
+                Path("/proc/self/setgroups").write_text("deny")
+                Path("/proc/self/uid_map").write_text(_idmap.map_text(maps.uids))
+                Path("/proc/self/gid_map").write_text(_idmap.map_text(maps.gids))
             _syscalls.mount("none", "/", None, _syscalls.MS_REC | _syscalls.MS_PRIVATE)
         except OSError as exc:
             raise BackendUnavailableError(

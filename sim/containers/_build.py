@@ -21,6 +21,8 @@ from typing import Protocol
 
 from sim.containers._container import Container, atomic_write, env_dict, env_list, mkdir_p, snapshot, user_ids
 from sim.containers._images import LayerCache
+from sim.containers._users import resolve_group
+from sim.containers.userns import IdMaps
 from sim.digest import chain_ids
 from sim.errors import BuildError, BuildfileError, ImageNotFoundError
 from sim.images.buildfile import Buildfile, Instruction
@@ -38,6 +40,7 @@ class BuildEngine(Protocol):
     """What a build needs of the engine it runs on (:class:`sim.containers.core.EngineCore` is one)."""
 
     store: ImageStore
+    id_maps: IdMaps
 
     def union(self, layers: Sequence[Layer], upper: Layer | None = None) -> UnionMount: ...
 
@@ -252,7 +255,8 @@ class Builder:
         if ins.chown:
             user, _, group = ins.chown.partition(":")
             uid = int(user) if user.isdigit() else user_ids(user, fs)[0]
-            gid = int(group) if group.isdigit() else (uid if not group else user_ids(group, fs)[1])
+            gid = int(group) if group.isdigit() else (uid if not group else resolve_group(group, fs))
+            self.engine.id_maps.require(uid, gid)  # a rootless engine without a range owns only uid 0
         sources = ins.sources
         many = len(sources) > 1 or dest.endswith("/")
         for src in sources:

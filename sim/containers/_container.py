@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.containers._users import resolve_user
 from sim.containers.limits import Limits
+from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.errors import BuildError, ConflictError, ContainerStateError, ImageNotFoundError
 from sim.images.store import ImageRecord
 from sim.interface import FileSystem, UnionMount
 from sim.layers.layer import _NO_CLAMP, Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.network import PortMapping, parse_publish
 from sim.results import ExecResult
 
 __all__ = ["Container", "ProcessSpec", "FinishedProcess", "DEFAULT_PATH", "NAME_CHARS", "env_dict", "env_list",
@@ -44,6 +47,7 @@ class ProcessSpec:
     hostname: str
     stdin: bytes | None = None
     limits: Limits | None = None  # 资源限制: the container's cgroup limits (None: none)
+    groups: tuple[int, ...] = ()  # supplementary groups, primary first (moby's AdditionalGids); () for none
 
 
 @dataclass
@@ -74,6 +78,8 @@ class Container:
     saved_size: int = 0  # its writable layer's bytes when it was saved
     limits: Limits | None = None  # --memory, --cpus, --cpu-shares, --pids-limit (sim.containers.limits)
     last_usage: Any = None  # the final cgroup reading of its last detached run (see EngineCore.usage)
+    network_mode: str = "none"  # "none", "host" or a network's name (sim.containers._networking)
+    ports: tuple[PortMapping, ...] = ()  # -p 127.0.0.1:HOST:CONTAINER
 
     @property
     def mount(self) -> UnionMount:
@@ -121,27 +127,10 @@ def env_list(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def user_ids(user: str, fs: FileSystem) -> tuple[int, int]:
-    """``USER`` as uid and gid: numbers, or names looked up in the image's /etc/passwd."""
-    if not user:
-        return 0, 0
-    name, _, group = user.partition(":")
-    uid = gid = None
-    if name.isdigit():
-        uid = int(name)
-    try:
-        passwd = fs.read_bytes("/etc/passwd").decode(errors="replace").splitlines()
-    except OSError:
-        passwd = []
-    for line in passwd:
-        fields = line.split(":")
-        if len(fields) > 3 and (fields[0] == name or (uid is not None and fields[2] == str(uid))):
-            uid, gid = int(fields[2]), int(fields[3])
-            break
-    if uid is None:
-        raise ConflictError(f"unable to find user {name}: no matching entries in passwd file")
-    if group:
-        gid = int(group) if group.isdigit() else gid
-    return uid, gid if gid is not None else 0
+    """``USER`` as uid and gid, looked up in the image's /etc/passwd and /etc/group
+    (see :func:`sim.containers._users.resolve_user`)."""
+    found = resolve_user(user, fs)
+    return found.uid, found.gid
 
 
 def home_of(uid: int, fs: FileSystem) -> str:
@@ -188,10 +177,14 @@ def check_mounts(volumes: Mapping[str, str], binds: Mapping[str, str]) -> None:
             raise ValueError(f"bind source {source!r} must be an existing absolute host folder")
 
 
-def process_spec(container: Container, fs: FileSystem, argv: tuple[str, ...], *, stdin: bytes | None) -> ProcessSpec:
-    """``argv`` as a process of ``container`` (``fs``: its whole tree, volumes included).  Makes a missing
-    WORKDIR and the mount points in the container layer first, as Docker does."""
-    uid, gid = user_ids(container.user, fs)
+def process_spec(container: Container, fs: FileSystem, argv: tuple[str, ...], *, stdin: bytes | None,
+                 id_maps: IdMaps = HOST_MAPS) -> ProcessSpec:
+    """``argv`` as a process of ``container`` (``fs``: its whole tree, volumes included).  The user is
+    resolved and checked against ``id_maps`` (:meth:`IdMaps.require`) before anything is made; then a
+    missing WORKDIR and the mount points are made in the container layer, as Docker does."""
+    user = resolve_user(container.user, fs)
+    uid, gid = user.uid, user.gid
+    id_maps.require(uid, gid)
     mkdir_p(container.mount, container.workdir)  # Docker creates a missing WORKDIR too
     for target in [*container.volumes, *container.binds]:
         mkdir_p(container.mount, target)  # mount points appear in the container layer, as with Docker
@@ -199,9 +192,9 @@ def process_spec(container: Container, fs: FileSystem, argv: tuple[str, ...], *,
     env = env_dict(container.env)
     env.setdefault("PATH", DEFAULT_PATH)
     env.setdefault("HOSTNAME", container.hostname)
-    env.setdefault("HOME", home_of(uid, fs))
+    env.setdefault("HOME", user.home)
     return ProcessSpec(argv=argv, env=env_list(env), cwd=container.workdir, uid=uid, gid=gid,
-                       hostname=container.hostname, stdin=stdin, limits=container.limits)
+                       hostname=container.hostname, stdin=stdin, limits=container.limits, groups=user.groups)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -249,6 +242,7 @@ def save_container(folder: Path, container: Container) -> None:
         "exit_code": container.exit_code if container.state != "running" else 137,
         "created": container.created, "upper_size": container.saved_size,
         "limits": container.limits.to_dict() if container.limits else {},
+        "network_mode": container.network_mode, "ports": [str(p) for p in container.ports],
     }
     atomic_write(folder / "config.json", json.dumps(meta, sort_keys=True).encode())
     atomic_write(folder / "logs", container.logs)
@@ -271,7 +265,14 @@ def load_container(folder: Path, resolve: Callable[[str], ImageRecord]) -> Conta
         logs=(folder / "logs").read_bytes() if (folder / "logs").exists() else b"",
         created=meta["created"], saved_size=meta.get("upper_size", 0),
         limits=Limits.from_dict(meta.get("limits")) or None,
+        network_mode=meta.get("network_mode", "none"),
+        ports=tuple(parse_publish(_publish_spec(p)) for p in meta.get("ports", [])),
     )
+
+
+def _publish_spec(shown: str) -> str:
+    """``127.0.0.1:8080->80/tcp`` (how a mapping prints) back to ``-p``'s ``127.0.0.1:8080:80/tcp``."""
+    return shown.replace("->", ":")
 
 
 def saved_upper(upper_tar: Path) -> Layer:

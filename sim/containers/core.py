@@ -40,7 +40,10 @@ from sim.containers._container import (
 )
 from sim.containers._distribution import RegistryCommands, seed_hub
 from sim.containers._images import LayerCache, base_image_config, history_entries, image_summary, layer_usage
+from sim.containers._networking import NetworkCommands
+from sim.containers._users import check_user_spec
 from sim.containers.limits import Limits, parse_limits
+from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.errors import (
     BuildfileError,
     ConflictError,
@@ -71,15 +74,19 @@ from sim.results import (
 __all__ = ["EngineCore", "ProcessSpec", "Container"]
 
 
-class EngineCore(RegistryCommands, Engine):
+class EngineCore(RegistryCommands, NetworkCommands, Engine):
     """The engine both backends share; a subclass supplies the runtime (see the module docstring)."""
 
     name = "core"
+    #: The uid and gid maps of this engine's containers (用户命名空间; see :mod:`sim.containers.userns`):
+    #: a backend that runs them in a user namespace sets its own on the instance.
+    id_maps: IdMaps = HOST_MAPS
 
     def __init__(self, store: ImageStore, *, containers_dir: Path | None = None,
                  registries: RegistryConfig | None = None, registries_dir: Path | None = None) -> None:
         self.store = store
         self.registries = Registries(registries, root=registries_dir, seed=seed_hub)
+        self._init_networks(containers_dir.parent / "networks.json" if containers_dir is not None else None)
         self.containers_dir = containers_dir  # where containers outlive this engine (None: they do not)
         self._containers: dict[str, Container] = {}
         self._volumes: dict[str, Any] = {}
@@ -202,15 +209,21 @@ class EngineCore(RegistryCommands, Engine):
                env: Mapping[str, str] | None = None, volumes: Mapping[str, str] | None = None,
                binds: Mapping[str, str] | None = None, workdir: str | None = None, user: str | None = None,
                hostname: str | None = None, memory: int | str | None = None, cpus: Any = None,
-               cpu_shares: int | str | None = None, pids_limit: int | str | None = None) -> ContainerInfo:
+               cpu_shares: int | str | None = None, pids_limit: int | str | None = None,
+               network: str | None = None, publish: Sequence[str] = ()) -> ContainerInfo:
         """``docker create``: the image's layers, a new empty writable layer, the mounts named.
 
         ``volumes`` maps container paths to volume names (made on first use);
-        ``binds`` maps container paths to host folders.  ``memory``, ``cpus``,
+        ``binds`` maps container paths to host folders.  ``user`` is ``--user`` (NAME, UID, NAME:GROUP or
+        UID:GID; default the image's ``USER``), resolved in the image's /etc/passwd and /etc/group when a
+        process starts (:func:`sim.containers._users.resolve_user`).  ``memory``, ``cpus``,
         ``cpu_shares`` and ``pids_limit`` are ``docker run``'s resource flags
         (see :func:`sim.containers.limits.parse_limits`), checked before anything is made.
         """
         limits = parse_limits(memory, cpus, cpu_shares, pids_limit)  # InvalidLimitError: nothing made yet
+        network_mode, ports = self._network_options(network, publish)
+        if user is not None:
+            check_user_spec(user)  # InvalidSpecError; names are looked up in the image when it starts, as Docker does
         if limits:
             self._check_limits(limits)
         record = self._image(image)
@@ -242,9 +255,10 @@ class EngineCore(RegistryCommands, Engine):
             volumes=volumes, binds=dict(binds or {}), command=argv, anonymous=tuple(anonymous),
             env=env_list({**env_dict(cfg.env), **(env or {})}),
             workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
-            hostname=hostname or cid[:12], limits=limits or None,
+            hostname=hostname or cid[:12], limits=limits or None, network_mode=network_mode, ports=ports,
         )
         self._containers[cid] = container
+        self._join_networks(container)
         self._save(container)
         return self.container_info(container)
 
@@ -343,7 +357,7 @@ class EngineCore(RegistryCommands, Engine):
         return self._execute(container, spec)
 
     def _spec(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ProcessSpec:
-        return process_spec(container, self.container_fs(container), argv, stdin=stdin)
+        return process_spec(container, self.container_fs(container), argv, stdin=stdin, id_maps=self.id_maps)
 
     def _run_in(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ExecResult:
         return self._execute(container, self._spec(container, argv, stdin=stdin))
@@ -373,6 +387,7 @@ class EngineCore(RegistryCommands, Engine):
         if container.mounted is not None:
             container.mounted.unmount()
         del self._containers[container.id]
+        self._leave_networks(container)
         self._forget(container)
         if volumes:
             for vname in container.anonymous:

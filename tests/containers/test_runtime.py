@@ -230,7 +230,7 @@ class TestRuntime:
         assert socket.gethostname() == host
 
     def test_env_cwd_and_user(self, engine: Engine, union: UnionMount) -> None:
-        if rootless(engine):
+        if rootless(engine) and not engine.id_maps.covers(65534, 65534):  # type: ignore[attr-defined]
             with pytest.raises(BackendUnavailableError, match="map only root"):
                 run(engine, union, "id", uid=65534, gid=65534)  # said clearly, before anything starts
             result = run(engine, union, "sh", "-c", 'echo "$FOO"; pwd; id -u', env=("FOO=x",), cwd="/w")

@@ -22,10 +22,12 @@ from types import MappingProxyType
 
 from sim.containers.shell._applets import APPLETS
 from sim.containers.shell._interp import Shell
+from sim.containers.shell._owner import OwnedFS
 from sim.containers.shell._proc import BufferOut, BytesIn, Stream
 from sim.containers.shell._state import FAKE_PID
 from sim.containers.shell._usage import BUSYBOX_APPLETS
 from sim.containers.shell._world import ASH_DEFAULT_PATH, DEFAULT_PATH, World
+from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.errors import UnsupportedCommandError
 from sim.interface import FileSystem
 
@@ -61,6 +63,8 @@ def run(
     hostname: str = "localhost",
     stdin: bytes = b"",
     builtin_applets: bool = True,
+    groups: Sequence[int] | None = None,
+    id_maps: IdMaps = HOST_MAPS,
 ) -> ShellResult:
     """Run a shell-form command line (a ``str``) or an exec-form argv (a sequence) in ``fs``.
 
@@ -69,10 +73,14 @@ def run(
     ``builtin_applets`` (the default) every busybox applet runs without a
     file in ``fs``, as Debian's busybox-static shell does; with it off,
     commands must be found on ``$PATH`` in ``fs`` and shell form needs
-    ``/bin/sh``.
+    ``/bin/sh``.  ``groups`` are the process's groups as the runtime set them (``None``: the
+    user's /etc/group entries); ``id_maps`` is what ``/proc/self/uid_map`` and ``gid_map`` read
+    (default: no user namespace, see :mod:`sim.containers.userns`).
     """
     environ = dict(env) if env is not None else {"PATH": DEFAULT_PATH}
-    world = World(fs, uid=uid, gid=gid, hostname=hostname, builtin_applets=builtin_applets)
+    # What another user creates is its own (the model's file systems create everything as 0:0).
+    world = World(OwnedFS(fs, uid, gid) if (uid, gid) != (0, 0) else fs, uid=uid, gid=gid, hostname=hostname, builtin_applets=builtin_applets, groups=groups,
+                  id_maps=id_maps)
     out, err = BufferOut(), BufferOut()
     fds: dict[int, Stream] = {0: BytesIn(stdin), 1: out, 2: err}
     cwd = cwd if cwd.startswith("/") else "/" + cwd

@@ -10,11 +10,12 @@ import errno
 import os
 import posixpath
 import stat as _stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sim.containers.shell._applets import APPLETS
-from sim.containers.shell._proc import FsStream, NullStream, Proc, Stream, decode, encode, fs_join
+from sim.containers.shell._proc import BytesIn, FsStream, NullStream, Proc, Stream, decode, encode, fs_join
 from sim.containers.shell._usage import BUSYBOX_APPLETS
+from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.errors import UnsupportedCommandError
 from sim.interface import FileSystem
 
@@ -25,15 +26,22 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: What ash uses (and exports) when its environment has no PATH.
 ASH_DEFAULT_PATH = "/sbin:/usr/sbin:/bin:/usr/bin"
 _BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
+#: The files of /proc the model answers (the container's tree has an empty /proc): the id maps.
+_PROC_MAPS = {f"/proc/{who}/{kind}_map": kind for who in ("self", "thread-self") for kind in ("uid", "gid")}
 
 
 class World:
     """What the processes of one run share."""
 
-    def __init__(self, fs: FileSystem, *, uid: int, gid: int, hostname: str, builtin_applets: bool) -> None:
+    def __init__(self, fs: FileSystem, *, uid: int, gid: int, hostname: str, builtin_applets: bool,
+                 groups: Sequence[int] | None = None, id_maps: IdMaps = HOST_MAPS) -> None:
         self.fs = fs
         self.uid = uid
         self.gid = gid
+        # The runtime's supplementary groups (None: every /etc/group entry naming the user, as Docker
+        # gives), sorted as the kernel keeps them (setgroups sorts; getgroups returns that order).
+        self.groups = tuple(sorted(set(groups))) if groups is not None else None
+        self.id_maps = id_maps
         self.hostname = hostname
         self.builtin_applets = builtin_applets
         self.slept = 0.0
@@ -84,6 +92,11 @@ class World:
         path = posixpath.normpath(fs_join(cwd, name)) if name else name
         if path in ("/dev/null", "/dev/zero"):
             return NullStream()
+        if path in _PROC_MAPS:
+            if flags & os.O_ACCMODE != os.O_RDONLY:
+                raise OSError(errno.EPERM, os.strerror(errno.EPERM), name)  # a map is written once, by its maker
+            maps = self.id_maps
+            return BytesIn(encode(maps.proc_uid_map() if _PROC_MAPS[path] == "uid" else maps.proc_gid_map()))
         if fds is not None:
             for dev, fd in (("/dev/stdin", 0), ("/dev/stdout", 1), ("/dev/stderr", 2)):
                 if path == dev or path == f"/dev/fd/{fd}" or path == f"/proc/self/fd/{fd}":

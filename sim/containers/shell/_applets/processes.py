@@ -60,7 +60,13 @@ def id_(p: Proc) -> int:
     else:
         uid, gid = world.uid, world.gid
         user = lookup_user(p, uid)
-    groups = member_groups(p, user, gid)
+    # The process's own groups are what the runtime gave it (getgroups: the kernel's sorted list);
+    # -G prints the gid first, then the rest.  A named user's are from /etc/group (getgrouplist).
+    if world.groups is not None and not args:
+        groups = list(world.groups)
+        listed = [gid, *(g for g in groups if g != gid)]
+    else:
+        groups = listed = member_groups(p, user, gid)
     names = "n" in opts
     status = 0
 
@@ -83,7 +89,7 @@ def id_(p: Proc) -> int:
         p.out(show(gid, lookup_group(p, gid), "") + "\n")
         return status
     if "G" in opts:
-        p.out(" ".join(show(g, lookup_group(p, g), "") for g in groups) + "\n")
+        p.out(" ".join(show(g, lookup_group(p, g), "") for g in listed) + "\n")
         return status
     text = show(uid, user, "uid=") + show(gid, lookup_group(p, gid), " gid=")
     if groups:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
-import ipaddress
 import json
 import os
 import re
@@ -59,6 +58,7 @@ from realrt._syscalls import prctl
 from realrt.registries._certs import CA_CERT_NAME, CertificateAuthority, write_atomic
 from sim.errors import BackendUnavailableError, ConflictError, RegistryConfigError, RegistryUnavailableError
 from sim.registries.auth import Credentials
+from sim.registries.config import is_loopback_host
 
 __all__ = ["RegistryServer", "serve", "BINARY", "READY_TIMEOUT", "REALM"]
 
@@ -90,15 +90,6 @@ class _Settings:
     port: int
 
 
-def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_mirror_of(url: object) -> str:
     """``url`` as distribution's ``proxy.remoteurl`` (no trailing ``/``), or a RegistryConfigError."""
     if not isinstance(url, str) or not url:
@@ -110,7 +101,7 @@ def _check_mirror_of(url: object) -> str:
         raise RegistryConfigError(f"mirror_of {url!r} has a malformed port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RegistryConfigError(f"mirror_of must be an http:// or https:// URL, not {url!r}")
-    if not _loopback(parts.hostname):
+    if not is_loopback_host(parts.hostname.lower()):
         raise RegistryConfigError(f"mirror_of {url!r} is not on a loopback host (127.0.0.0/8, ::1, localhost)")
     if parts.username is not None or parts.password is not None:
         raise RegistryConfigError("mirror_of must not carry credentials; pass upstream_credentials=(user, password)")

@@ -237,7 +237,7 @@ class HttpRegistry(RegistryClient):
             if body is not None and not body.can_resend():
                 raise AuthenticationError(f"unauthorized: {self.name} asked for credentials in the middle of an "
                                           f"upload whose source cannot be read again", code="UNAUTHORIZED", status=401)
-            self._answer(challenge, scopes, key)
+            self._answer(challenge, scopes, key, carried=sent.get("Authorization", ""))
             fresh = True
 
     def _refused(self, service: str = "") -> AuthenticationError:
@@ -245,7 +245,8 @@ class HttpRegistry(RegistryClient):
         return AuthenticationError(f"unauthorized: {service or self.name} refused {who}", code="UNAUTHORIZED",
                                    status=401)
 
-    def _answer(self, header: str, scopes: Sequence[str], key: str) -> None:
+    def _answer(self, header: str, scopes: Sequence[str], key: str, *, carried: str = "") -> None:
+        # Threads share the learnt scheme: only a request that itself carried Basic proves it refused.
         challenges = parse_challenges(header, source=self.name)
         by_scheme = {c.scheme: c for c in reversed(challenges)}
         if "bearer" in by_scheme:
@@ -256,7 +257,7 @@ class HttpRegistry(RegistryClient):
             if self._credentials is None:
                 raise AuthenticationError(f"unauthorized: {self.name} requires a login and none was given",
                                           code="UNAUTHORIZED", status=401)
-            if self._basic:
+            if carried.startswith("Basic "):
                 raise self._refused()
             self._basic = True
         else:
@@ -318,6 +319,11 @@ class HttpRegistry(RegistryClient):
                                   timeout=self.timeout) from exc
         return bytes(out)
 
+    def _done(self, response: httpx.Response) -> None:
+        """Read (and count) an unwanted short body, then close: httpcore drops a connection closed mid-answer."""
+        self._add("bytes_received", len(read_limited(response, MAX_ERROR_BODY)[0]))
+        response.close()
+
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
         data = self._read(response, MAX_PAGE_BYTES, what)
         try:
@@ -360,7 +366,7 @@ class HttpRegistry(RegistryClient):
 
     def ping(self) -> None:
         """``GET /v2/``: returns if the registry answers 200 to this session (credentials included)."""
-        self._call("GET", "/v2/", ok=(200,), where=self.name).close()
+        self._done(self._call("GET", "/v2/", ok=(200,), where=self.name))
 
     def tags(self, repository: str, *, page_size: int | None = None) -> list[str]:
         """Every tag of ``repository``, sorted, following ``Link: <...>; rel="next"`` page by page."""
@@ -457,7 +463,7 @@ class HttpRegistry(RegistryClient):
         response = self._call("PUT", f"/v2/{repository}/manifests/{reference}", ok=(201,), where=where,
                               missing="manifest", scopes=(f"repository:{repository}:pull,push",),
                               headers={"Content-Type": media_type}, body=Body(self._add, data=data))
-        response.close()
+        self._done(response)
         claimed = response.headers.get("docker-content-digest")
         if claimed and claimed != digest:
             raise DigestMismatchError(f"{where}: the registry stored the manifest as {claimed}, but its sha256 is {digest}")
@@ -467,8 +473,8 @@ class HttpRegistry(RegistryClient):
         """``DELETE`` by digest; 202 expected (a registry with deletes disabled answers 405: UnsupportedOperationError)."""
         validate_repository_path(repository)
         d = check_digest(digest)
-        self._call("DELETE", f"/v2/{repository}/manifests/{d}", ok=(202,), where=self._where(repository, d),
-                   missing="manifest", scopes=(f"repository:{repository}:pull,push",)).close()
+        self._done(self._call("DELETE", f"/v2/{repository}/manifests/{d}", ok=(202,), where=self._where(repository, d),
+                              missing="manifest", scopes=(f"repository:{repository}:pull,push",)))
 
     # -- blobs
 
@@ -479,12 +485,11 @@ class HttpRegistry(RegistryClient):
         where = f"{self.name}/{repository}@{d}"
         response = self._request("HEAD", f"/v2/{repository}/blobs/{d}", scopes=(f"repository:{repository}:pull",),
                                  follow=True)
-        if response.status_code == 404:
-            response.close()
-            return None
-        if response.status_code != 200:
+        if response.status_code not in (200, 404):
             raise self._fail(response, where, "blob")
-        response.close()
+        self._done(response)
+        if response.status_code == 404:
+            return None
         size = content_length(response)
         if size is None:
             raise RegistryError(f"{where}: the registry's HEAD answer has no Content-Length", status=200)
@@ -505,7 +510,7 @@ class HttpRegistry(RegistryClient):
                                  headers=headers, follow=True)
         status = response.status_code
         if status == 416 and offset > 0:
-            response.close()
+            self._done(response)
             return self.open_blob(repository, d)
         if status in (200, 206):
             try:
@@ -532,7 +537,7 @@ class HttpRegistry(RegistryClient):
         scopes = (f"repository:{repository}:pull,push",)
         where = f"{self.name}/{repository}@{d}"
         start = self._call("POST", f"/v2/{repository}/blobs/uploads/", ok=(202,), where=where, scopes=scopes)
-        start.close()
+        self._done(start)
         location = self._location(start, where)
         try:
             if chunk_size is None:
@@ -548,13 +553,13 @@ class HttpRegistry(RegistryClient):
                                "Content-Length": str(n)}
                     answer = self._call("PATCH", location, ok=(202,), where=where, scopes=scopes, headers=headers,
                                         body=Body(self._add, source=source, length=n))
-                    answer.close()
+                    self._done(answer)
                     location = self._location(answer, where)
                     self._check_progress(answer, offset + n, where)
                     offset += n
                 done = self._call("PUT", location.copy_merge_params({"digest": d}), ok=(201,), where=where,
                                   scopes=scopes, headers={"Content-Length": "0"}, body=Body(self._add, data=b""))
-            done.close()
+            self._done(done)
             claimed = done.headers.get("docker-content-digest")
             if claimed and claimed != d:
                 raise DigestMismatchError(f"{where}: the registry stored the upload as {claimed}")
@@ -573,7 +578,7 @@ class HttpRegistry(RegistryClient):
     def _cancel(self, location: httpx.URL, scopes: Sequence[str]) -> None:
         """Best effort: cancel an upload session; never raises (the error that caused it matters more)."""
         try:
-            self._request("DELETE", location, scopes=scopes, retry=False).close()
+            self._done(self._request("DELETE", location, scopes=scopes, retry=False))
         except Exception:
             pass  # a failed cancel only leaves a session the registry expires itself
 
@@ -587,7 +592,7 @@ class HttpRegistry(RegistryClient):
         target = self._base.join(f"/v2/{repository}/blobs/uploads/").copy_merge_params(
             {"mount": str(d), "from": from_repository})
         response = self._call("POST", target, ok=(201, 202), where=where, scopes=scopes)
-        response.close()
+        self._done(response)
         if response.status_code == 201:
             return True
         self._cancel(self._location(response, where), scopes)

@@ -22,9 +22,10 @@ against its DiffID): nothing partial is ever visible.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, TypeVar, cast
 
 from sim.digest import Digest, sha256_digest
 from sim.errors import DigestMismatchError, ImageNotFoundError, RegistryUnavailableError
@@ -113,6 +114,29 @@ class PullResult:
         return out + [f"Digest: {self.index_digest or self.digest}"]
 
 
+#: Blobs moved at once, as Docker's max-concurrent-uploads/downloads (3) and skopeo (5) do.
+DEFAULT_JOBS = 4
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(function: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+    """``function`` over ``items`` with up to ``jobs`` threads; results in order; the first error wins."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    if jobs == 1 or len(items) < 2:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(jobs, len(items)), thread_name_prefix="layerlab-transfer") as pool:
+        futures = [pool.submit(function, item) for item in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
 # -- push --------------------------------------------------------------------------------------
 
 
@@ -126,22 +150,28 @@ def push(
     mount_from: Sequence[str] | Mapping[Digest, Sequence[str]] = (),
     chunk_size: int | None = None,
     progress: TransferProgress | None = None,
+    jobs: int = DEFAULT_JOBS,
 ) -> PushResult:
     """Push ``record`` to ``repository:tag`` of ``client``'s registry.
 
     ``mount_from``: repositories of the same registry that may hold the blobs
     (tried in order with a cross-repository mount before uploading), for
-    every blob or per blob digest.
+    every blob or per blob digest.  ``jobs``: how many blobs are checked and sent at once
+    (Docker pushes several layers at a time too); the manifest always goes last.
     ``chunk_size``: upload in ``PATCH`` chunks of that size instead of one ``PUT``.
     """
     started = time.perf_counter()
     progress = progress or Quiet()
     manifest_bytes = store.manifest_bytes(record)
     manifest = record.manifest
-    blobs: list[BlobTransfer] = []
-    for desc, kind in [(d, "layer") for d in manifest.layers] + [(manifest.config, "config")]:
+    work = [(d, "layer") for d in manifest.layers] + [(manifest.config, "config")]
+
+    def one(item: tuple[Descriptor, str]) -> BlobTransfer:
+        desc, kind = item
         candidates = mount_from.get(as_sha256(desc.digest), ()) if isinstance(mount_from, Mapping) else mount_from
-        blobs.append(_push_blob(store.content, client, repository, desc, kind, candidates, chunk_size, progress))
+        return _push_blob(store.content, client, repository, desc, kind, candidates, chunk_size, progress)
+
+    blobs = _each(one, work, jobs)
     digest = client.put_manifest(repository, tag, manifest_bytes, manifest.media_type or MEDIA_TYPE_OCI_MANIFEST)
     if digest != record.manifest_digest:
         raise DigestMismatchError(f"{client.name} stored the manifest as {digest}, not {record.manifest_digest}")
@@ -218,11 +248,13 @@ def pull(
     platform: Platform | None = None,
     retries: int = 3,
     progress: TransferProgress | None = None,
+    jobs: int = DEFAULT_JOBS,
 ) -> PullResult:
     """Pull ``repository`` at ``reference`` (a tag or ``sha256:...``) into ``store`` and tag it ``tags``.
 
     ``platform`` (default: this host's) chooses from an index.  ``retries``:
     how many times a blob whose connection broke is resumed in this call.
+    ``jobs``: how many blobs download at once (each into its own verified download).
     """
     started = time.perf_counter()
     progress = progress or Quiet()
@@ -242,8 +274,9 @@ def pull(
             raise DigestMismatchError(f"the index says {chosen.size} bytes for {chosen.digest}, the registry sent {len(data)}")
     if not isinstance(document, Manifest):
         raise ImageFormatError(f"{repository}:{reference} is an index inside an index: not an image")
-    blobs = [_pull_blob(store.content, client, repository, document.config, "config", retries, progress)]
-    blobs += [_pull_blob(store.content, client, repository, d, "layer", retries, progress) for d in document.layers]
+    work = [(document.config, "config")] + [(d, "layer") for d in document.layers]
+    blobs = _each(lambda item: _pull_blob(store.content, client, repository, item[0], item[1], retries, progress),
+                  work, jobs)
     record = store.add_pulled(data, media_type, tags=tags)
     return PullResult(client.name, repository, reference, sha256_digest(data), index_digest, record.id,
                       tuple(blobs), received, time.perf_counter() - started)

@@ -54,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tour.set_defaults(handler=_tour, subparser=tour)
     from sim.cli._docker import add_commands
+    from sim.cli._maintenance import add_maintenance_commands
     from sim.cli._network import add_network_commands
     from sim.cli._registry import add_registry_commands
 
     add_commands(sub, _with_engine)
     add_registry_commands(sub, _with_engine)
+    add_maintenance_commands(sub, _with_engine)
     add_network_commands(sub, _with_engine)
     return parser
 

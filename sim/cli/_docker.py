@@ -92,6 +92,9 @@ def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
 
 
 def _print_step(step: Any) -> None:
+    if step.skipped:
+        print(f"#{step.number} SKIPPED {step.instruction}", flush=True)
+        return
     mark = " CACHED" if step.cached else ""
     layer = f"  -> layer {step.layer[7:19]} ({_size(step.size)})" if step.layer else ""
     print(f"#{step.number}{mark} {step.instruction}{layer}", flush=True)
@@ -101,7 +104,8 @@ def _print_step(step: Any) -> None:
 
 def _build(args: argparse.Namespace, eng: Any) -> int:
     result = eng.build(args.context, buildfile=args.file, tag=args.tag, build_args=_pairs(args.build_arg, "--build-arg"),
-                       no_cache=args.no_cache, progress=None if args.json else _print_step)  # each step as it ends
+                       no_cache=args.no_cache, progress=None if args.json else _print_step,  # each step as it ends
+                       target=args.target)
     if args.json:
         print(_json(result))
         return 0
@@ -188,6 +192,11 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
     return {"memory": args.memory, "cpus": args.cpus, "cpu_shares": args.cpu_shares, "pids_limit": args.pids_limit}
 
 
+def _security_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--security-opt", action="append", default=[], metavar="seccomp=unconfined",
+                   help="安全选项 seccomp=unconfined: no seccomp filter (default: Docker's default profile)")
+
+
 def _limit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--memory", metavar="BYTES", help="资源限制 memory limit (e.g. 512m; at least 6m)")
     p.add_argument("--cpus", metavar="N", help="number of CPUs (e.g. 1.5): a CFS quota per 100 ms")
@@ -200,13 +209,11 @@ def _run(args: argparse.Namespace, eng: Any) -> int:
     command: Any = args.command or None
     info = eng.create(args.image, command, name=args.name, env=_pairs(args.env, "-e"), volumes=volumes, binds=binds,
                       workdir=args.workdir, user=args.user, network=args.network, publish=args.publish,
-                      **_limits(args))
+                      security_opt=args.security_opt, **_limits(args))
     try:
         stdin = sys.stdin.buffer.read() if args.interactive else None
         result = eng.start(info.id, stdin=stdin)
-        sys.stdout.buffer.write(result.stdout)
-        sys.stderr.buffer.write(result.stderr)
-        sys.stdout.flush()
+        _write_result(result)
         if args.diff:
             print("\n".join(str(c) for c in eng.diff(info.id)), file=sys.stderr)
         if args.commit:
@@ -221,22 +228,30 @@ def _create(args: argparse.Namespace, eng: Any) -> int:
     volumes, binds = _volume_spec(args.volume)
     info = eng.create(args.image, args.command or None, name=args.name, env=_pairs(args.env, "-e"),
                       volumes=volumes, binds=binds, workdir=args.workdir, user=args.user, network=args.network,
-                      publish=args.publish, **_limits(args))
+                      publish=args.publish, security_opt=args.security_opt, **_limits(args))
     print(info.id)
     return 0
 
 
-def _start(args: argparse.Namespace, eng: Any) -> int:
-    result = eng.start(args.container)
+def _write_result(result: Any) -> None:
+    """The process's output, then (on stderr) what went wrong around it: never one for the other."""
     sys.stdout.buffer.write(result.stdout)
     sys.stderr.buffer.write(result.stderr)
+    sys.stdout.flush()
+    for warning in getattr(result, "warnings", ()):
+        print(f"WARNING: {warning}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _start(args: argparse.Namespace, eng: Any) -> int:
+    result = eng.start(args.container)
+    _write_result(result)
     return int(result.exit_code)
 
 
 def _exec(args: argparse.Namespace, eng: Any) -> int:
     result = eng.exec(args.container, args.command)
-    sys.stdout.buffer.write(result.stdout)
-    sys.stderr.buffer.write(result.stderr)
+    _write_result(result)
     return int(result.exit_code)
 
 
@@ -283,6 +298,11 @@ def _volume(args: argparse.Namespace, eng: Any) -> int:
     elif args.action == "rm":
         eng.remove_volume(args.name)
         print(args.name)
+    elif args.action == "prune":  # docker volume prune [-a]; the other prunes are in sim.cli._maintenance
+        result = eng.volume_prune(all=args.all)
+        if result.lines():
+            print("\n".join(result.lines()) + "\n")
+        print(f"Total reclaimed space: {_size(result.freed_bytes)}")
     return 0
 
 
@@ -396,6 +416,7 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p.add_argument("-f", "--file", default="Buildfile", help="the Buildfile inside the context")
     p.add_argument("--build-arg", action="append", metavar="KEY=VALUE")
     p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--target", metavar="STAGE", help="build this stage (FROM ... AS STAGE) and the stages it needs")
     p = command("images", _images, "list images (镜像)", json_flag=True)
     p.add_argument("--digests", action="store_true", help="also the manifest digest each image is stored under")
     p = command("history", _history, "an image's layers and steps, newest first", json_flag=True)
@@ -427,6 +448,7 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p.add_argument("--diff", action="store_true", help="print the container layer's changes (docker diff) to stderr")
     p.add_argument("--commit", metavar="TAG", help="commit the container layer as a new image before removing it")
     _limit_flags(p)
+    _security_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p = command("create", _create, "create a container (its writable layer is kept until rm)")
@@ -437,6 +459,7 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p.add_argument("--name")
     _network_flags(p)
     _limit_flags(p)
+    _security_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p = command("start", _start, "run a created container's command to its end")
@@ -459,8 +482,10 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true", help="also the anonymous volumes")
     p = command("volume", _volume, "create, list or remove volumes (数据卷)", json_flag=True)
-    p.add_argument("action", choices=["create", "ls", "rm"])
+    p.add_argument("action", choices=["create", "ls", "rm", "prune"])
     p.add_argument("name", nargs="?")
+    p.add_argument("-a", "--all", action="store_true", help="prune: also named volumes, not only anonymous ones")
+    p.add_argument("-f", "--force", action="store_true", help="prune: accepted for Docker's command lines (no prompt)")
     command("df", _df, "disk usage: shared and unique layer bytes", json_flag=True)
     p = command("analyze", _analyze, "per-layer sizes, wasted bytes and efficiency of an image (dive-like)", json_flag=True)
     p.add_argument("image", nargs="+", help="the image; several with --shared")

@@ -40,7 +40,9 @@ from sim.containers._container import (
 )
 from sim.containers._distribution import RegistryCommands, seed_hub
 from sim.containers._images import LayerCache, base_image_config, history_entries, image_summary, layer_usage
+from sim.containers._maintenance import MaintenanceCommands
 from sim.containers._networking import NetworkCommands
+from sim.containers._security import seccomp_profile
 from sim.containers._users import check_user_spec
 from sim.containers.limits import Limits, parse_limits
 from sim.containers.userns import HOST_MAPS, IdMaps
@@ -50,6 +52,7 @@ from sim.errors import (
     ContainerNotFoundError,
     ContainerStateError,
     ImageNotFoundError,
+    LayerFormatError,
     VolumeNotFoundError,
 )
 from sim.images.buildfile import parse
@@ -74,7 +77,7 @@ from sim.results import (
 __all__ = ["EngineCore", "ProcessSpec", "Container"]
 
 
-class EngineCore(RegistryCommands, NetworkCommands, Engine):
+class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine):
     """The engine both backends share; a subclass supplies the runtime (see the module docstring)."""
 
     name = "core"
@@ -187,10 +190,12 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
 
     def build(self, context: str | os.PathLike[str], *, buildfile: str = "Buildfile", tag: str | None = None,
               build_args: Mapping[str, str] | None = None, no_cache: bool = False,
-              progress: Callable[[BuildStep], None] | None = None) -> BuildResult:
+              progress: Callable[[BuildStep], None] | None = None, target: str | None = None) -> BuildResult:
         """Build the Buildfile in ``context``: one layer per file-changing step, cached by parent chain,
         instruction and copied content ("CACHED" steps).  A failing step leaves no layer behind.
-        ``progress`` is called with each step as soon as it is done."""
+        ``progress`` is called with each step as soon as it is done.  In a multi-stage Buildfile the
+        image is the stage ``target`` names (the last stage by default), built with only the stages it
+        needs; the others' steps are reported with ``skipped=True`` (see :meth:`Builder.run`)."""
         context = Path(context).resolve()
         path = context / buildfile
         try:
@@ -201,7 +206,7 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
         if tag is not None:
             parse_reference(tag)  # refuse a bad name before doing any work
         return Builder(self, self._build_cache, self._layer_cache, parsed, context, dict(build_args or {}), no_cache,
-                       progress).run(tag)
+                       progress).run(tag, target)
 
     # -- containers (容器) ---------------------------------------------------------------------
 
@@ -210,7 +215,8 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
                binds: Mapping[str, str] | None = None, workdir: str | None = None, user: str | None = None,
                hostname: str | None = None, memory: int | str | None = None, cpus: Any = None,
                cpu_shares: int | str | None = None, pids_limit: int | str | None = None,
-               network: str | None = None, publish: Sequence[str] = ()) -> ContainerInfo:
+               network: str | None = None, publish: Sequence[str] = (),
+               security_opt: Sequence[str] = ()) -> ContainerInfo:
         """``docker create``: the image's layers, a new empty writable layer, the mounts named.
 
         ``volumes`` maps container paths to volume names (made on first use);
@@ -219,8 +225,11 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
         process starts (:func:`sim.containers._users.resolve_user`).  ``memory``, ``cpus``,
         ``cpu_shares`` and ``pids_limit`` are ``docker run``'s resource flags
         (see :func:`sim.containers.limits.parse_limits`), checked before anything is made.
+        ``security_opt`` is ``--security-opt``: ``("seccomp=unconfined",)`` runs without Docker's default
+        seccomp filter (:func:`sim.containers._security.seccomp_profile`; ``ContainerInfo.seccomp`` says which).
         """
         limits = parse_limits(memory, cpus, cpu_shares, pids_limit)  # InvalidLimitError: nothing made yet
+        seccomp = seccomp_profile(security_opt)  # InvalidSpecError: nothing made yet
         network_mode, ports = self._network_options(network, publish)
         if user is not None:
             check_user_spec(user)  # InvalidSpecError; names are looked up in the image when it starts, as Docker does
@@ -256,6 +265,7 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
             env=env_list({**env_dict(cfg.env), **(env or {})}),
             workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
             hostname=hostname or cid[:12], limits=limits or None, network_mode=network_mode, ports=ports,
+            seccomp=seccomp,
         )
         self._containers[cid] = container
         self._join_networks(container)
@@ -289,8 +299,7 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
         result = self._run_in(container, container.command, stdin=stdin)
         container.state, container.exit_code = "exited", result.exit_code
         container.logs += result.stdout + result.stderr
-        self._save(container)
-        return result
+        return self._with_layer_warning(result, self._save(container))
 
     def _refresh(self, container: Container) -> None:
         """A detached process that ended: collect its status and output."""
@@ -350,8 +359,13 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
         if container.process is not None:
             return self._exec_running(container, self._spec(container, argv, stdin=stdin))
         result = self._run_in(container, argv, stdin=stdin)
-        self._save(container)
-        return result
+        return self._with_layer_warning(result, self._save(container))
+
+    @staticmethod
+    def _with_layer_warning(result: ExecResult, problem: str | None) -> ExecResult:
+        """The process's own result, plus the container-layer problem met after it (if any):
+        never the problem *instead of* the output and exit status."""
+        return replace(result, warnings=(*result.warnings, problem)) if problem else result
 
     def _exec_running(self, container: Container, spec: ProcessSpec) -> ExecResult:
         return self._execute(container, spec)
@@ -405,6 +419,7 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
             state=container.state, exit_code=container.exit_code, command=container.command,
             upper_size=container.upper_size,
             mounts=tuple([(v, p) for p, v in container.volumes.items()] + [(h, p) for p, h in container.binds.items()]),
+            seccomp=container.seccomp,
         )
 
     def _container(self, ref: str) -> Container:
@@ -417,14 +432,22 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
         """``docker diff``: A/C/D from the container layer (see :mod:`sim.layers.changes`)."""
         container = self._container(ref)
         below = self._layer_cache.lower_view(container.image).nodes
-        return upper_changes(container.mount.upper, lambda p: p in below)
+        return upper_changes(self._upper_of(container), lambda p: p in below)
+
+    @staticmethod
+    def _upper_of(container: Container) -> Layer:
+        """The container layer as it is now.  A layer an earlier engine could not save is not
+        shown from its stale tar: the saved problem is raised (:class:`LayerFormatError`)."""
+        if container.mounted is None and container.layer_error:
+            raise LayerFormatError(container.layer_error)
+        return container.mount.upper
 
     def commit(self, ref: str, tag: str | None = None, *, message: str = "") -> ImageInfo:
         """``docker commit``: the writable layer becomes a new image layer on top of the image's."""
         container = self._container(ref)
         if tag is not None:
             parse_reference(tag)
-        upper = snapshot(container.mount.upper)
+        upper = snapshot(self._upper_of(container))
         layers = [*self._layers(container.image), upper]
         base = container.image.config
         history = (*base.history, History(created=created_stamp(), created_by=" ".join(container.command),
@@ -496,11 +519,12 @@ class EngineCore(RegistryCommands, NetworkCommands, Engine):
 
     # -- containers that outlive the engine ------------------------------------------------------
 
-    def _save(self, container: Container) -> None:
-        """Write a container's description and writable layer to the containers folder."""
+    def _save(self, container: Container) -> str | None:
+        """Write a container's description and writable layer to the containers folder; the
+        container-layer problem met, if any (see :func:`save_container`: the rest is saved)."""
         if self.containers_dir is None or container.image is None:
-            return
-        save_container(self.containers_dir / container.id, container)
+            return None
+        return save_container(self.containers_dir / container.id, container)
 
     def _forget(self, container: Container) -> None:
         if self.containers_dir is not None:

@@ -431,6 +431,25 @@ class ImageStore:
         freed, gone = self._delete_unreferenced()
         return RemoveResult(deleted_blobs=tuple(gone), freed_bytes=freed)
 
+    def delete_images(self, image_ids: Iterable[str]) -> RemoveResult:
+        """Delete exactly these images (full IDs) and their tags, then the blobs no image references.
+
+        Unlike :meth:`remove` nothing else goes (no parent cascade) and nothing is refused: the caller
+        (prune, fsck) decides what may go; a kept child's parent then names no image.  Unknown IDs are
+        a :class:`ImageNotFoundError` before any change.
+        """
+        ids = [as_sha256(i) for i in image_ids]
+        missing = [i for i in ids if i not in self._images]
+        if missing:
+            raise ImageNotFoundError(f"No such image: {missing[0]}")
+        untagged = tuple(parse_reference(t).familiar for t, i in sorted(self._tags.items()) if i in ids)
+        self._tags = {t: i for t, i in self._tags.items() if i not in ids}
+        for i in ids:
+            self._images.pop(i, None)
+        self._write_index()  # the commit point; blobs go only after it
+        freed, gone = self._delete_unreferenced()
+        return RemoveResult(untagged, tuple(dict.fromkeys(ids)), tuple(gone), freed)
+
     # -- contents -------------------------------------------------------------------------------
 
     def manifest_bytes(self, ref_or_id: str | ImageRecord) -> bytes:

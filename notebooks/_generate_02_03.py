@@ -419,6 +419,33 @@ tagged = engine.tag("webapp:1.2", "webapp:latest")
 print(f"\nwebapp:latest -> {tagged.id[:19]}: a new name, the same image")
 assert tagged.id == first.image.id
 '''),
+    code(r'''
+# 多阶段构建 / Multi-stage builds: compile with the tools in one stage, ship only the result from another.
+# Both Buildfiles make the same program; the toolchain (a busybox copy here) and the sources stay behind in
+# the "build" stage, whose layers are not in the image. The "test" stage is not needed, so it is skipped.
+program = workdir / "program"
+program.mkdir(exist_ok=True)
+(program / "main.txt").write_text("print('hello')\n")
+compile_step = "RUN mkdir -p /src/obj /out && cp /bin/busybox /src/obj/toolchain && cat main.txt main.txt > /out/app"
+(program / "Buildfile.single").write_text(
+    f"FROM busybox\nWORKDIR /src\nCOPY main.txt ./\n{compile_step}\n"
+    "RUN mkdir -p /usr/local/bin && cp /out/app /usr/local/bin/app\nCMD [\"cat\", \"/usr/local/bin/app\"]\n")
+(program / "Buildfile.multi").write_text(
+    f"FROM busybox AS build\nWORKDIR /src\nCOPY main.txt ./\n{compile_step}\n"
+    "FROM busybox AS test\nRUN cat /no/such/file\n"
+    "FROM busybox\nCOPY --from=build /out/app /usr/local/bin/app\nCMD [\"cat\", \"/usr/local/bin/app\"]\n")
+single = engine.build(program, buildfile="Buildfile.single", tag="program:single").image
+multi = engine.build(program, buildfile="Buildfile.multi", tag="program:multi")
+for step in multi.steps:
+    mark = "SKIPPED" if step.skipped else ""
+    print(f"#{step.number:<3}{mark:<8}{short(step.instruction, 60)}")
+assert engine.run("program:multi", remove=True).stdout == engine.run("program:single", remove=True).stdout
+saved = single.size - multi.image.size
+print(f"\nsingle-stage: {len(single.diff_ids)} layers {single.size:>10,} B")
+print(f"multi-stage:  {len(multi.image.diff_ids)} layers {multi.image.size:>10,} B")
+print(f"the same program, {saved:,} B ({saved / single.size:.0%}) smaller: only the last stage's layers ship")
+assert saved > 0 and [s.number for s in multi.steps if s.skipped] == [5, 6]
+'''),
     md(r"""
 ## 2.8 模型与内核一致 / The model and the kernel agree
 

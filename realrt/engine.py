@@ -113,12 +113,13 @@ class RealEngine(EngineCore):
         return runtime.ContainerSpec(argv=spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
                                      hostname=spec.hostname, mounts=tuple(binds), stdin=spec.stdin,
                                      limits=spec.limits, groups=spec.groups,
-                                     network=container.network_mode == "host", netns=netns)
+                                     network=container.network_mode == "host", netns=netns,
+                                     seccomp=container.seccomp != "unconfined")
 
     def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
         from realrt.containers import runtime
 
-        netns, files = self._net.up(container)
+        netns, files = self._net.up(container, detached=True)
         try:
             process = runtime.start_on(container.mount, self._runtime_spec(container, spec, netns, files),
                                        journal=self.journal, cgroup_name=container.id)

@@ -22,11 +22,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ExecResult:
-    """A process's end: ``exit_code`` 128+N when killed by signal N, as Docker reports it."""
+    """A process's end: ``exit_code`` 128+N when killed by signal N, as Docker reports it.
+
+    ``warnings`` are problems the engine met *after* the process ended, which do not
+    change its result: e.g. a container layer that could not be read back or saved
+    (the output and exit code are still the process's own; see docs/layers.md).
+    """
 
     exit_code: int
     stdout: bytes
     stderr: bytes
+    warnings: tuple[str, ...] = ()
 
     @property
     def output(self) -> str:
@@ -68,6 +74,7 @@ class ContainerInfo:
     command: tuple[str, ...]
     upper_size: int  # bytes in the container layer (容器存储层)
     mounts: tuple[tuple[str, str], ...] = ()  # (source, destination)
+    seccomp: str = "docker-default"  # the sandbox's seccomp filter: "docker-default" or "unconfined"
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class BuildStep:
     layer: str | None  # DiffID, or None for metadata-only steps
     size: int
     output: str = ""
+    skipped: bool = False  # in a stage the target does not need (multi-stage builds): not run at all
 
 
 @dataclass(frozen=True)

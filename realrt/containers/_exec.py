@@ -70,7 +70,7 @@ def exec(process: Process, argv: Iterable[str], *, env: Iterable[str] | Mapping[
     ``uid`` nor ``gid`` is given, else just ``gid``).  A uid or gid the
     container's user namespace does not map is refused before anything starts
     (:class:`~sim.errors.BackendUnavailableError`).  The process gets the same
-    capabilities, ``no_new_privs`` and masked paths (they belong to the mount
+    capabilities, ``no_new_privs``, seccomp filter and masked paths (they belong to the mount
     namespace) as the container.  A missing program exits 127.
     """
     if not process.running:
@@ -88,7 +88,7 @@ def exec(process: Process, argv: Iterable[str], *, env: Iterable[str] | Mapping[
     process._plan.id_maps.require(spec.uid, spec.gid)  # the namespace it joins maps only these
     plan = Plan(rootfs="/", spec=spec, rootless=process.rootless, join_pid=0, uid_map="", gid_map="",
                  capabilities=process._plan.capabilities, last_cap=process._plan.last_cap,
-                 id_maps=process._plan.id_maps)
+                 id_maps=process._plan.id_maps, seccomp_filter=process._plan.seccomp_filter)
     fds = pipes(spec)
     group = process.cgroup if process.cgroup is not None and process.running else None
     if group is None:  # with a cgroup, the child waits for "go" until it is in it (as docker exec's are)

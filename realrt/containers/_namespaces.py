@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable
 
 from realrt import _syscalls
+from realrt.containers import _seccomp
 from realrt.containers._mounts import prepare_root
 from realrt.containers._plan import Plan, close_parent_ends, report_and_exit, write_all
 from realrt.containers.spec import DEFAULT_PATH
@@ -48,7 +49,7 @@ def _passwd_home(uid: int) -> str:
 
 def finish_and_exec(plan: Plan, err_fd: int, argv: tuple[str, ...], env: tuple[str, ...], cwd: str,
                      uid: int, gid: int) -> None:  # pragma: no cover - child
-    """After the root is in place: close fds, user, caps, cwd, no_new_privs, execve.  Never returns."""
+    """After the root is in place: close fds, user, caps, cwd, no_new_privs, seccomp, execve.  Never returns."""
     # CVE-2024-21626: no descriptor of the host may survive into the container (a WORKDIR of
     # /proc/self/fd/N would otherwise reach the host's tree).  Keep 0-2 and the error pipe (close-on-exec).
     if err_fd != 3:
@@ -97,6 +98,8 @@ def _credentials_and_exec(plan: Plan, argv: tuple[str, ...], env: tuple[str, ...
     _syscalls.prctl(_syscalls.PR_SET_NO_NEW_PRIVS, 1)
     _syscalls.default_signals()  # Python ignores SIGPIPE and SIGXFSZ; an exec'd program must not
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    if plan.seccomp_filter:  # last: the runtime's own steps above are not filtered, the program is
+        _seccomp.load(plan.seccomp_filter)
     program = argv[0]
     search = [program] if "/" in program else [f"{d or '.'}/{program}" for d in variables["PATH"].split(":")]
     denied: OSError | None = None

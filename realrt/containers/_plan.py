@@ -33,6 +33,7 @@ class Plan:
     last_cap: int
     source_kinds: tuple[bool, ...] = ()  # per bind mount: is the source a directory
     id_maps: IdMaps = HOST_MAPS  # the user namespace's maps; "subordinate": the parent writes them (newuidmap)
+    seccomp_filter: bytes = b""  # the BPF program loaded just before execve (realrt.containers._seccomp); b"": none
     fds: dict[str, int] = field(default_factory=dict)
 
 

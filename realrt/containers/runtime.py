@@ -5,9 +5,10 @@ network namespaces, with the root directory switched by ``pivot_root`` to
 ``rootfs`` (an overlay mount point from :class:`~realrt.layers.overlay.KernelUnionFS`),
 ``/proc``, a minimal ``/dev`` and a read-only ``/sys`` mounted, Docker's masked
 and read-only paths applied, every descriptor but 0-2 closed, the user set,
-capabilities cut to Docker's default set and ``no_new_privs`` on.  The
+capabilities cut to Docker's default set, ``no_new_privs`` on and Docker's default
+seccomp filter loaded (unless ``spec.seccomp`` is False).  The
 parent keeps pipes to the process's stdout and stderr.  See ``docs/runtime.md``
-for the steps in order and what is left out (seccomp, AppArmor).  With
+for the steps in order and what is left out (AppArmor).  With
 ``spec.limits`` the container gets a 控制组 (cgroup, :mod:`realrt.containers.cgroups`)
 before it creates anything; see ``docs/limits.md``.
 
@@ -43,7 +44,7 @@ import uuid
 from typing import Any
 
 from realrt import _idmap, _syscalls
-from realrt.containers import _caps, cgroups
+from realrt.containers import _caps, _seccomp, cgroups
 from realrt.containers._exec import exec, join_namespaces, open_namespaces
 from realrt.containers._mounts import DEVICES, MASKED_PATHS, READONLY_PATHS
 from realrt.containers._namespaces import container_main, fork_child, fork_in_pid_ns, rootless_main
@@ -127,6 +128,8 @@ def start(rootfs: str | os.PathLike[str], spec: ContainerSpec, *, journal: Journ
                  uid_map=_idmap.map_text(maps.uids), gid_map=_idmap.map_text(maps.gids),
                  capabilities=_caps.mask(_caps.DEFAULT_CAPABILITIES), last_cap=_syscalls.last_cap(),
                  source_kinds=tuple(kinds), id_maps=maps)
+    if spec.seccomp:  # compiled here: the child, in the container's root, has no libseccomp to call
+        plan.seccomp_filter = _seccomp.compile_filter(plan.capabilities)
     fds = pipes(spec)
     if rootless:
         fds["pid_r"], fds["pid_w"] = os.pipe2(os.O_CLOEXEC)

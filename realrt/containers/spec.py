@@ -71,6 +71,8 @@ class ContainerSpec:
     ``groups`` are the process's supplementary groups (Docker gives the primary gid first, then the
     user's groups in ``/etc/group``); ``()`` clears them.  A rootless container without a subordinate
     range keeps what the kernel leaves it (its namespace may not call ``setgroups``).
+    ``seccomp`` loads Docker's default seccomp filter (:mod:`realrt.containers._seccomp`) just before
+    the exec; ``False`` runs the process unconfined (``docker run --security-opt seccomp=unconfined``).
     """
 
     argv: tuple[str, ...]
@@ -85,6 +87,7 @@ class ContainerSpec:
     stdin: bytes | None = None
     limits: Limits | None = None
     groups: tuple[int, ...] = ()
+    seccomp: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(cast(object, self.argv), str):  # the type forbids it; callers pass one all the same
@@ -130,3 +133,5 @@ class ContainerSpec:
             raise ValueError("stdin must be bytes or None")
         if self.limits is not None and not isinstance(self.limits, Limits):
             raise ValueError("limits must be a sim.containers.limits.Limits (see sim.containers.limits.parse_limits) or None")
+        if not isinstance(self.seccomp, bool):
+            raise ValueError(f"seccomp must be True (Docker's default filter) or False (unconfined), got {self.seccomp!r}")

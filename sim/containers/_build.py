@@ -15,17 +15,28 @@ import shlex
 import stat as _stat
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from sim.containers._container import Container, atomic_write, env_dict, env_list, mkdir_p, snapshot, user_ids
+from sim.containers._copy_from import SourceTree, content_key, copy_into, owners
 from sim.containers._images import LayerCache
 from sim.containers._users import resolve_group
 from sim.containers.userns import IdMaps
 from sim.digest import chain_ids
-from sim.errors import BuildError, BuildfileError, ImageNotFoundError
-from sim.images.buildfile import Buildfile, Instruction
+from sim.errors import BuildError, ImageNotFoundError, InvalidReferenceError
+from sim.images._stages import (
+    Stage,
+    StageRef,
+    copy_from,
+    find_target,
+    needed_stages,
+    resolve_base,
+    resolve_copy_from,
+    split_stages,
+)
+from sim.images.buildfile import Buildfile, Flags, Instruction, expand
 from sim.images.oci import ContainerConfig, History, ImageConfig, RootFS, host_platform, rfc3339
 from sim.images.store import ImageRecord, ImageStore
 from sim.interface import FileSystem, UnionMount
@@ -80,8 +91,18 @@ def created_stamp() -> str:
     return rfc3339(sde if sde is not None else int(time.time()))
 
 
+@dataclass(frozen=True)
+class _Built:
+    """A finished stage: what a later stage starts from (FROM name) or copies from (COPY --from)."""
+
+    label: str
+    layers: tuple[Layer, ...]
+    config: ContainerConfig
+    history: tuple[History, ...]
+
+
 class Builder:
-    """One build: steps in order, each a container over the layers so far."""
+    """One build: the needed stages in order, each step a container over the layers so far."""
 
     def __init__(self, engine: BuildEngine, cache: BuildCache, layer_cache: LayerCache, buildfile: Buildfile,
                  context: Path, build_args: dict[str, str], no_cache: bool,
@@ -95,55 +116,132 @@ class Builder:
         self.build_args = build_args
         self.no_cache = no_cache
 
-    def run(self, tag: str | None) -> BuildResult:
+    def run(self, tag: str | None, target: str | None = None) -> BuildResult:
+        """Build the stage ``target`` names (the last stage when None) and every stage it needs;
+        store it (tagged ``tag``) and return it with one :class:`BuildStep` per instruction.
+
+        Every reference is resolved and every image looked up before the first step runs: an unknown
+        ``--target``, a ``COPY --from`` naming a later stage and a missing base image are
+        BuildfileErrors, a ``COPY --from`` image that is not here an ImageNotFoundError (a build
+        never pulls).  The stages the target does not need are not run; their steps come back with
+        ``skipped=True``.  Only the target stage's layers are in the image.
+        """
         bf = self.buildfile
         meta_env: dict[str, str] = {}
         for ins in bf.meta_args:
             for key, value in ins.expanded(meta_env, filename=bf.filename).pairs:
                 meta_env[key] = self.build_args.get(key, value or "")
-        layers: list[Layer] = []
-        config = ContainerConfig()
-        history: list[History] = []
-        args: dict[str, str] = {}
+        stages = split_stages(bf)
+        goal = find_target(bf, stages, target)
+        bases: dict[int, tuple[str, StageRef]] = {}
+        sources: dict[tuple[int, int], tuple[str, StageRef]] = {}
+        uses: dict[int, frozenset[int]] = {}
+        for stage in stages:
+            image = stage.from_ins.expanded(meta_env, filename=bf.filename).image
+            bases[stage.index] = (image, resolve_base(stages, stage, image))
+            for k, raw in enumerate(stage.instructions):
+                value = copy_from(raw)
+                if value is not None:
+                    value = expand(value, meta_env, filename=bf.filename, line=raw.line)
+                    sources[stage.index, k] = (value, resolve_copy_from(bf, stages, stage, raw, value))
+            used = {ref.stage for key, (_, ref) in sources.items() if key[0] == stage.index}
+            used.add(bases[stage.index][1].stage)
+            uses[stage.index] = frozenset(i for i in used if i is not None)
+        needed = needed_stages(goal, uses)
+        images = self._images(stages, needed, bases, sources)
         steps: list[BuildStep] = []
-        started = False
-        for number, raw in enumerate(bf.instructions, start=1):
-            if not started and raw.kind == "ARG":
+        built: dict[int, _Built] = {}
+        for stage in stages:
+            if stage.index not in needed:
+                for k, raw in enumerate(stage.instructions):
+                    text = raw.raw or f"{raw.kind} {' '.join(raw.args)}"
+                    self._done(steps, BuildStep(stage.first + k + 1, text, False, None, 0, skipped=True))
                 continue
+            built[stage.index] = self._stage(stage, bases[stage.index], sources, built, images, meta_env, steps)
+        final = built[goal.index]
+        image_config = ImageConfig(
+            architecture=host_platform().architecture, os="linux",
+            rootfs=RootFS(diff_ids=tuple(layer.diff_id for layer in final.layers)),
+            config=final.config, history=final.history, created=created_stamp(),
+        )
+        record = self.engine.store.add(list(final.layers), image_config, tags=[tag] if tag else [])
+        return BuildResult(self.engine.image_info(record), tuple(steps))
+
+    def _images(self, stages: tuple[Stage, ...], needed: frozenset[int], bases: dict[int, tuple[str, StageRef]],
+                sources: dict[tuple[int, int], tuple[str, StageRef]]) -> dict[str, ImageRecord]:
+        """Every image the needed stages start from or copy from, looked up before any step runs."""
+        bf = self.buildfile
+        found: dict[str, ImageRecord] = {}
+        for stage in stages:
+            if stage.index not in needed:
+                continue
+            image, base = bases[stage.index]
+            if base.stage is None and image != "scratch" and image not in found:
+                try:
+                    found[image] = self.engine._image(image)
+                except ImageNotFoundError:
+                    raise bf.error(stage.from_ins, f"pull access denied for {image}, repository does not exist") from None
+            for k, raw in enumerate(stage.instructions):
+                value, ref = sources.get((stage.index, k), ("", StageRef(0, None)))
+                if ref.image is None or value in found:
+                    continue
+                try:
+                    found[value] = self.engine._image(value)
+                except ImageNotFoundError:
+                    raise ImageNotFoundError(
+                        f"{bf.filename}:{raw.line}: COPY --from={value}: no stage is named {value!r} and there is "
+                        f"no image {value} here (a build does not pull: pull it first)"
+                    ) from None
+                except InvalidReferenceError as exc:
+                    raise bf.error(raw, f"COPY --from={value}: neither a stage nor an image reference: {exc}") from None
+        return found
+
+    def _stage(self, stage: Stage, base: tuple[str, StageRef], sources: dict[tuple[int, int], tuple[str, StageRef]],
+               built: dict[int, _Built], images: dict[str, ImageRecord], meta_env: dict[str, str],
+               steps: list[BuildStep]) -> _Built:
+        """Run one stage's steps, in order, from its base; ARGs and ENVs are this stage's own."""
+        bf = self.buildfile
+        image, ref = base
+        layers: list[Layer]
+        if ref.stage is not None:
+            parent = built[ref.stage]
+            layers, config, history = list(parent.layers), parent.config, list(parent.history)
+        elif image == "scratch":
+            layers, config, history = [], ContainerConfig(), []
+        else:
+            record = images[image]
+            layers = list(self.layer_cache.layers(record))
+            config, history = record.config.config, list(record.config.history)
+        name = f" AS {stage.name}" if stage.name is not None else ""
+        self._done(steps, BuildStep(stage.first + 1, f"FROM {image}{name}", False, None, 0))
+        args: dict[str, str] = {}
+        trees: dict[str, SourceTree] = {}
+        for k, raw in enumerate(stage.instructions[1:], start=1):
+            number = stage.first + k + 1
             env = {**env_dict(config.env), **args}
             ins = raw.expanded(env, filename=bf.filename) if raw.kind not in ("RUN", "CMD", "ENTRYPOINT") else raw
             text = f"{ins.kind} {' '.join(ins.args)}"
-            if ins.kind == "FROM":
-                started = True
-                source = raw.expanded(meta_env, filename=bf.filename).image
-                if source == "scratch":
-                    layers, config, history = [], ContainerConfig(), []
-                else:
-                    try:
-                        base = self.engine._image(source)
-                    except ImageNotFoundError:
-                        raise bf.error(raw, f"pull access denied for {source}, repository does not exist") from None
-                    layers = list(self.layer_cache.layers(base))
-                    config, history = base.config.config, list(base.config.history)
-                self._done(steps, BuildStep(number, text, False, None, 0))
-                continue
+            tree = None
+            if (stage.index, k) in sources:
+                value, source = sources[stage.index, k]
+                ins = replace(ins, flags=Flags({**ins.flags, "from": value}))
+                text = f"COPY --from={value} {' '.join(ins.args)}"
+                tree = trees.get(value)
+                if tree is None:
+                    if source.stage is not None:
+                        tree = SourceTree(built[source.stage].layers, f"stage {built[source.stage].label}")
+                    else:
+                        tree = SourceTree(self.layer_cache.lower_view(images[value]), f"image {value}")
+                    trees[value] = tree
             if ins.kind in ("COPY", "ADD", "RUN"):
-                step = self._layer_step(number, ins, layers, config, env, text)
+                step = self._layer_step(number, ins, layers, config, env, text, tree)
                 self._done(steps, step)
                 history.append(History(created=created_stamp(), created_by=self._created_by(ins)))
                 continue
-            config = self._metadata(ins, config, args)
+            config = self._metadata(ins, config, args, meta_env)
             history.append(History(created=created_stamp(), created_by=self._created_by(ins), empty_layer=True))
             self._done(steps, BuildStep(number, text, False, None, 0))
-        if not started:
-            raise BuildfileError("no FROM instruction", filename=bf.filename)
-        image_config = ImageConfig(
-            architecture=host_platform().architecture, os="linux",
-            rootfs=RootFS(diff_ids=tuple(layer.diff_id for layer in layers)),
-            config=config, history=tuple(history), created=created_stamp(),
-        )
-        record = self.engine.store.add(layers, image_config, tags=[tag] if tag else [])
-        return BuildResult(self.engine.image_info(record), tuple(steps))
+        return _Built(stage.label, tuple(layers), config, tuple(history))
 
     def _done(self, steps: list[BuildStep], step: BuildStep) -> None:
         steps.append(step)
@@ -154,9 +252,12 @@ class Builder:
         if ins.kind == "RUN":
             body = " ".join(ins.args) if ins.form == "shell" else shlex.join(ins.args)
             return f"RUN /bin/sh -c {body}" if ins.form == "shell" else f"RUN {body}"
+        if ins.kind == "COPY" and "from" in ins.flags:
+            return f"COPY --from={ins.flags['from']} {' '.join(ins.args)}"
         return f"{ins.kind} {' '.join(ins.args)}"
 
-    def _metadata(self, ins: Instruction, config: ContainerConfig, args: dict[str, str]) -> ContainerConfig:
+    def _metadata(self, ins: Instruction, config: ContainerConfig, args: dict[str, str],
+                  meta_env: dict[str, str]) -> ContainerConfig:
         kind = ins.kind
         if kind == "ENV":
             env = env_dict(config.env)
@@ -164,8 +265,8 @@ class Builder:
                 env[key] = value or ""
             return replace(config, env=env_list(env))
         if kind == "ARG":
-            for key, value in ins.pairs:
-                args[key] = self.build_args.get(key, value or "")
+            for key, value in ins.pairs:  # --build-arg, else this ARG's default, else the global ARG's
+                args[key] = self.build_args.get(key, value if value is not None else meta_env.get(key, ""))
             return config
         if kind == "WORKDIR":
             return replace(config, working_dir=_paths_join(config.working_dir or "/", ins.args[0]))
@@ -211,10 +312,15 @@ class Builder:
         return [base]
 
     def _layer_step(self, number: int, ins: Instruction, layers: list[Layer], config: ContainerConfig,
-                    env: dict[str, str], text: str) -> BuildStep:
+                    env: dict[str, str], text: str, tree: SourceTree | None = None) -> BuildStep:
         parent = chain_ids([layer.diff_id for layer in layers])[-1] if layers else "scratch"
+        if tree is not None:
+            for src in ins.sources:
+                if tree.lookup(src) is None:
+                    raise self.buildfile.error(ins, f'failed to compute cache key: "{src}" not found in {tree.label}')
+        content = content_key(tree, ins.sources) if tree is not None else self._content_key(ins)
         key = hashlib.sha256(
-            "\0".join([parent, text, ins.form, repr(sorted(ins.flags.items())), self._content_key(ins),
+            "\0".join([parent, text, ins.form, repr(sorted(ins.flags.items())), content,
                        config.working_dir, config.user, repr(sorted(env.items()))]).encode()  # ENV and ARG values
         ).hexdigest()
         cached = None if self.no_cache else self.cache.get(key)
@@ -237,6 +343,8 @@ class Builder:
                         f"{self.buildfile.filename}:{ins.line}: process \"{self._created_by(ins)[4:]}\" did not "
                         f"complete successfully: exit code: {result.exit_code}\n{output.decode(errors='replace')}"
                     )
+            elif tree is not None:
+                self._copy_from(ins, mount, config, tree)
             else:
                 self._copy(ins, mount, config)
             layer = snapshot(mount.upper)
@@ -247,16 +355,30 @@ class Builder:
         self.cache.put(key, layer.diff_id)
         return BuildStep(number, text, False, layer.diff_id, layer.size, output.decode(errors="replace"))
 
+    def _owner(self, ins: Instruction, fs: UnionMount) -> tuple[int, int] | None:
+        """``--chown`` as (uid, gid), names looked up in the step's own /etc/passwd and /etc/group."""
+        if not ins.chown:
+            return None
+        user, _, group = ins.chown.partition(":")
+        uid = int(user) if user.isdigit() else user_ids(user, fs)[0]
+        gid = int(group) if group.isdigit() else (uid if not group else resolve_group(group, fs))
+        self.engine.id_maps.require(uid, gid)  # a rootless engine without a range owns only uid 0
+        return uid, gid
+
+    def _copy_from(self, ins: Instruction, fs: UnionMount, config: ContainerConfig, tree: SourceTree) -> None:
+        dest = ins.dest if ins.dest.startswith("/") else _paths_join(config.working_dir or "/", ins.dest)
+        owner = self._owner(ins, fs)
+        if owner is None:
+            for uid, gid in sorted(owners(tree, ins.sources)):
+                self.engine.id_maps.require(uid, gid)  # files keep their owners: the engine must map them
+        copy_into(fs, tree, ins.sources, dest, owner=owner, chmod=ins.chmod,
+                  where=f"{self.buildfile.filename}:{ins.line}")
+
     def _copy(self, ins: Instruction, fs: UnionMount, config: ContainerConfig) -> None:
         dest = ins.dest
         if not dest.startswith("/"):
             dest = _paths_join(config.working_dir or "/", dest)
-        uid = gid = 0
-        if ins.chown:
-            user, _, group = ins.chown.partition(":")
-            uid = int(user) if user.isdigit() else user_ids(user, fs)[0]
-            gid = int(group) if group.isdigit() else (uid if not group else resolve_group(group, fs))
-            self.engine.id_maps.require(uid, gid)  # a rootless engine without a range owns only uid 0
+        uid, gid = self._owner(ins, fs) or (0, 0)
         sources = ins.sources
         many = len(sources) > 1 or dest.endswith("/")
         for src in sources:

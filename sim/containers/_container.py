@@ -20,10 +20,10 @@ from typing import Any
 from sim.containers._users import resolve_user
 from sim.containers.limits import Limits
 from sim.containers.userns import HOST_MAPS, IdMaps
-from sim.errors import BuildError, ConflictError, ContainerStateError, ImageNotFoundError
+from sim.errors import BuildError, ConflictError, ContainerStateError, ImageNotFoundError, LayerFormatError
 from sim.images.store import ImageRecord
 from sim.interface import FileSystem, UnionMount
-from sim.layers.layer import _NO_CLAMP, Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.layer import _NO_CLAMP, Device, Directory, Fifo, Layer, RegularFile, Symlink, Whiteout
 from sim.network import PortMapping, parse_publish
 from sim.results import ExecResult
 
@@ -80,6 +80,10 @@ class Container:
     last_usage: Any = None  # the final cgroup reading of its last detached run (see EngineCore.usage)
     network_mode: str = "none"  # "none", "host" or a network's name (sim.containers._networking)
     ports: tuple[PortMapping, ...] = ()  # -p 127.0.0.1:HOST:CONTAINER
+    seccomp: str = "docker-default"  # the seccomp filter of its sandbox, or "unconfined" (sim.containers._security)
+    #: Why the writable layer could not be read back or saved after its last process (None: it was).
+    #: The process's result is not affected; ``diff``/``commit`` of an unmounted container then refuse.
+    layer_error: str | None = None
 
     @property
     def mount(self) -> UnionMount:
@@ -89,7 +93,12 @@ class Container:
 
     @property
     def upper_size(self) -> int:
-        return self.mounted.upper.size if self.mounted is not None else self.saved_size
+        if self.mounted is None:
+            return self.saved_size
+        try:
+            return self.mounted.upper.size
+        except LayerFormatError:
+            return self.saved_size  # an upper layer that cannot be read back: its last known size
     created: float = field(default_factory=time.time)
 
 
@@ -219,6 +228,8 @@ def snapshot(upper: Layer, *, freeze: bool = True) -> Layer:
             copies[id(entry)] = new
         elif isinstance(entry, Symlink):
             new = Symlink(entry.target, uid=entry.uid, gid=entry.gid, mtime_ns=entry.mtime_ns)
+        elif isinstance(entry, (Fifo, Device)):
+            new = entry.copy()
         else:
             assert isinstance(entry, Whiteout)
             new = Whiteout()
@@ -226,13 +237,24 @@ def snapshot(upper: Layer, *, freeze: bool = True) -> Layer:
     return out.freeze() if freeze else out
 
 
-def save_container(folder: Path, container: Container) -> None:
-    """Write a container's description, logs and (when mounted) writable layer to its own ``folder``."""
+def save_container(folder: Path, container: Container) -> str | None:
+    """Write a container's description, logs and (when mounted) writable layer to its own ``folder``.
+
+    A writable layer that cannot be read back or written as a tar (a :class:`LayerFormatError`:
+    a name starting with ``.wh.``, an entry type no layer holds) never stops the rest: the
+    description and logs are written, the last good ``upper.tar`` stays, and the problem is
+    kept in ``container.layer_error`` (and saved) and returned.  None when all was saved.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     if container.mounted is not None:
-        layer = container.mounted.upper
-        atomic_write(folder / "upper.tar", layer.tar_bytes(source_date_epoch=_NO_CLAMP))
-        container.saved_size = layer.size
+        try:
+            layer = container.mounted.upper
+            atomic_write(folder / "upper.tar", layer.tar_bytes(source_date_epoch=_NO_CLAMP))
+        except LayerFormatError as exc:
+            container.layer_error = f"the container layer could not be saved: {exc}"
+        else:
+            container.saved_size = layer.size
+            container.layer_error = None
     meta = {
         "id": container.id, "name": container.name, "image": str(container.image.id),
         "volumes": container.volumes, "binds": container.binds, "command": list(container.command),
@@ -243,9 +265,12 @@ def save_container(folder: Path, container: Container) -> None:
         "created": container.created, "upper_size": container.saved_size,
         "limits": container.limits.to_dict() if container.limits else {},
         "network_mode": container.network_mode, "ports": [str(p) for p in container.ports],
+        "seccomp": container.seccomp,
+        "layer_error": container.layer_error,
     }
     atomic_write(folder / "config.json", json.dumps(meta, sort_keys=True).encode())
     atomic_write(folder / "logs", container.logs)
+    return container.layer_error
 
 
 def load_container(folder: Path, resolve: Callable[[str], ImageRecord]) -> Container | None:
@@ -267,6 +292,8 @@ def load_container(folder: Path, resolve: Callable[[str], ImageRecord]) -> Conta
         limits=Limits.from_dict(meta.get("limits")) or None,
         network_mode=meta.get("network_mode", "none"),
         ports=tuple(parse_publish(_publish_spec(p)) for p in meta.get("ports", [])),
+        seccomp=meta.get("seccomp", "docker-default"),
+        layer_error=meta.get("layer_error"),
     )
 
 

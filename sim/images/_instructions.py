@@ -17,10 +17,10 @@ from sim.images._values import check_chown, check_user, check_volume, parse_chmo
 _DOCKER_ONLY = frozenset({"HEALTHCHECK", "MAINTAINER", "ONBUILD", "SHELL", "STOPSIGNAL"})
 
 # Flags each instruction accepts, and Docker's flags the subset leaves out.
-_FLAGS: Mapping[str, tuple[str, ...]] = {"COPY": ("chown", "chmod"), "ADD": ("chown", "chmod")}
+_FLAGS: Mapping[str, tuple[str, ...]] = {"COPY": ("chown", "chmod", "from"), "ADD": ("chown", "chmod")}
 _DOCKER_ONLY_FLAGS: Mapping[str, frozenset[str]] = {
     "FROM": frozenset({"platform"}),
-    "COPY": frozenset({"from", "link", "parents", "exclude"}),
+    "COPY": frozenset({"link", "parents", "exclude"}),
     "ADD": frozenset({"link", "checksum", "keep-git-dir", "exclude", "unpack"}),
     "RUN": frozenset({"mount", "network", "security", "device"}),
 }
@@ -176,7 +176,9 @@ def _extract_flags(text: str) -> tuple[str, list[str]]:
 
 def _check_flags(kind: str, raw: list[str], fail: _Fail) -> dict[str, str]:
     allowed = _FLAGS.get(kind, ())
-    accepts = f"{kind} accepts " + " and ".join(f"--{f}" for f in allowed) if allowed else f"{kind} takes no flags"
+    names = [f"--{f}" for f in allowed]
+    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+    accepts = f"{kind} accepts {listed}" if allowed else f"{kind} takes no flags"
     flags: dict[str, str] = {}
     for token in raw:
         name, eq, value = token[2:].partition("=")

@@ -21,6 +21,7 @@ import re
 from sim.errors import BuildfileError
 from sim.images._instructions import parse_instruction
 from sim.images._records import CONTINUATION, INSTRUCTIONS, SUBSTITUTED_KINDS, Buildfile, Flags, Form, Instruction
+from sim.images._stages import Stage, split_stages
 from sim.images._substitution import expand, expand_words
 from sim.images._values import parse_chmod, parse_port
 
@@ -31,7 +32,9 @@ __all__ = [
     "Flags",
     "Instruction",
     "Buildfile",
+    "Stage",
     "parse",
+    "split_stages",
     "expand",
     "expand_words",
     "parse_port",
@@ -52,6 +55,8 @@ def parse(text: str | bytes, *, filename: str = "Buildfile") -> Buildfile:
     are skipped (Docker warns; see ``Buildfile.warnings``); parser directives
     (``# syntax=...``, ``# escape=\\``, ``# check=...``) at the very top are
     recognised and otherwise ignored.  Instruction names are case-insensitive.
+    Stages are checked as :func:`split_stages` does (two stages with one name, a literal
+    ``COPY --from`` naming its own stage, a later one or a stage index the file lacks).
     """
     if isinstance(text, bytes):
         data = text
@@ -129,7 +134,9 @@ def parse(text: str | bytes, *, filename: str = "Buildfile") -> Buildfile:
             filename=filename,
             line=instructions[-1].line,
         )
-    return Buildfile(tuple(instructions), filename=filename, warnings=tuple(warnings))
+    parsed = Buildfile(tuple(instructions), filename=filename, warnings=tuple(warnings))
+    split_stages(parsed)  # duplicate stage names, COPY --from naming a later stage: errors now, not mid-build
+    return parsed
 
 
 def _directive(stripped: str, seen: set[str], filename: str, line: int) -> bool:

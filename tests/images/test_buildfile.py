@@ -345,10 +345,10 @@ def test_filename_is_kept_and_used() -> None:
         ('FROM a\nCOPY ["a", null]\n', "Buildfile:2: when using JSON array syntax, arrays must be comprised of strings only"),
         ('FROM a\nVOLUME [true]\n', "Buildfile:2: when using JSON array syntax, arrays must be comprised of strings only"),
         # flags
-        ("FROM a\nCOPY --foo a b\n", "Buildfile:2: unknown flag: --foo (COPY accepts --chown and --chmod)"),
+        ("FROM a\nCOPY --foo a b\n", "Buildfile:2: unknown flag: --foo (COPY accepts --chown, --chmod and --from)"),
         ("FROM a\nADD --foo=1 a b\n", "Buildfile:2: unknown flag: --foo (ADD accepts --chown and --chmod)"),
-        ("FROM a\nCOPY --from=builder a b\n", "Buildfile:2: flag --from is not supported by the Buildfile subset (COPY accepts --chown and --chmod)"),
-        ("FROM a\nCOPY --link a b\n", "Buildfile:2: flag --link is not supported by the Buildfile subset (COPY accepts --chown and --chmod)"),
+        ("FROM a\nADD --from=builder a b\n", "Buildfile:2: unknown flag: --from (ADD accepts --chown and --chmod)"),
+        ("FROM a\nCOPY --link a b\n", "Buildfile:2: flag --link is not supported by the Buildfile subset (COPY accepts --chown, --chmod and --from)"),
         ("FROM a\nADD --checksum=sha256:00 a b\n", "Buildfile:2: flag --checksum is not supported by the Buildfile subset (ADD accepts --chown and --chmod)"),
         ("FROM a\nRUN --mount=type=cache,target=/c make\n", "Buildfile:2: flag --mount is not supported by the Buildfile subset (RUN takes no flags)"),
         ("FROM a\nRUN --network=none make\n", "Buildfile:2: flag --network is not supported by the Buildfile subset (RUN takes no flags)"),
@@ -895,7 +895,14 @@ def instruction(draw: st.DrawFn, kind: str | None = None) -> tuple[str, tuple[st
 @st.composite
 def buildfile(draw: st.DrawFn) -> list[tuple[str, tuple[str, ...], str, dict[str, str]]]:
     head = draw(st.lists(instruction("ARG"), max_size=2))
-    return [*head, draw(instruction("FROM")), *draw(st.lists(instruction(), max_size=8))]
+    spec = [*head, draw(instruction("FROM")), *draw(st.lists(instruction(), max_size=8))]
+    names: set[str] = set()
+    for i, (kind, args, form, flags) in enumerate(spec):  # two stages may not share a name
+        if kind == "FROM" and len(args) == 2:
+            if args[1] in names:
+                spec[i] = (kind, args[:1], form, flags)
+            names.add(args[1])
+    return spec
 
 
 def build(spec: list[tuple[str, tuple[str, ...], str, dict[str, str]]]) -> list[Instruction]:

@@ -93,6 +93,12 @@ class FileSystem(abc.ABC):
         """Like ``os.chown`` (follows symlinks); ``-1`` keeps a value.  Optional for a file system."""
         raise NotImplementedError(f"{type(self).__name__} does not support chown")
 
+    def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
+        """Like ``os.mknod``: ``mode`` carries the type (``S_IFIFO``, ``S_IFCHR``, ``S_IFBLK``) and the
+        permission bits (the umask applies); ``device`` is ``os.makedev(major, minor)``.  Optional for
+        a file system."""
+        raise NotImplementedError(f"{type(self).__name__} does not support mknod")
+
     # Conveniences built on the primitives, identical on every backend.
 
     def read_bytes(self, path: str) -> bytes:

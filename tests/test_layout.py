@@ -92,7 +92,8 @@ def test_sim_never_imports_realrt() -> None:
 #: Each public package's ``__all__``: adding a name is a decision, not an accident.
 PUBLIC: dict[str, list[str]] = {
     "sim.layers": ["Layer", "Entry", "RegularFile", "Directory", "Symlink", "Whiteout", "source_date_epoch",
-                   "UnionFS", "MAXSYMLINKS", "Change", "ChangeKind", "upper_changes", "Event", "EventKind"],
+                   "UnionFS", "MAXSYMLINKS", "Change", "ChangeKind", "upper_changes", "Event", "EventKind",
+                   "Fifo", "Device", "CharDevice", "BlockDevice"],
     "sim.images": ["ContentStore", "BlobNotFoundError", "ImageStore", "ImageRecord", "Descriptor", "ImageConfig",
                    "Manifest", "Index", "Reference", "parse_reference", "Buildfile", "Instruction",
                    "parse_buildfile", "ImageAnalysis", "analyze", "busybox_layer"],

@@ -175,6 +175,10 @@ def prepare_root(plan: Plan) -> None:
     spec = plan.spec
     _syscalls.mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing we mount propagates to the host
     _syscalls.mount(plan.rootfs, plan.rootfs, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
+    # nodev: a device node made in the image or the container layer (CAP_MKNOD is in the default set)
+    # cannot be opened, so a container cannot reach a host disk through one; Docker's device cgroup
+    # allow-list does the same job.  /dev is a mount of its own below, with the few nodes it needs.
+    _syscalls.mount("none", plan.rootfs, None, MS_BIND | MS_REMOUNT | MS_NODEV | _mount_flags(plan.rootfs))
     root = os.open(plan.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # the bind, opened after it exists
     for name in ("proc", "dev"):  # refuse before mounting anything in the image
         os.close(_system_dir(root, name))

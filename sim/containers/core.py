@@ -41,6 +41,7 @@ from sim.containers._container import (
 from sim.containers._distribution import RegistryCommands, seed_hub
 from sim.containers._images import LayerCache, base_image_config, history_entries, image_summary, layer_usage
 from sim.containers._maintenance import MaintenanceCommands
+from sim.containers._init_layer import init_layer
 from sim.containers._networking import NetworkCommands
 from sim.containers._security import seccomp_profile
 from sim.containers._users import check_user_spec
@@ -247,7 +248,7 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
             raise ConflictError("no command specified")
         cid = uuid.uuid4().hex + uuid.uuid4().hex
         layers = self._layers(record)
-        mount = self.union(layers)
+        mount = self.union(self._with_init(layers, network_mode))
         volumes = dict(volumes or {})
         for vname in volumes.values():
             if vname not in self._volumes:
@@ -542,9 +543,15 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
             container.mounter = self._remounter(container, folder / "upper.tar")
             self._containers[container.id] = container
 
+    @staticmethod
+    def _with_init(layers: list[Layer], network_mode: str) -> list[Layer]:
+        """The image's layers and, under a namespace of its own, the init layer of the files bound in."""
+        init = init_layer(layers) if network_mode != "host" else None
+        return [*layers, init] if init is not None else list(layers)
+
     def _remounter(self, container: Container, upper_tar: Path) -> Callable[[], UnionMount]:
         def mount() -> UnionMount:
             upper = saved_upper(upper_tar)
-            return self.union(self._layers(container.image), upper)
+            return self.union(self._with_init(self._layers(container.image), container.network_mode), upper)
 
         return mount

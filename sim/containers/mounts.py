@@ -184,6 +184,10 @@ class MountedFS(FileSystem):
         fs, inner, _ = self._name(path, "symlink")
         fs.symlink(target, inner)
 
+    def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
+        fs, inner, _ = self._name(path, "mknod")
+        fs.mknod(inner, mode, device)
+
     def rename(self, src: str, dst: str) -> None:
         sfs, sinner, _ = self._name(src, "rename")
         dfs, dinner, _ = self._name(dst, "rename")
@@ -285,6 +289,9 @@ class HostDirFS(FileSystem):
 
     def symlink(self, target: str, path: str) -> None:
         os.symlink(target, self._host(path))
+
+    def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
+        os.mknod(self._host(path), mode, device)
 
     def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
         os.link(self._host(src), self._host(dst), follow_symlinks=follow_symlinks)

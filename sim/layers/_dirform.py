@@ -15,7 +15,7 @@ from typing import Any
 from sim.errors import LayerFormatError, TargetNotEmptyError, UnsupportedEntryError
 from sim.layers import _paths
 from sim.layers._changeset import Changeset
-from sim.layers._entries import Directory, RegularFile, Symlink, Whiteout
+from sim.layers._entries import BlockDevice, CharDevice, Device, Directory, Fifo, Owned, RegularFile, Symlink, Whiteout
 
 __all__ = ["read", "write"]
 
@@ -35,8 +35,12 @@ def _prepare_target(path: str) -> int:
     return os.open(path, _DIR_FLAGS)
 
 
-def write(layer: Changeset, target: str, *, userxattr: bool) -> None:
-    """Write ``layer`` into the empty or missing folder ``target``."""
+def write(layer: Changeset, target: str, *, userxattr: bool, rootless: bool) -> None:
+    """Write ``layer`` into the empty or missing folder ``target``.
+
+    ``rootless``: devices become empty regular files (mknod(2) of a device is
+    EPERM in a user namespace); see :meth:`sim.layers.layer.Layer.to_directory`.
+    """
     prefix = "user.overlay." if userxattr else "trusted.overlay."
     root = _prepare_target(target)
     fds: dict[str, int] = {"": root}
@@ -58,6 +62,15 @@ def write(layer: Changeset, target: str, *, userxattr: bool) -> None:
                 os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dirfd)
             elif isinstance(entry, Symlink):
                 os.symlink(entry.target, name, dir_fd=dirfd)
+            elif isinstance(entry, Fifo):
+                os.mkfifo(name, 0o600, dir_fd=dirfd)
+            elif isinstance(entry, Device) and not rootless:
+                # 0600 until the metadata pass: the node is never usable by others before its own mode is set.
+                kind = stat.S_IFBLK if isinstance(entry, BlockDevice) else stat.S_IFCHR
+                os.mknod(name, kind | 0o600, entry.rdev, dir_fd=dirfd)
+            elif isinstance(entry, Device):
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                                 dir_fd=dirfd))
             elif isinstance(entry, RegularFile):
                 if id(entry) in linked:
                     first_dirfd, first_name = linked[id(entry)]
@@ -73,7 +86,7 @@ def write(layer: Changeset, target: str, *, userxattr: bool) -> None:
         for path, entry in reversed(items):
             if isinstance(entry, Whiteout):
                 continue
-            assert isinstance(entry, (Directory, RegularFile, Symlink))
+            assert isinstance(entry, Owned)
             dirfd, name = fds[_paths.parent_of(path)], _paths.basename(path)
             os.chown(name, entry.uid, entry.gid, dir_fd=dirfd, follow_symlinks=False)
             if not isinstance(entry, Symlink):
@@ -142,6 +155,19 @@ def read(root: str, layer: Changeset) -> None:
                 stack.append(path)
             elif stat.S_ISCHR(mode) and cst.st_rdev == 0:
                 layer._set(path, Whiteout())  # the kernel may hard-link one whiteout inode: never group these
+            elif stat.S_ISFIFO(mode):
+                xattrs, _, _ = _classify_xattrs(full)
+                layer._set(path, Fifo(mode=stat.S_IMODE(mode), xattrs=xattrs, **meta))
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                # Hard links between device nodes or FIFOs are not kept: each name is its own entry.
+                xattrs, _, _ = _classify_xattrs(full)
+                kind = CharDevice if stat.S_ISCHR(mode) else BlockDevice
+                layer._set(path, kind(os.major(cst.st_rdev), os.minor(cst.st_rdev), mode=stat.S_IMODE(mode),
+                                      xattrs=xattrs, **meta))
+            elif stat.S_ISSOCK(mode):
+                # A socket is a live endpoint, not content: Docker's archiver skips it ("archive:
+                # skipping ... since it is a socket"), so a layer never holds one.
+                continue
             elif stat.S_ISLNK(mode):
                 layer._set(path, Symlink(os.readlink(full), **meta))
             elif stat.S_ISREG(mode):
@@ -161,12 +187,4 @@ def read(root: str, layer: Changeset) -> None:
 
 
 def _describe(mode: int) -> str:
-    if stat.S_ISCHR(mode):
-        return "character device (other than the 0/0 whiteout)"
-    if stat.S_ISBLK(mode):
-        return "block device"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "unknown"
+    return f"file type {stat.S_IFMT(mode):#o}"

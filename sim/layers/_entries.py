@@ -1,4 +1,5 @@
-"""The entries of a layer: regular files, directories, symlinks and whiteouts.
+"""The entries of a layer: regular files, directories, symlinks, whiteouts and special files
+(FIFOs, character and block devices).
 
 Each entry is mutable while its layer is being built; freezing the layer freezes
 every entry in it (``entry.mode = ...`` then raises
@@ -15,7 +16,8 @@ from typing import Any
 
 from sim.errors import FrozenLayerError, LayerFormatError
 
-__all__ = ["Entry", "Owned", "RegularFile", "Directory", "Symlink", "Whiteout", "check_xattrs", "source_date_epoch"]
+__all__ = ["Entry", "Owned", "RegularFile", "Directory", "Symlink", "Whiteout", "Fifo", "Device", "CharDevice",
+           "BlockDevice", "SPECIAL", "MAX_MAJOR", "MAX_MINOR", "check_xattrs", "source_date_epoch"]
 
 
 def source_date_epoch() -> int | None:
@@ -270,3 +272,116 @@ class Whiteout(Entry):
 
     def __repr__(self) -> str:
         return "Whiteout()"
+
+
+class Fifo(Owned):
+    """A named pipe (``mkfifo``): metadata only, no content (tar type ``6``)."""
+
+    __slots__ = ()
+    kind = "fifo"
+
+    def __init__(
+        self,
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+    ) -> None:
+        super().__init__(mode, uid, gid, mtime_ns, xattrs)
+
+    def _value(self) -> tuple[Any, ...]:
+        return self._meta()
+
+    def copy(self) -> Fifo:
+        return Fifo(mode=self.mode, uid=self.uid, gid=self.gid, mtime_ns=self.mtime_ns, xattrs=self.xattrs)
+
+    def __repr__(self) -> str:
+        return f"Fifo(mode={self.mode:#o}, uid={self.uid}, gid={self.gid})"
+
+
+#: Linux's dev_t split (MINORBITS 20; majors take the 12 bits above): what mknod(2) accepts.
+MAX_MAJOR = (1 << 12) - 1
+MAX_MINOR = (1 << 20) - 1
+
+
+class Device(Owned):
+    """A device node: a major and minor number plus metadata, no content.
+
+    The concrete kinds are :class:`CharDevice` (tar type ``3``) and
+    :class:`BlockDevice` (tar type ``4``).  Numbers outside Linux's dev_t
+    (major 0..4095, minor 0..1048575) raise :class:`LayerFormatError`.
+    """
+
+    __slots__ = ("major", "minor")
+    major: int
+    minor: int
+
+    def __init__(
+        self,
+        major: int,
+        minor: int,
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+    ) -> None:
+        super().__init__(mode, uid, gid, mtime_ns, xattrs)
+        if not (0 <= major <= MAX_MAJOR and 0 <= minor <= MAX_MINOR):
+            raise LayerFormatError(
+                f"device {major}:{minor} is outside Linux's dev_t (major 0..{MAX_MAJOR}, minor 0..{MAX_MINOR})"
+            )
+        self.major = major
+        self.minor = minor
+
+    @property
+    def rdev(self) -> int:
+        """The number as ``st_rdev`` holds it (``os.makedev``)."""
+        return os.makedev(self.major, self.minor)
+
+    def _value(self) -> tuple[Any, ...]:
+        return (self.major, self.minor, *self._meta())
+
+    def copy(self) -> Device:
+        return type(self)(self.major, self.minor, mode=self.mode, uid=self.uid, gid=self.gid,
+                          mtime_ns=self.mtime_ns, xattrs=self.xattrs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.major}, {self.minor}, mode={self.mode:#o})"
+
+
+class CharDevice(Device):
+    """A character device.  0/0 is refused: in the overlay form it *is* the whiteout
+    marker, so such a node could never come back from an upper directory as a device."""
+
+    __slots__ = ()
+    kind = "chardev"
+
+    def __init__(
+        self,
+        major: int,
+        minor: int,
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+    ) -> None:
+        if major == 0 and minor == 0:
+            raise LayerFormatError("a character device 0/0 is overlayfs's whiteout marker; use a Whiteout entry")
+        super().__init__(major, minor, mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns, xattrs=xattrs)
+
+
+class BlockDevice(Device):
+    """A block device (any number, 0/0 included: only a *character* 0/0 is a whiteout)."""
+
+    __slots__ = ()
+    kind = "blockdev"
+
+
+#: Entries that are an inode with metadata but no content: what ``mknod`` makes.
+SPECIAL = (Fifo, CharDevice, BlockDevice)

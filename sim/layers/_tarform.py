@@ -20,7 +20,18 @@ from typing import IO, Any, Literal
 from sim.errors import LayerFormatError, UnsupportedEntryError
 from sim.layers import _paths
 from sim.layers._changeset import Changeset
-from sim.layers._entries import Directory, Entry, RegularFile, Symlink, Whiteout
+from sim.layers._entries import (
+    BlockDevice,
+    CharDevice,
+    Device,
+    Directory,
+    Entry,
+    Fifo,
+    Owned,
+    RegularFile,
+    Symlink,
+    Whiteout,
+)
 
 __all__ = ["Compression", "read", "write"]
 
@@ -48,7 +59,7 @@ def _header(name: str, entry: Entry | None, sde: int | None, **fields: object) -
     info.uname = info.gname = ""
     pax: dict[str, str] = {}
     if entry is not None and not isinstance(entry, Whiteout):
-        assert isinstance(entry, (RegularFile, Directory, Symlink))
+        assert isinstance(entry, Owned)
         info.mode, info.uid, info.gid = entry.mode, entry.uid, entry.gid
         info.mtime, exact = _mtime_fields(entry.mtime_ns, sde)
         if exact:
@@ -109,6 +120,11 @@ def _write_plain(layer: Changeset, out: IO[bytes], sde: int | None) -> None:
             out.write(_header(_paths.join(parent, _paths.WHITEOUT_PREFIX + name), None, sde, type=tarfile.REGTYPE))
         elif isinstance(entry, Symlink):
             out.write(_header(path, entry, sde, type=tarfile.SYMTYPE, linkname=entry.target))
+        elif isinstance(entry, Fifo):
+            out.write(_header(path, entry, sde, type=tarfile.FIFOTYPE))
+        elif isinstance(entry, Device):
+            kind = tarfile.BLKTYPE if isinstance(entry, BlockDevice) else tarfile.CHRTYPE
+            out.write(_header(path, entry, sde, type=kind, devmajor=entry.major, devminor=entry.minor))
         elif isinstance(entry, RegularFile):
             if id(entry) in first_name:
                 out.write(_header(path, entry, sde, type=tarfile.LNKTYPE, linkname=first_name[id(entry)]))
@@ -224,6 +240,17 @@ def read(fileobj: IO[bytes], layer: Changeset) -> None:
                 if len(content) != info.size:
                     raise LayerFormatError(f"{raw_name!r}: archive is truncated")
                 layer._place(path, RegularFile(content, mode=info.mode & 0o7777, xattrs=_xattrs(info), **meta))
+            elif info.isfifo():
+                layer._place(path, Fifo(mode=info.mode & 0o7777, xattrs=_xattrs(info), **meta))
+            elif info.ischr() or info.isblk():
+                if info.ischr() and info.devmajor == 0 and info.devminor == 0:
+                    # The overlay form's whiteout: written to a layer folder it would delete the
+                    # name below instead of being a device, so it is not taken as one.
+                    raise UnsupportedEntryError(f"{raw_name!r}: a character device 0/0 is overlayfs's whiteout "
+                                                "marker; an OCI tar deletes with '.wh.' files")
+                kind = CharDevice if info.ischr() else BlockDevice
+                layer._place(path, kind(info.devmajor, info.devminor, mode=info.mode & 0o7777,
+                                        xattrs=_xattrs(info), **meta))
             else:
                 raise UnsupportedEntryError(f"{raw_name!r}: {_kind(info)} entries are not represented by the model")
     for parent in opaque:

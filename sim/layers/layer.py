@@ -1,8 +1,11 @@
 """The layer: an immutable changeset once frozen.
 
 A :class:`Layer` maps layer paths (``"etc/passwd"``, no leading slash) to
-entries: :class:`RegularFile`, :class:`Directory`, :class:`Symlink` and
-:class:`Whiteout`.  Hard links are two paths holding the *same*
+entries: :class:`RegularFile`, :class:`Directory`, :class:`Symlink`,
+:class:`Whiteout` and the special files :class:`Fifo`, :class:`CharDevice`
+and :class:`BlockDevice` (as OCI layer tars carry them: tar types 6, 3 and 4
+with their device numbers).  Sockets have no tar type and are never part of
+a layer (read from a directory they are skipped, as Docker's archiver does).  Hard links are two paths holding the *same*
 ``RegularFile`` object, exactly as two directory entries share one inode.
 
 A layer has three interchangeable forms:
@@ -31,8 +34,12 @@ from sim.digest import Digest
 from sim.errors import FrozenLayerError, LayerFormatError, UnsafeLayerError
 from sim.layers import _paths
 from sim.layers._entries import (
+    BlockDevice,
+    CharDevice,
+    Device,
     Directory,
     Entry,
+    Fifo,
     Owned,
     RegularFile,
     Symlink,
@@ -42,7 +49,8 @@ from sim.layers._entries import (
 )
 from sim.layers._forms import FORMS, Compression
 
-__all__ = ["Entry", "RegularFile", "Directory", "Symlink", "Whiteout", "Layer", "source_date_epoch"]
+__all__ = ["Entry", "RegularFile", "Directory", "Symlink", "Whiteout", "Fifo", "Device", "CharDevice", "BlockDevice",
+           "Layer", "source_date_epoch"]
 
 
 class Layer:
@@ -278,6 +286,44 @@ class Layer:
         self._place(self._user_path(path), entry)
         return entry
 
+    def add_fifo(
+        self,
+        path: str,
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+    ) -> Fifo:
+        """A named pipe at ``path`` (what ``mkfifo`` leaves in a container layer)."""
+        entry = Fifo(mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns, xattrs=xattrs)
+        self._place(self._user_path(path), entry)
+        return entry
+
+    def add_device(
+        self,
+        path: str,
+        major: int,
+        minor: int,
+        *,
+        block: bool = False,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        mtime_ns: int = 0,
+        xattrs: Mapping[str, bytes] | None = None,
+    ) -> Device:
+        """A character device (a :class:`BlockDevice` with ``block``) ``major:minor`` at ``path``.
+
+        A character 0/0 raises :class:`LayerFormatError`: it is the overlay
+        whiteout marker (use :meth:`add_whiteout`).
+        """
+        kind = BlockDevice if block else CharDevice
+        entry = kind(major, minor, mode=mode, uid=uid, gid=gid, mtime_ns=mtime_ns, xattrs=xattrs)
+        self._place(self._user_path(path), entry)
+        return entry
+
     def add_hardlink(self, path: str, target: str) -> RegularFile:
         """A second name for the regular file at ``target`` in this same layer."""
         target = _paths.clean_layer_path(target, what="hardlink target")
@@ -367,13 +413,21 @@ class Layer:
         FORMS.directory.read(os.fspath(path), layer)
         return layer.freeze()
 
-    def to_directory(self, path: str | os.PathLike[str], *, userxattr: bool = False) -> None:
+    def to_directory(self, path: str | os.PathLike[str], *, userxattr: bool = False,
+                     rootless: bool | None = None) -> None:
         """Write the overlay directory form into an empty or missing folder.
 
         ``userxattr`` writes ``user.overlay.*`` markers, the form an
-        unprivileged mount with ``-o userxattr`` reads.
+        unprivileged mount with ``-o userxattr`` reads.  ``rootless``
+        (default: the same as ``userxattr``) is for a writer in a user
+        namespace, where mknod(2) of a device always fails with EPERM: each
+        :class:`Device` is then written as an *empty regular file* with the
+        device's mode, owner and mtime (what containers/storage does rootless),
+        so reading the folder back gives a :class:`RegularFile` there.  FIFOs
+        are made in both modes (a user namespace may mkfifo).
         """
-        FORMS.directory.write(self, os.fspath(path), userxattr=userxattr)
+        FORMS.directory.write(self, os.fspath(path), userxattr=userxattr,
+                              rootless=userxattr if rootless is None else rootless)
 
     @property
     def content_id(self) -> Digest:

@@ -21,13 +21,25 @@ import stat as _stat
 import time
 from collections.abc import Sequence
 
-from sim.errors import FrozenLayerError
+from sim.errors import FrozenLayerError, UnsupportedCommandError
 from sim.interface import UnionMount, UnionOptions
 from sim.layers import _paths
+from sim.layers._entries import Owned
 from sim.layers._lookup import MAXSYMLINKS, Loc, Lookup, oserror
 from sim.layers._lowerview import LowerNode, LowerView
 from sim.layers._openfile import FdTable, OpenFile
-from sim.layers.layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.layer import (
+    BlockDevice,
+    CharDevice,
+    Device,
+    Directory,
+    Entry,
+    Fifo,
+    Layer,
+    RegularFile,
+    Symlink,
+    Whiteout,
+)
 from sim.layers.trace import Event, EventKind
 
 __all__ = ["UnionFS", "MAXSYMLINKS"]
@@ -208,6 +220,10 @@ class UnionFS(UnionMount):
         elif isinstance(entry, Symlink):
             kind, size = _stat.S_IFLNK, len(os.fsencode(entry.target))
             nlink = self._upper.nlink(loc.path) if loc.upper is not None else (loc.lower.nlink if loc.lower else 1)
+        elif isinstance(entry, (Fifo, Device)):
+            kind = _stat.S_IFIFO if isinstance(entry, Fifo) else (
+                _stat.S_IFBLK if isinstance(entry, BlockDevice) else _stat.S_IFCHR)
+            size, nlink = 0, 1
         else:
             assert isinstance(entry, RegularFile)
             kind, size = _stat.S_IFREG, entry.size
@@ -219,11 +235,13 @@ class UnionFS(UnionMount):
             else:
                 assert loc.lower is not None
                 nlink = loc.lower.nlink
-        assert isinstance(entry, (Directory, Symlink, RegularFile))
+        assert isinstance(entry, Owned)
         t = entry.mtime_ns
+        # Fields past the 10 named ones: float times, then st_atime_ns.. (index 13-15), blksize, blocks, rdev.
+        extra = {"st_rdev": entry.rdev} if isinstance(entry, Device) else {}
         return os.stat_result(
             (kind | entry.mode, self._ino(entry), 0, nlink, entry.uid, entry.gid, size,
-             t // 10**9, t // 10**9, t // 10**9, t / 1e9, t / 1e9, t / 1e9, t, t, t)
+             t // 10**9, t // 10**9, t // 10**9, t / 1e9, t / 1e9, t / 1e9, t, t, t), extra
         )
 
     def _hardlink_key(self, loc: Loc) -> tuple[int, int] | None:
@@ -290,6 +308,11 @@ class UnionFS(UnionMount):
                 raise oserror(errno.EEXIST, path)
             if isinstance(entry, Symlink):  # only reached with O_NOFOLLOW
                 raise oserror(errno.ELOOP, path)
+            if isinstance(entry, (Fifo, Device)):
+                # A FIFO blocks until a peer opens it and a device is its driver's: the model has
+                # neither a second process running at once nor drivers.
+                raise UnsupportedCommandError(f"the model does not open FIFOs or device nodes ({path}); "
+                                              "run it with BACKEND='real'")
             if flags & os.O_DIRECTORY and not isinstance(entry, Directory):
                 raise oserror(errno.ENOTDIR, path)
             wants_write = access != os.O_RDONLY or bool(flags & os.O_TRUNC)
@@ -365,6 +388,37 @@ class UnionFS(UnionMount):
             raise oserror(errno.ENOENT, target)
         self._place_new(loc, Symlink(target, mtime_ns=time.time_ns()))
 
+    def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
+        """mknod(2) as the container's root does it: ``mode`` holds the type (S_IFIFO, S_IFCHR,
+        S_IFBLK, S_IFREG or 0 for a regular file) and permission bits (the umask applies);
+        ``device`` is ``os.makedev(major, minor)`` for a device.  A character 0/0 is a plain
+        device to the caller, but overlayfs refuses to create one (``ovl_mknod``: EPERM, it would
+        be a whiteout) and so does the model.  Who may make a device (root, CAP_MKNOD) is the
+        caller's check: this union models root."""
+        kind = _stat.S_IFMT(mode) or _stat.S_IFREG
+        if kind not in (_stat.S_IFIFO, _stat.S_IFCHR, _stat.S_IFBLK, _stat.S_IFREG, _stat.S_IFSOCK):
+            raise oserror(errno.EINVAL, path)
+        loc = self._lookup.name(path, "mknod")
+        if loc.obj is not None or loc.path == "":
+            raise oserror(errno.EEXIST, path)
+        if path.endswith("/"):
+            raise oserror(errno.ENOENT, path)
+        perm = _stat.S_IMODE(mode) & ~self.options.umask & 0o7777
+        now = time.time_ns()
+        entry: Entry
+        if kind == _stat.S_IFIFO:
+            entry = Fifo(mode=perm, mtime_ns=now)
+        elif kind == _stat.S_IFREG:
+            entry = RegularFile(mode=perm, mtime_ns=now)
+        elif kind == _stat.S_IFSOCK:
+            raise UnsupportedCommandError("the model does not make sockets; run it with BACKEND='real'")
+        else:
+            major, minor = os.major(device), os.minor(device)
+            if kind == _stat.S_IFCHR and major == 0 and minor == 0:
+                raise oserror(errno.EPERM, path)
+            entry = (CharDevice if kind == _stat.S_IFCHR else BlockDevice)(major, minor, mode=perm, mtime_ns=now)
+        self._place_new(loc, entry)
+
     def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
         source = self._lookup.existing(src, follow=follow_symlinks)
         loc = self._lookup.name(dst, "link")
@@ -381,13 +435,13 @@ class UnionFS(UnionMount):
     def chmod(self, path: str, mode: int) -> None:
         loc = self._lookup.existing(path)
         entry = self._copy_up(loc)
-        assert isinstance(entry, (RegularFile, Directory))
+        assert isinstance(entry, Owned)
         entry.mode = mode & 0o7777
 
     def chown(self, path: str, uid: int, gid: int) -> None:
         loc = self._lookup.existing(path)
         entry = self._copy_up(loc)
-        assert isinstance(entry, (RegularFile, Directory, Symlink))
+        assert isinstance(entry, Owned)
         if uid != -1:
             entry.uid = uid
         if gid != -1:
@@ -397,6 +451,8 @@ class UnionFS(UnionMount):
         loc = self._lookup.existing(path)
         if isinstance(loc.obj, Directory):
             raise oserror(errno.EISDIR, path)
+        if isinstance(loc.obj, (Fifo, Device)):
+            raise oserror(errno.EINVAL, path)  # do_truncate: only regular files
         if length < 0:
             raise oserror(errno.EINVAL, path)
         entry = self._copy_up(loc)
@@ -427,7 +483,7 @@ class UnionFS(UnionMount):
         else:
             mtime = time.time_ns()
         entry = self._copy_up(loc)
-        assert isinstance(entry, (RegularFile, Directory, Symlink))
+        assert isinstance(entry, Owned)
         entry.mtime_ns = mtime
 
     def rename(self, src: str, dst: str) -> None:

@@ -30,7 +30,7 @@ import pytest
 import sim
 from sim.errors import LayerFormatError, UnsafeLayerError, UnsupportedEntryError
 from sim.interface import UnionMount
-from sim.layers.layer import Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.layers.layer import BlockDevice, CharDevice, Device, Directory, Fifo, Layer, RegularFile, Symlink, Whiteout
 from sim.layers.unionfs import UnionFS
 from tests.backends import require_real
 
@@ -187,10 +187,10 @@ def hard(name: str, target: str) -> Member:
     return info, None
 
 
-def special(name: str, kind: bytes) -> Member:
+def special(name: str, kind: bytes, major: int = 1, minor: int = 3) -> Member:
     info = tarfile.TarInfo(name)
     info.type = kind
-    info.devmajor, info.devminor = (1, 3) if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE) else (0, 0)
+    info.devmajor, info.devminor = (major, minor) if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE) else (0, 0)
     return info, (b"" if kind == tarfile.CONTTYPE else None)
 
 
@@ -301,11 +301,13 @@ REFUSED: list[Refused] = [
     Refused("forged-metacopy-xattr", lambda h: tar_of(pax(f("x"), **{"SCHILY.xattr.trusted.overlay.metacopy": ""})),
             LayerFormatError, True),
     Refused("bogus-xattr-namespace", lambda h: tar_of(pax(f("x"), **{"SCHILY.xattr.evil": "1"})), LayerFormatError),
-    # entry types the model does not represent
-    Refused("fifo", lambda h: tar_of(special("p", tarfile.FIFOTYPE)), UnsupportedEntryError),
-    Refused("char-device", lambda h: tar_of(special("dev/mem", tarfile.CHRTYPE)), UnsupportedEntryError),
-    Refused("char-device-0-0", lambda h: tar_of(special("w", tarfile.CHRTYPE)), UnsupportedEntryError),
-    Refused("block-device", lambda h: tar_of(special("dev/sda", tarfile.BLKTYPE)), UnsupportedEntryError),
+    # entry types the model does not represent (FIFOs and devices it does: see ACCEPTED)
+    Refused("char-device-0-0", lambda h: tar_of(special("w", tarfile.CHRTYPE, 0, 0)), UnsupportedEntryError),
+    Refused("device-number-too-big", lambda h: tar_of(special("dev/x", tarfile.CHRTYPE, 4096, 0)), LayerFormatError),
+    Refused("fifo-through-symlink", lambda h: tar_of(sym("l", h.climb), special("l/p", tarfile.FIFOTYPE)),
+            UnsafeLayerError),
+    Refused("device-through-symlink", lambda h: tar_of(sym("l", str(h.victim)), special("l/sda", tarfile.BLKTYPE)),
+            UnsafeLayerError),
     Refused("contiguous", lambda h: tar_of(special("c", tarfile.CONTTYPE)), UnsupportedEntryError),
     Refused("unknown-type", lambda h: tar_of(special("u", b"Z")), UnsupportedEntryError),
     # broken archives
@@ -387,7 +389,18 @@ ACCEPTED: list[Accepted] = [
     Accepted("opaque-after-children", lambda h: tar_of(d("d"), f("d/new"), f("d/.wh.old", b""), f("d/.wh..wh..opq", b"")),
              _opaque_after_children),
     Accepted("setuid-root-file", lambda h: tar_of(f("bin/su", mode=0o4755, uid=0)), lambda layer, h: _setuid_kept(layer)),
+    Accepted("fifo", lambda h: tar_of(special("p", tarfile.FIFOTYPE)), lambda layer, h: _is_kind(layer, "p", Fifo)),
+    Accepted("char-device", lambda h: tar_of(special("dev/mem", tarfile.CHRTYPE, 1, 1)),
+             lambda layer, h: _is_kind(layer, "dev/mem", CharDevice)),
+    Accepted("block-device", lambda h: tar_of(special("dev/sda", tarfile.BLKTYPE, 8, 0)),
+             lambda layer, h: _is_kind(layer, "dev/sda", BlockDevice)),
+    Accepted("device-named-like-victim", lambda h: tar_of(d("victim"), special("victim/secret", tarfile.CHRTYPE)),
+             lambda layer, h: _is_kind(layer, "victim/secret", CharDevice)),
 ]
+
+
+def _is_kind(layer: Layer, path: str, kind: type) -> None:
+    assert type(layer[path]) is kind
 
 
 @pytest.mark.parametrize("case", ACCEPTED, ids=[case.name for case in ACCEPTED])
@@ -401,6 +414,8 @@ def test_accepted_layers_stay_inside_their_folder(case: Accepted, host: Host) ->
             assert os.readlink(on_disk) == entry.target  # written as a link, never followed
         elif isinstance(entry, Whiteout):
             assert os.lstat(on_disk).st_rdev == 0
+        elif isinstance(entry, Device):
+            assert os.lstat(on_disk).st_rdev == entry.rdev  # written as a node, in the folder only
 
 
 # -- attacks across layers: one archive plants a link, the next uses it ---------------------

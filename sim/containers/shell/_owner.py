@@ -2,8 +2,8 @@
 
 The kernel gives a new file or directory the creating process's fsuid and fsgid.  The model's
 file systems create everything as 0:0 (they have no caller), so a shell running as another user
-sees them through :class:`OwnedFS`, which hands what a call created to that user.  Only files
-and directories: ``chown`` follows symlinks, so a new symlink stays 0:0 in the model.  Nothing
+sees them through :class:`OwnedFS`, which hands what a call created to that user.  Only files,
+directories and mknod's nodes: ``chown`` follows symlinks, so a new symlink stays 0:0 in the model.  Nothing
 else changes (the model checks no permissions; see ``docs/shell.md``).
 """
 
@@ -53,6 +53,10 @@ class OwnedFS(FileSystem):
     def mkdir(self, path: str, mode: int = 0o777) -> None:
         self.inner.mkdir(path, mode)
         self._own(path)
+
+    def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
+        self.inner.mknod(path, mode, device)
+        self._own(path)  # a FIFO (or, as root, a device) belongs to its maker like a file
 
     def read(self, fd: int, n: int) -> bytes:
         return self.inner.read(fd, n)

@@ -356,3 +356,100 @@ def chmod(p: Proc) -> int:
 
 class _ModeError(Exception):
     pass
+
+
+# -- mkfifo and mknod (coreutils/mkfifo.c, mknod.c, libbb/getopt_mk_fifo_nod.c) --------
+
+
+def _fifo_nod_mode(p: Proc, name: str) -> tuple[int, bool] | None:
+    """``getopt_mk_fifo_nod``: the mode (0666 unless ``-m``) and whether it is exact (``-m``
+    made busybox call ``umask(0)``).  An invalid ``-m`` gives mode -1, which mknod(2) refuses
+    with EINVAL for each name: busybox prints no "invalid mode" here.  None: a usage error."""
+    try:
+        opts, operands = getopt(p, p.argv[1:], "m:")
+    except UsageError as e:
+        show_usage(p, name, e.msg)
+        return None
+    p.argv[1:] = operands
+    if "m" not in opts:
+        return 0o666, False
+    mode = parse_mode(opts["m"][-1], 0o666, 0)
+    return (-1, True) if mode is None else (mode, True)
+
+
+def _make_node(p: Proc, path: str, mode: int, exact: bool, kind: int, device: int = 0) -> OSError | None:
+    if mode == -1:
+        return OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
+    try:
+        p.fs.mknod(p.path(path), kind | mode, device)
+        if exact and mode & process_umask(p):
+            p.fs.chmod(p.path(path), mode)  # the model's union applies its umask; busybox had set umask(0)
+    except OSError as e:
+        return e
+    return None
+
+
+@applet("mkfifo")
+def mkfifo(p: Proc) -> int:
+    got = _fifo_nod_mode(p, "mkfifo")
+    if got is None:
+        return 1
+    mode, exact = got
+    if len(p.argv) < 2:
+        return show_usage(p, "mkfifo")
+    status = 0
+    for name in p.argv[1:]:
+        err = _make_node(p, name, mode, exact, _stat.S_IFIFO)
+        if err is not None:
+            p.perror(name, err)
+            status = 1
+    return status
+
+
+#: ``mknod``'s TYPE letters: ``u`` is an (unbuffered) character device, as in busybox.
+_NODE_TYPES = {"b": _stat.S_IFBLK, "c": _stat.S_IFCHR, "u": _stat.S_IFCHR, "p": _stat.S_IFIFO}
+
+
+def _dev_number(p: Proc, text: str, top: int) -> int | None:
+    """``xatoul_range``: a decimal number in 0..top, else busybox's message (None)."""
+    if not re.fullmatch(r"[0-9]+", text):
+        p.error(f"invalid number '{text}'")
+        return None
+    if int(text) > top:
+        p.error(f"number {text} is not in 0..{top} range")
+        return None
+    return int(text)
+
+
+@applet("mknod")
+def mknod(p: Proc) -> int:
+    """A FIFO for anyone; a device only for root outside a user namespace (CAP_MKNOD in
+    the initial namespace, which a Docker container's root has): EPERM otherwise, as the kernel."""
+    got = _fifo_nod_mode(p, "mknod")
+    if got is None:
+        return 1
+    mode, exact = got
+    args = p.argv[1:]
+    if len(args) < 2 or not args[1] or args[1][0] not in _NODE_TYPES:
+        return show_usage(p, "mknod")
+    name, kind = args[0], _NODE_TYPES[args[1][0]]
+    device = 0
+    if kind == _stat.S_IFIFO:
+        if len(args) != 2:
+            return show_usage(p, "mknod")
+    else:
+        if len(args) != 4:
+            return show_usage(p, "mknod")
+        major = _dev_number(p, args[2], 4095)
+        minor = _dev_number(p, args[3], 1048575) if major is not None else None
+        if major is None or minor is None:
+            return 1
+        device = os.makedev(major, minor)
+        if p.world.uid != 0 or p.world.id_maps.user_namespace:
+            p.perror(name, errno.EPERM)
+            return 1
+    err = _make_node(p, name, mode, exact, kind, device)
+    if err is not None:
+        p.perror(name, err)
+        return 1
+    return 0

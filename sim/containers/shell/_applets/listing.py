@@ -120,7 +120,10 @@ def ls(p: Proc) -> int:
                 when = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(int(st.st_mtime)))
             else:
                 when = _ls_time(int(st.st_mtime), now)
-            text += f"{mode_string(st.st_mode):<10s} {st.st_nlink:4d} {owner[:8]:<8s} {group[:8]:<8s} {st.st_size:9d} {when} "
+            # busybox prints a device's numbers where the size goes ("%4u,%4u ").
+            size = (f"{os.major(st.st_rdev):4d},{os.minor(st.st_rdev):4d}"
+                    if _stat.S_ISCHR(st.st_mode) or _stat.S_ISBLK(st.st_mode) else f"{st.st_size:9d}")
+            text += f"{mode_string(st.st_mode):<10s} {st.st_nlink:4d} {owner[:8]:<8s} {group[:8]:<8s} {size} {when} "
         text += name
         if long and _stat.S_ISLNK(st.st_mode):
             try:

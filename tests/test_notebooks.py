@@ -65,6 +65,17 @@ EXPECTED = {
         "<none>:<none>",
         "second machine: every blob from the mirror's cache",
     ],
+    "06_namespaces_and_networks.ipynb": [
+        "solo printed: PID 1 inside, hostname ",
+        "PID 1 inside is PID ",
+        "cat /proc/self/uid_map inside solo:",
+        "uid 1000 inside -> host 100999; host root reads inside as 65534",
+        "a path web -> db exists in the graph (netns - veth - bridge - host - bridge - veth - netns), yet no packet takes it",
+        "sharing a bridge: api-web, api-db",
+        "web resolves db -> None",
+        "the reachability matrix equals 'shares a bridge in the graph': True",
+        "removed the containers and networks: none of this notebook's",
+    ],
 }
 # ... and only on the kernel.
 EXPECTED_REAL = {
@@ -77,6 +88,12 @@ EXPECTED_REAL = {
         "model and kernel: the same manifest digest for the same image",
         "the mirror answered with its upstream stopped",
         "stopped 3 registry servers",
+    ],
+    "06_namespaces_and_networks.ipynb": [
+        "ps inside solo:",
+        "1 root     sleep 300",
+        "/cmdline on the host reads 'sleep 300'",
+        "solo's PID 1: uid 0 inside, uid ",
     ],
 }
 # ... and only as root (cgroup v1 gives an unprivileged user no cgroup to put a limit in).

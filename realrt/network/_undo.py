@@ -16,13 +16,20 @@ from pyroute2 import IPRoute
 
 from realrt.network import _netns, _nft
 from realrt.network._links import LAYERLAB_LINK_PREFIXES, delete_link, layerlab_bridges
+from realrt.network._loop import off_loop
 from sim.errors import InvalidNetworkError
 
 __all__ = ["release"]
 
 
 def release(kind: str, path: str) -> None:
-    """Undo one record: delete the link ``path`` if it exists; unmount and unlink the namespace
+    """See :func:`_release`; pyroute2 refuses a thread running an asyncio loop (a notebook's)."""
+    off_loop(_release, kind, path)
+
+
+def _release(kind: str, path: str) -> None:
+    """Undo one record: delete the link ``path`` if it exists (a bridge also leaves the isolation
+    table's set); unmount and unlink the namespace
     ``path``; delete the isolation table if no ``llbr-*`` bridge is left (a live process's bridges
     keep it).  A path that is not layerlab's raises :class:`~sim.errors.InvalidNetworkError`."""
     if kind == "link":
@@ -30,6 +37,9 @@ def release(kind: str, path: str) -> None:
             raise InvalidNetworkError(f"journal record names link {path!r}, which layerlab does not make")
         with IPRoute(groups=0) as ipr:
             delete_link(ipr, path)
+        if path.startswith("llbr-") and shutil.which("nft") is not None:
+            with _netns.host_lock():
+                _nft.drop_bridge(path)  # a swept bridge leaves the isolation set too, not only the links
     elif kind == "netns":
         _netns.remove(_netns.check_own_path(path))
     elif kind == "nft":

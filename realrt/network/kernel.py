@@ -44,6 +44,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from realrt.journal import Journal, Record
 from realrt.network import _netns, _nft
 from realrt.network._links import LAYERLAB_LINK_PREFIXES, delete_link, layerlab_bridges
+from realrt.network._loop import loop_safe
 from sim.errors import (
     BackendUnavailableError,
     ConflictError,
@@ -100,6 +101,7 @@ class KernelNetworks:
     kernel as it is: remove what was made first (or let the journal's sweep do it).
     """
 
+    @loop_safe
     def __init__(self, journal: Journal) -> None:
         require_net_admin()
         self._journal = journal
@@ -110,6 +112,7 @@ class KernelNetworks:
         self._namespaces: dict[str, Record] = {}
         self._nft: Record | None = None
 
+    @loop_safe
     def close(self) -> None:
         self._ipr.close()
 
@@ -121,6 +124,7 @@ class KernelNetworks:
 
     # -- bridges -------------------------------------------------------------------------------
 
+    @loop_safe
     def add_bridge(self, info: NetworkInfo) -> None:
         """Make ``info.bridge`` up with ``info.gateway`` on it (prefix of ``info.subnet``), after
         making sure the isolation table exists and knows the bridge (:mod:`realrt.network._nft`).
@@ -160,6 +164,7 @@ class KernelNetworks:
                         self._drop_bridge_locked(info.bridge)
                     raise
 
+    @loop_safe
     def remove_bridge(self, name: str) -> None:
         """Delete network ``name``'s bridge (``name`` is the *network's* name, as for
         :meth:`sim.network.model.NetworkModel.remove_network`); the isolation table goes with the
@@ -194,6 +199,7 @@ class KernelNetworks:
 
     # -- namespaces ----------------------------------------------------------------------------
 
+    @loop_safe
     def make_netns(self, container_id: str) -> str:
         """A new network namespace for the container, kept at :func:`netns_path`, with ``lo`` up
         (``network="none"`` is exactly this); returns the path.  Refused: an id that cannot name
@@ -219,6 +225,7 @@ class KernelNetworks:
             self._namespaces[path] = rec
         return path
 
+    @loop_safe
     def remove_netns(self, container_id: str) -> None:
         """Delete the container's veths (their host sides go with them, at once rather than when
         the kernel gets round to freeing the namespace), then unmount and unlink its namespace.
@@ -242,6 +249,7 @@ class KernelNetworks:
 
     # -- endpoints -----------------------------------------------------------------------------
 
+    @loop_safe
     def attach(self, endpoint: Endpoint, netns_path: str, index: int) -> None:
         """Connect the namespace at ``netns_path`` to ``endpoint.network``: a veth pair whose host
         side (``endpoint.host_veth``) is enslaved to the bridge and up, whose other side is
@@ -297,6 +305,7 @@ class KernelNetworks:
             finally:
                 os.close(fd)
 
+    @loop_safe
     def detach(self, endpoint: Endpoint, netns_path: str) -> None:
         """Delete the endpoint's veth pair (its ``ethN`` and the routes through it go too: with
         ``eth0`` the default route, as the model has none while no interface is ``eth0``).
@@ -312,6 +321,7 @@ class KernelNetworks:
 
     # -- views ---------------------------------------------------------------------------------
 
+    @loop_safe
     def snapshot(self, where: str) -> list[Interface]:
         """``ip addr`` read back from the kernel, in the model's terms and order (by name).
 
@@ -326,6 +336,7 @@ class KernelNetworks:
             with self._inside(self._where(where)) as ns:
                 return _interfaces(ns, lambda name: True)
 
+    @loop_safe
     def routes(self, netns_path: str) -> list[Route]:
         """``ip route`` (the main table, IPv4) in a namespace (a path or a container id, as for
         :meth:`snapshot`), in the model's order: default routes first, then by device and

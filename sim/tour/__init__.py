@@ -13,7 +13,7 @@ the chapter says so instead of pretending.  Chapters 2 and 3 build images
 and create volumes in a scratch engine of the same backend
 (:func:`sim.tour._common.scratch_engine`), never in the state folder ``layerlab`` uses.
 
-One module a chapter (``_layers``, ``_images``, ``_containers``, ``_vms``, ``_registries``); what
+One module a chapter (``_layers``, ``_images``, ``_containers``, ``_vms``, ``_registries``, ``_networks``); what
 they share (:class:`Tour`, :class:`Chapter`, the scratch engine) is in ``_common``.
 
 Chapter 5, 仓库 (registries), is the seed's third section but comes last: chapters are appended,
@@ -30,6 +30,7 @@ from sim.tour._common import Chapter, Tour
 from sim.tour._containers import chapter_containers
 from sim.tour._images import chapter_images
 from sim.tour._layers import chapter_layers
+from sim.tour._networks import chapter_networks
 from sim.tour._registries import chapter_registries
 from sim.tour._vms import chapter_vms
 
@@ -43,6 +44,7 @@ CHAPTERS: list[Chapter] = [
     Chapter("容器", "Containers, the container layer and volumes", chapter_containers),
     Chapter("容器和虚拟机", "Containers and virtual machines", chapter_vms),
     Chapter("仓库", "Repositories and registries", chapter_registries),
+    Chapter("命名空间和网络", "Namespaces and networks", chapter_networks),
 ]
 
 

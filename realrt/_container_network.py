@@ -81,9 +81,13 @@ class ContainerNetworking:
 
     # -- a container's process starts and ends
 
-    def up(self, container: Any) -> tuple[str | None, list[tuple[str, str]]]:
+    def up(self, container: Any, *, detached: bool = False) -> tuple[str | None, list[tuple[str, str]]]:
         """Before the process starts: the namespace to join (None: none/host as the runtime makes
-        them) and the ``(host file, container path)`` binds for ``/etc/hosts`` and ``/etc/resolv.conf``."""
+        them) and the ``(host file, container path)`` binds for ``/etc/hosts`` and ``/etc/resolv.conf``.
+
+        A ``detached`` process of a root engine always gets a namespace of layerlab's, even with
+        ``--network none`` and no endpoint: :meth:`attached` can only add a veth to a namespace
+        it holds, and ``network connect`` is allowed while such a container runs."""
         mode = container.network_mode
         if mode == "host" or container.id not in self._model.containers():
             return None, []
@@ -93,7 +97,7 @@ class ContainerNetworking:
         for name, text in files.items():
             _rewrite(folder / name, text)
         binds = [(str(folder / "hosts"), "/etc/hosts"), (str(folder / "resolv.conf"), "/etc/resolv.conf")]
-        if mode == "none" and not self._model.endpoints(container=container.id):
+        if mode == "none" and not self._model.endpoints(container=container.id) and (self._rootless or not detached):
             return None, binds  # the runtime's own new namespace with lo: nothing to make
         path = self.kernel.make_netns(container.id)
         self._running[container.id] = Running(path, folder)

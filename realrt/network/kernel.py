@@ -56,7 +56,12 @@ from sim.network.ipam import parse_subnet
 from sim.network.model import Endpoint, Interface, InterfaceKind, NetworkInfo, Route
 from sim.network.names import bridge_name, check_container_id, check_network_name, interface_name, veth_names
 
-__all__ = ["KernelNetworks", "netns_path", "require_net_admin"]
+__all__ = ["KernelNetworks", "netns_path", "require_net_admin", "address_mac"]
+
+
+def address_mac(ip: str) -> str:
+    """``02:42`` and the four bytes of ``ip``: a container interface's MAC, stable per address."""
+    return "02:42:" + ":".join(f"{byte:02x}" for byte in ipaddress.IPv4Address(ip).packed)
 
 _CAP_NET_ADMIN = 12
 _IFF_UP = 0x1
@@ -285,8 +290,12 @@ class KernelNetworks:
                     rec = self._journal.record("link", endpoint.host_veth)
                     self._veths[endpoint.host_veth] = (netns_path, rec)
                     try:
+                        # The MAC the address names (02:42 + its four bytes, as Docker did): IPAM hands a
+                        # freed address out again at once, and a peer's neighbour cache would still map
+                        # it to the old holder's MAC for up to a minute.
                         self._ipr.link("add", ifname=endpoint.host_veth, kind="veth",
-                                       peer={"ifname": endpoint.interface, "net_ns_fd": fd})
+                                       peer={"ifname": endpoint.interface, "net_ns_fd": fd,
+                                             "address": address_mac(str(address.ip))})
                         host = self._require(self._ipr, endpoint.host_veth)
                         _no_ipv6(self._ipr, host)
                         self._ipr.link("set", index=host, master=br_index, state="up")

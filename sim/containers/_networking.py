@@ -152,6 +152,7 @@ class NetworkCommands:
         if not isinstance(mode, str):
             raise InvalidNetworkError(f"--network takes a name, not {mode!r}")
         if mode not in NETWORK_MODES:
+            self._check_networking(mode)  # a rootless engine has no networks: say that, not "not found"
             self.network_model.network(mode)  # NetworkNotFoundError
         if isinstance(publish, str):
             publish = [publish]

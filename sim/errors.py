@@ -86,7 +86,9 @@ class UnsafeLayerError(LayerFormatError):
 
 
 class UnsupportedEntryError(LayerFormatError):
-    """An entry type the model does not represent (devices, FIFOs, sockets, sparse files)."""
+    """An entry type the model does not represent (sparse, contiguous or unknown tar types; a character
+    device 0/0 in a tar, which is the overlay whiteout marker).  FIFOs and devices are represented;
+    sockets are skipped."""
 
 
 class FrozenLayerError(LayerlabError, TypeError):

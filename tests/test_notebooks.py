@@ -1,28 +1,47 @@
-"""Every notebook in notebooks/ runs end to end, once per backend, headless.
+"""The chapter notebooks: sources, committed outputs, and runs on both backends.
 
-The kernel gets ``LAYERLAB_BACKEND`` (which each notebook's first code cell
-honours) and ``MPLBACKEND=Agg``; a cell error fails the test with nbclient's
-traceback.  The committed files must have their outputs cleared and match
-their generator (``notebooks/_generate*.py``: each notebook has exactly one).
+Each chapter is a jupytext percent-format source ``notebooks/NN_name.py`` paired with
+``notebooks/NN_name.ipynb``, which is committed executed on the model (written by
+``notebooks/_refresh.py``). These tests fail when
+
+* a source has no notebook or a notebook no source,
+* a notebook's cells (type and text) differ from its source's (the pair is out of sync),
+* a notebook's outputs are stale: its ``metadata.layerlab.source_sha256`` is not the digest of its
+  source's cells, or it was not executed top to bottom on the model without an error;
+
+and they execute every source headless, once per backend: the kernel gets ``LAYERLAB_BACKEND``
+(which each notebook's first code cell honours) and ``MPLBACKEND=Agg``; a cell error fails the test
+with nbclient's traceback. The whole set on the model must finish within ``MODEL_BUDGET_S``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from .backends import require_real
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _load_refresh() -> ModuleType:  # notebooks/ is not a package: load the script by path
+    spec = importlib.util.spec_from_file_location("_refresh", NOTEBOOK_DIR / "_refresh.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+refresh = _load_refresh()
+SOURCES = refresh.sources()
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-CELL_TIMEOUT = 120  # seconds per cell
+MODEL_BUDGET_S = 60.0  # every notebook on the model, one after the other, in fresh kernels
 
 # Lines a chapter notebook prints on every backend (its own cells assert the facts behind them).
 EXPECTED = {
@@ -107,82 +126,91 @@ def _ids(path: Path) -> str:
     return path.stem
 
 
-def test_there_are_notebooks() -> None:
-    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+class ModelRuns:
+    """Each source executed on the model at most once per test module: (notebook, seconds)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[Path, tuple[nbformat.NotebookNode, float]] = {}
+
+    def run(self, path: Path) -> tuple[nbformat.NotebookNode, float]:
+        if path not in self._runs:
+            nb = refresh.read_source(path)
+            self._runs[path] = (nb, refresh.execute(nb, "sim"))
+        return self._runs[path]
 
 
-@pytest.mark.parametrize("backend", ["sim", pytest.param("real", marks=pytest.mark.real)])
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
-def test_notebook_runs(path: Path, backend: str) -> None:
-    if backend == "real":
-        require_real(rootless=os.geteuid() != 0)  # what sim.connect("real") picks inside the kernel
-    nb = nbformat.read(path, as_version=4)
-    env = {**os.environ, "LAYERLAB_BACKEND": backend, "MPLBACKEND": "Agg"}
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        allow_errors=False,
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
-    )
-    started = time.monotonic()
-    client.execute(env=env)  # raises CellExecutionError, with the cell's traceback, on any error
-    elapsed = time.monotonic() - started
+@pytest.fixture(scope="module")
+def model_runs() -> Iterator[ModelRuns]:
+    yield ModelRuns()
 
+
+def _printed(nb: nbformat.NotebookNode) -> str:
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])]
     errors = [out for out in outputs if out.get("output_type") == "error"]
     assert not errors, errors
-    printed = "".join(out.get("text", "") for out in outputs if out.get("output_type") == "stream")
-    assert f"backend: {backend}" in printed, "the kernel did not see LAYERLAB_BACKEND"
     images = [out for out in outputs if "image/png" in out.get("data", {})]
     assert images, "the notebook drew no figure"
-    for line in EXPECTED.get(path.name, []):
-        assert line in printed, f"{path.name} [{backend}] did not print {line!r}"
+    return "".join(out.get("text", "") for out in outputs if out.get("output_type") == "stream")
+
+
+def test_there_are_notebooks() -> None:
+    assert SOURCES, f"no chapter sources (NN_name.py) in {NOTEBOOK_DIR}"
+
+
+def test_every_source_has_its_notebook() -> None:
+    assert [p.stem for p in SOURCES] == [p.stem for p in NOTEBOOKS], (
+        "each notebooks/NN_name.py needs its NN_name.ipynb and the other way round; "
+        "run .venv/bin/python notebooks/_refresh.py"
+    )
+    assert not list(NOTEBOOK_DIR.glob("_generate*.py")), "the notebooks come from their .py sources now"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=_ids)
+def test_committed_notebook_is_in_sync_and_fresh(path: Path) -> None:
+    source = refresh.read_source(path)
+    notebook_path = path.with_suffix(".ipynb")
+    fix = f"run .venv/bin/python notebooks/_refresh.py {path.stem}"
+    committed = nbformat.read(notebook_path, as_version=4)
+    nbformat.validate(committed)
+    assert refresh.cells_of(committed) == refresh.cells_of(source), f"{notebook_path.name} differs from {path.name}; {fix}"
+    assert committed.metadata.get("jupytext", {}).get("formats") == refresh.FORMATS, f"{notebook_path.name} is not paired"
+    stamp = committed.metadata.get("layerlab", {})
+    assert stamp.get("executed_on") == "sim", f"{notebook_path.name} was not executed on the model; {fix}"
+    assert stamp.get("source_sha256") == refresh.source_digest(source), f"{notebook_path.name}'s outputs are stale; {fix}"
+    code = [cell for cell in committed.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), (
+        f"{notebook_path.name} was not executed top to bottom in one kernel; {fix}"
+    )
+    printed = _printed(committed)
+    assert "backend: sim" in printed
+    for line in EXPECTED.get(notebook_path.name, []):
+        assert line in printed, f"the committed {notebook_path.name} does not show {line!r}; {fix}"
+    assert 'BACKEND = "sim"' in code[0].source and "LAYERLAB_BACKEND" in code[0].source
+
+
+@pytest.mark.parametrize("backend", ["sim", pytest.param("real", marks=pytest.mark.real)])
+@pytest.mark.parametrize("path", SOURCES, ids=_ids)
+def test_notebook_runs(path: Path, backend: str, model_runs: ModelRuns) -> None:
+    if backend == "sim":
+        nb, elapsed = model_runs.run(path)
+    else:
+        require_real(rootless=os.geteuid() != 0)  # what sim.connect("real") picks inside the kernel
+        nb = refresh.read_source(path)
+        elapsed = refresh.execute(nb, backend)  # raises CellExecutionError, with the cell's traceback
+    printed = _printed(nb)
+    name = path.with_suffix(".ipynb").name
+    assert f"backend: {backend}" in printed, "the kernel did not see LAYERLAB_BACKEND"
+    for line in EXPECTED.get(name, []):
+        assert line in printed, f"{name} [{backend}] did not print {line!r}"
     if backend == "real":
-        for line in EXPECTED_REAL.get(path.name, []) + (EXPECTED_ROOT.get(path.name, []) if os.geteuid() == 0 else []):
-            assert line in printed, f"{path.name} [real] did not print {line!r}"
-    print(f"{path.name} [{backend}] ran in {elapsed:.1f} s")
+        for line in EXPECTED_REAL.get(name, []) + (EXPECTED_ROOT.get(name, []) if os.geteuid() == 0 else []):
+            assert line in printed, f"{name} [real] did not print {line!r}"
+    print(f"{name} [{backend}] ran in {elapsed:.1f} s")
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
-def test_notebook_committed_clean(path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, "commit notebooks with outputs cleared"
-    first_code = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert 'BACKEND = "sim"' in first_code.source and "LAYERLAB_BACKEND" in first_code.source
-
-
-GENERATORS = sorted(NOTEBOOK_DIR.glob("_generate*.py"))
-
-
-def _load_generator(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    return generator
-
-
-@pytest.mark.parametrize("path", GENERATORS, ids=_ids)
-def test_notebooks_match_generator(path: Path) -> None:
-    generator = _load_generator(path)
-    assert generator.NOTEBOOKS, f"{path.name} generates no notebook"
-    for name, cells in generator.NOTEBOOKS.items():
-        committed = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
-        fresh = generator.build(cells)
-        assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], (
-            f"{name} differs from notebooks/{path.name}; run .venv/bin/python notebooks/{path.name}"
-        )
-
-
-def test_every_notebook_has_one_generator() -> None:
-    """Each committed notebook comes from exactly one generator, so the test above covers it."""
-    owners: dict[str, list[str]] = {}
-    for path in GENERATORS:
-        for name in _load_generator(path).NOTEBOOKS:
-            owners.setdefault(name, []).append(path.name)
-    for notebook in NOTEBOOKS:
-        assert len(owners.get(notebook.name, [])) == 1, (notebook.name, owners.get(notebook.name))
+def test_the_model_runs_every_notebook_within_budget(model_runs: ModelRuns) -> None:
+    """Reuses the runs above; runs the ones a -k or -m left out."""
+    times = {path.stem: model_runs.run(path)[1] for path in SOURCES}
+    total = sum(times.values())
+    print("model run times: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()) + f"; total {total:.1f} s")
+    assert total < MODEL_BUDGET_S, f"the notebooks took {total:.1f} s on the model (budget {MODEL_BUDGET_S:.0f} s)"

@@ -1,67 +1,49 @@
-"""Write notebook 06 (命名空间和网络 namespaces and networks) from the cells below (outputs cleared).
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-    .venv/bin/python notebooks/_generate_06.py
+# %% [markdown]
+# # 第 6 章 命名空间和网络 / Chapter 6: Namespaces and networks
+#
+# > 容器的实质是进程，与直接在宿主执行的进程不同，容器进程运行于自己的命名空间。因此容器拥有良好的隔离性，容器也有自己的
+# > 文件系统、网络配置、进程空间、甚至是用户的 ID 空间。因为容器的沙箱特性，使用容器封装的应用要比直接运行在宿主机上有更高的安全性。
+#
+# A container **is a process (进程)**, but one that runs in **namespaces (命名空间)** of its own: it has its own
+# root file system, its own **network configuration (网络配置)**, its own **process space (进程空间)** and even
+# its own **user ID space (用户的 ID 空间)**, and this sandbox makes it safer than a process run directly on the
+# host. Notebook 03 showed the file system; this notebook shows the rest, each thing twice: as the container
+# sees it and as the host sees it.
+#
+# * `BACKEND = "sim"`: layerlab's model (`sim.network`: namespaces, uid maps, bridges, veth pairs, addresses,
+#   `/etc/hosts`, reachability), which runs anywhere.
+# * `BACKEND = "real"`: the Linux engine. The sandbox part (namespaces, PIDs, uid maps) works as root and
+#   rootless; the networks (bridges and veth pairs on the host, made with pyroute2) need root, and the
+#   notebook then builds them for real, shows `ip addr` and `ps` inside, sends a request from one container
+#   to another by name, and checks that the kernel's view equals the model's. A rootless engine cannot make
+#   networks: the notebook says so and runs that part on the model.
+#
+# Nothing here leaves this machine: the networks never route to the outside. The environment variable
+# `LAYERLAB_BACKEND`, when set, overrides the cell below (the tests run this notebook both ways).
 
-The same conventions as ``_generate.py`` (whose ``md``, ``code`` and ``build`` are reused): the
-committed ``.ipynb`` is what the tests execute; edit the cells here and regenerate.
-
-The seed's 容器 section says a container is a process in namespaces of its own, with its own file
-system, network configuration, process space and user ID space; notebook 03 showed the file system,
-this one the rest: the model's views first, then, with ``BACKEND = "real"`` (as root), the same
-built on the kernel and compared with the model.
-"""
-
-from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-
-
-def _load_base():  # notebooks/ is not a package: load the sibling generator by path
-    spec = importlib.util.spec_from_file_location("_generate", HERE / "_generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_base = _load_base()
-md, code, build = _base.md, _base.code, _base.build
-
-NETWORKS_06 = [
-    md(r"""
-# 第 6 章 命名空间和网络 / Chapter 6: Namespaces and networks
-
-> 容器的实质是进程，与直接在宿主执行的进程不同，容器进程运行于自己的命名空间。因此容器拥有良好的隔离性，容器也有自己的
-> 文件系统、网络配置、进程空间、甚至是用户的 ID 空间。因为容器的沙箱特性，使用容器封装的应用要比直接运行在宿主机上有更高的安全性。
-
-A container **is a process (进程)**, but one that runs in **namespaces (命名空间)** of its own: it has its own
-root file system, its own **network configuration (网络配置)**, its own **process space (进程空间)** and even
-its own **user ID space (用户的 ID 空间)**, and this sandbox makes it safer than a process run directly on the
-host. Notebook 03 showed the file system; this notebook shows the rest, each thing twice: as the container
-sees it and as the host sees it.
-
-* `BACKEND = "sim"`: layerlab's model (`sim.network`: namespaces, uid maps, bridges, veth pairs, addresses,
-  `/etc/hosts`, reachability), which runs anywhere.
-* `BACKEND = "real"`: the Linux engine. The sandbox part (namespaces, PIDs, uid maps) works as root and
-  rootless; the networks (bridges and veth pairs on the host, made with pyroute2) need root, and the
-  notebook then builds them for real, shows `ip addr` and `ps` inside, sends a request from one container
-  to another by name, and checks that the kernel's view equals the model's. A rootless engine cannot make
-  networks: the notebook says so and runs that part on the model.
-
-Nothing here leaves this machine: the networks never route to the outside. The environment variable
-`LAYERLAB_BACKEND`, when set, overrides the cell below (the tests run this notebook both ways).
-"""),
-    code(r"""
+# %%
 import os
 
 BACKEND = "sim"  # "sim" (the model) or "real" (the Linux engine; its networks need root)
 BACKEND = os.environ.get("LAYERLAB_BACKEND") or BACKEND
 print("backend:", BACKEND)
-"""),
-    code(r'''
+
+# %%
 import contextlib
 import io
 import shutil
@@ -157,29 +139,29 @@ with on_error():
     cleanup.callback(engine.close)
     cleanup.callback(remove_everything, engine)  # runs before close: last registered, first undone
 print(engine, "| user namespace:", engine.id_maps.kind)
-'''),
-    md(r"""
-## 6.1 命名空间 / A container's namespaces next to the host's
 
-Linux has one kind of namespace for each thing a process can be given a private copy of. A container gets
-new ones; a plain host process shares the host's:
+# %% [markdown]
+# ## 6.1 命名空间 / A container's namespaces next to the host's
+#
+# Linux has one kind of namespace for each thing a process can be given a private copy of. A container gets
+# new ones; a plain host process shares the host's:
+#
+# | kind | 中文 | what is private |
+# |---|---|---|
+# | `mnt` | 挂载 | the mount table: the container's root file system (notebook 03) |
+# | `pid` | 进程 | process IDs: the container's first process is PID 1 |
+# | `net` | 网络 | interfaces, addresses, routes, ports |
+# | `uts` | 主机名 | the hostname |
+# | `ipc` | 进程间通信 | System V IPC, POSIX message queues |
+# | `user` | 用户 | uids and gids (a root engine keeps the host's; a rootless one has its own) |
+# | `cgroup` | 控制组 | the view of the cgroup tree |
+#
+# Each namespace has an inode number; two processes share a namespace exactly when the numbers are equal
+# (`readlink /proc/<pid>/ns/net` prints `net:[4026532001]`). The container `solo` (busybox, `--network none`)
+# says who it is and then sleeps as PID 1. On the kernel we read its namespaces from `/proc` on the host;
+# the model hands out its own (`NamespaceAllocator`).
 
-| kind | 中文 | what is private |
-|---|---|---|
-| `mnt` | 挂载 | the mount table: the container's root file system (notebook 03) |
-| `pid` | 进程 | process IDs: the container's first process is PID 1 |
-| `net` | 网络 | interfaces, addresses, routes, ports |
-| `uts` | 主机名 | the hostname |
-| `ipc` | 进程间通信 | System V IPC, POSIX message queues |
-| `user` | 用户 | uids and gids (a root engine keeps the host's; a rootless one has its own) |
-| `cgroup` | 控制组 | the view of the cgroup tree |
-
-Each namespace has an inode number; two processes share a namespace exactly when the numbers are equal
-(`readlink /proc/<pid>/ns/net` prints `net:[4026532001]`). The container `solo` (busybox, `--network none`)
-says who it is and then sleeps as PID 1. On the kernel we read its namespaces from `/proc` on the host;
-the model hands out its own (`NamespaceAllocator`).
-"""),
-    code(r"""
+# %%
 with on_error():
     engine.create("busybox", 'echo "PID $$ inside, hostname $(hostname)"; exec sleep 300', name="solo")
     engine.start("solo", detach=True)  # the model has no scheduler: its process has run to the end already
@@ -201,16 +183,16 @@ with on_error():
         print("(the model's NamespaceAllocator.for_container would also give solo a new:",
               " ".join(k for k in NAMESPACE_KINDS if k not in modelled.shared_with(NamespaceAllocator().host) and k not in new) + ")")
     assert {"mnt", "pid", "net", "uts", "ipc"} <= set(new)
-"""),
-    md(r"""
-## 6.2 进程空间 / PID 1 inside is PID N outside
 
-In its own PID namespace the container's command is **PID 1** (it printed `$$` itself). The host sees the
-same process under an ordinary PID, and a container sees none of the host's processes: `ps` inside lists
-only its own. The hostname is the container's too (its UTS namespace; Docker's default is the first 12
-characters of the container's id). Side by side, the host's view and the container's:
-"""),
-    code(r"""
+# %% [markdown]
+# ## 6.2 进程空间 / PID 1 inside is PID N outside
+#
+# In its own PID namespace the container's command is **PID 1** (it printed `$$` itself). The host sees the
+# same process under an ordinary PID, and a container sees none of the host's processes: `ps` inside lists
+# only its own. The hostname is the container's too (its UTS namespace; Docker's default is the first 12
+# characters of the container's id). Side by side, the host's view and the container's:
+
+# %%
 with on_error():
     print("solo printed:", said)
     if KERNEL:
@@ -238,22 +220,22 @@ with on_error():
            ("net namespace", host_ns.net, solo_ns.net)],
           ("", "host (this machine)", "container solo"))
     assert view.pid_inside == 1 and solo_interfaces == ["lo"] and said == f"PID 1 inside, hostname {solo_hostname}"
-"""),
-    md(r"""
-## 6.3 用户的 ID 空间 / User IDs: the uid map
 
-A uid is a number *inside a user namespace*; the kernel turns it into a host uid through the namespace's
-**uid map**, rows of `inside outside count` (`/proc/self/uid_map`). layerlab's engines have one of three
-(`sim.containers.userns.IdMaps`, the same on both backends):
+# %% [markdown]
+# ## 6.3 用户的 ID 空间 / User IDs: the uid map
+#
+# A uid is a number *inside a user namespace*; the kernel turns it into a host uid through the namespace's
+# **uid map**, rows of `inside outside count` (`/proc/self/uid_map`). layerlab's engines have one of three
+# (`sim.containers.userns.IdMaps`, the same on both backends):
+#
+# * **host**: no user namespace (a root engine, Docker's default): `0 0 4294967295`, uid N is uid N.
+# * **single**: rootless without a subordinate range: only uid 0 exists inside, and it is the caller.
+# * **subordinate**: rootless with a range in `/etc/subuid` and `/etc/subgid` (written by `newuidmap` and
+#   `newgidmap`, as podman does): 0 inside is the caller, 1, 2 ... inside are the range.
+#
+# In the last two, root inside a container is an unprivileged user on the host: the safety the seed promises.
 
-* **host**: no user namespace (a root engine, Docker's default): `0 0 4294967295`, uid N is uid N.
-* **single**: rootless without a subordinate range: only uid 0 exists inside, and it is the caller.
-* **subordinate**: rootless with a range in `/etc/subuid` and `/etc/subgid` (written by `newuidmap` and
-  `newgidmap`, as podman does): 0 inside is the caller, 1, 2 ... inside are the range.
-
-In the last two, root inside a container is an unprivileged user on the host: the safety the seed promises.
-"""),
-    code(r"""
+# %%
 with on_error():
     inside_map = engine.exec("solo", "cat /proc/self/uid_map").output
     print("cat /proc/self/uid_map inside solo:")
@@ -285,8 +267,9 @@ with on_error():
         to = {uid: maps.uid_to_host(uid) for uid in (0, 1000)}
         print(f"{label:<44} uid 0 inside -> host {to[0]}; uid 1000 inside -> host {to[1000] if to[1000] is not None else 'unmapped'}; "
               f"host root reads inside as {maps.uid_from_host(0)}")
-"""),
-    code(r"""
+
+
+# %%
 def draw_uid_maps(mappings):
     # Each map: ids inside on top, the host's below, a band from each row's inside range to its outside
     # range. The axis is symlog: 0, 1000, 100000 and 4294967295 all fit.
@@ -303,28 +286,28 @@ def draw_uid_maps(mappings):
         ax.set_yticks([0, 1], ["host", "inside"])
         ax.set_title(label, fontsize=9, loc="left")
         ax.legend(fontsize=7, loc="center right", frameon=False)
-    axes[-1].set_xlabel("uid (symlog scale)")
+    axes[-1].set_xlabel("user id, uid (a number, no unit; symlog scale)")
     fig.suptitle("uid maps: which host uid each uid inside the container is")
     fig.tight_layout()
     return fig
 
 
 show(draw_uid_maps(mappings))
-"""),
-    md(r"""
-## 6.4 网络配置 / Two networks, three containers
 
-A layerlab network is a **bridge** on the host (`llbr-` + a hash of the name) holding the first address of
-its subnet (the gateway); the engine's IP address management hands out the next addresses, lowest first,
-from `10.89.N.0/24` (the first N no other network has). A container on a network gets a **veth pair**: one
-end on the host, a port of the bridge (`llv...`), the other end `eth0`, `eth1` ... in the container's network
-namespace, with its address and a default route via the gateway of the network on `eth0`.
+# %% [markdown]
+# ## 6.4 网络配置 / Two networks, three containers
+#
+# A layerlab network is a **bridge** on the host (`llbr-` + a hash of the name) holding the first address of
+# its subnet (the gateway); the engine's IP address management hands out the next addresses, lowest first,
+# from `10.89.N.0/24` (the first N no other network has). A container on a network gets a **veth pair**: one
+# end on the host, a port of the bridge (`llv...`), the other end `eth0`, `eth1` ... in the container's network
+# namespace, with its address and a default route via the gateway of the network on `eth0`.
+#
+# `web` and `api` go on `frontend`, `db` on `backend`, and `api` joins `backend` too. api serves its hostname
+# over HTTP (busybox `httpd` on port 8080). On a rootless engine this part runs on the model: bridges and veth
+# pairs on the host need `CAP_NET_ADMIN` there.
 
-`web` and `api` go on `frontend`, `db` on `backend`, and `api` joins `backend` too. api serves its hostname
-over HTTP (busybox `httpd` on port 8080). On a rootless engine this part runs on the model: bridges and veth
-pairs on the host need `CAP_NET_ADMIN` there.
-"""),
-    code(r"""
+# %%
 NETS = ("frontend", "backend")
 CONTAINERS = {
     "web": ("frontend", ["sleep", "300"]),
@@ -381,13 +364,14 @@ table([(name, e.interface, e.address, e.network, e.host_veth) for name in CONTAI
        for e in net_engine.container_network(name).endpoints],
       ("container", "interface", "address", "network", "host side of the veth pair"))
 print(f"\nbuilt by: {'the kernel (and the model)' if LIVE else 'the model'}")
-"""),
-    md(r"""
-The same host-and-container table for `api`, which is on both networks. The host's column lists layerlab's
-links only (its bridges and the host ends of the veth pairs), as `engine.network_model.interfaces("host")`
-does; the container's lists `lo` and one `ethN` a network, and its routes.
-"""),
-    code(r"""
+
+
+# %% [markdown]
+# The same host-and-container table for `api`, which is on both networks. The host's column lists layerlab's
+# links only (its bridges and the host ends of the veth pairs), as `engine.network_model.interfaces("host")`
+# does; the container's lists `lo` and one `ethN` a network, and its routes.
+
+# %%
 def api_views():
     view = net_engine.container_network("api")
     if LIVE:
@@ -416,18 +400,18 @@ def api_views():
 
 with on_error():
     api_views()
-"""),
-    md(r"""
-## 6.5 网桥和 veth / The bridges and veth pairs as a graph
 
-`engine.network_model.graph()` is a networkx graph of the host, its bridges, the veth pairs and the
-containers' network namespaces; `draw(ax)` draws it in four rows. The graph is connected, but packets do
-not follow every path in it: the host **forwards nothing between bridges** (nor out: the nftables table
-`inet layerlab` drops it), and `api`, on both networks, routes nothing from one to the other (forwarding is
-off in a container's namespace). A bridge only switches between its own ports, so two containers reach
-each other exactly when their namespaces are two veth hops from one bridge node.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 6.5 网桥和 veth / The bridges and veth pairs as a graph
+#
+# `engine.network_model.graph()` is a networkx graph of the host, its bridges, the veth pairs and the
+# containers' network namespaces; `draw(ax)` draws it in four rows. The graph is connected, but packets do
+# not follow every path in it: the host **forwards nothing between bridges** (nor out: the nftables table
+# `inet layerlab` drops it), and `api`, on both networks, routes nothing from one to the other (forwarding is
+# off in a container's namespace). A bridge only switches between its own ports, so two containers reach
+# each other exactly when their namespaces are two veth hops from one bridge node.
+
+# %%
 graph = model.graph()
 fig, ax = plt.subplots(figsize=(12, 5.5))
 model.draw(ax)
@@ -445,16 +429,16 @@ print("sharing a bridge: " + ", ".join(f"{a}-{b}" for (a, b), ok in by_graph.ite
 alone = [net_engine._container(d["container"]).name for n, d in graph.nodes(data=True) if d["kind"] == "netns" and not graph[n]]
 if alone:
     print(f"namespaces with no edge: {', '.join(alone)} (--network none: only lo)")
-"""),
-    md(r"""
-## 6.6 /etc/hosts 和隔离 / Names without a DNS server, and who reaches whom
 
-Every container on a network gets an `/etc/hosts` listing every container it shares a network with (its
-hostname, its name, its aliases on that network), and an `/etc/resolv.conf` with no nameserver: no DNS
-server is reachable, since nothing routes out. The files are rewritten whenever a container joins or
-leaves one of its networks. Two containers reach each other exactly when they share a network.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 6.6 /etc/hosts 和隔离 / Names without a DNS server, and who reaches whom
+#
+# Every container on a network gets an `/etc/hosts` listing every container it shares a network with (its
+# hostname, its name, its aliases on that network), and an `/etc/resolv.conf` with no nameserver: no DNS
+# server is reachable, since nothing routes out. The files are rewritten whenever a container joins or
+# leaves one of its networks. Two containers reach each other exactly when they share a network.
+
+# %%
 with on_error():
     for name in ("api", "web"):
         print(f"cat /etc/hosts in {name}:")
@@ -473,16 +457,16 @@ with on_error():
         print(f"{a} resolves {b} -> {model.resolve(ids[a], b)}")
     assert by_name == by_graph and not by_name[("web", "db")] and by_name[("web", "api")] and by_name[("db", "api")]
     print("the reachability matrix equals 'shares a bridge in the graph': True")
-"""),
-    md(r"""
-## 6.7 真实的网络 / Built on the kernel (`BACKEND = "real"`, as root)
 
-With the real engine as root the three containers above are running: each process got a named network
-namespace (`/run/netns/ll-<id>`), its veth pairs, its addresses and routes, and `/etc/hosts` bind-mounted.
-`ip addr` and `ps` inside, then an HTTP request from `web` to `api` **by name** (busybox `wget`), the same
-from `db` over the other network, and from `web` to `db`, whose name `web` does not even know.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 6.7 真实的网络 / Built on the kernel (`BACKEND = "real"`, as root)
+#
+# With the real engine as root the three containers above are running: each process got a named network
+# namespace (`/run/netns/ll-<id>`), its veth pairs, its addresses and routes, and `/etc/hosts` bind-mounted.
+# `ip addr` and `ps` inside, then an HTTP request from `web` to `api` **by name** (busybox `wget`), the same
+# from `db` over the other network, and from `web` to `db`, whose name `web` does not even know.
+
+# %%
 if LIVE:
     with on_error():
         for name in ("api", "web"):
@@ -492,8 +476,8 @@ if LIVE:
         print(net_engine.exec("api", ["ps"]).output.rstrip())
 else:
     print(f"{NOT_LIVE}: BACKEND = 'real' (as root) shows ip addr and ps inside the containers")
-"""),
-    code(r"""
+
+# %%
 if LIVE:
     with on_error():
         api_hostname = net_engine.exec("api", "hostname").output.strip()
@@ -511,15 +495,15 @@ if LIVE:
         assert refused.exit_code != 0 and dropped.exit_code != 0
 else:
     print(f"{NOT_LIVE} (and the model's shell has no httpd, wget or nc): BACKEND = 'real' (as root) sends the requests")
-"""),
-    md(r"""
-## 6.8 内核与模型一致 / The kernel's view equals the model's
 
-`engine.kernel_network(ref)` reads a running container's interfaces and routes back from the kernel with
-pyroute2 (netlink) into the model's own dataclasses; `engine.container_network(ref)` is the model's view.
-They must be equal, and so must the host's side: layerlab's bridges and veth ends as the kernel lists them.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 6.8 内核与模型一致 / The kernel's view equals the model's
+#
+# `engine.kernel_network(ref)` reads a running container's interfaces and routes back from the kernel with
+# pyroute2 (netlink) into the model's own dataclasses; `engine.container_network(ref)` is the model's view.
+# They must be equal, and so must the host's side: layerlab's bridges and veth ends as the kernel lists them.
+
+# %%
 if LIVE:
     with on_error():
         for name in CONTAINERS:
@@ -534,32 +518,32 @@ if LIVE:
         assert kernel_host == model.interfaces("host")
 else:
     print(f"{NOT_LIVE}: no kernel networks to read back; BACKEND = 'real' (as root) compares the two")
-"""),
-    md(r"""
-## 6.9 与 Docker 的不同 / Where Docker does otherwise
 
-| | Docker | layerlab |
-|---|---|---|
-| default network | `bridge`, with NAT to the outside | `none`: a namespace with only `lo` |
-| names | an embedded DNS server at `127.0.0.11` (user networks) | `/etc/hosts`, rewritten as containers come and go |
-| way out | NAT (masquerade) and a route via the bridge | none, ever: the nftables table `inet layerlab` drops it |
-| `-p 8080:80` | listens on every host address | only on `127.0.0.1` (a userspace forwarder per port) |
-| rootless networks | slirp4netns / pasta | none: `--network none` or `host` only |
+# %% [markdown]
+# ## 6.9 与 Docker 的不同 / Where Docker does otherwise
+#
+# | | Docker | layerlab |
+# |---|---|---|
+# | default network | `bridge`, with NAT to the outside | `none`: a namespace with only `lo` |
+# | names | an embedded DNS server at `127.0.0.11` (user networks) | `/etc/hosts`, rewritten as containers come and go |
+# | way out | NAT (masquerade) and a route via the bridge | none, ever: the nftables table `inet layerlab` drops it |
+# | `-p 8080:80` | listens on every host address | only on `127.0.0.1` (a userspace forwarder per port) |
+# | rootless networks | slirp4netns / pasta | none: `--network none` or `host` only |
+#
+# ## 小结 / Summary
+#
+# | 中文 | English | in layerlab |
+# |---|---|---|
+# | 命名空间 | namespace | `sim.network.NamespaceSet`, `NamespaceAllocator`; `/proc/<pid>/ns/*` |
+# | 进程空间 | PID namespace | `ProcessView`: PID 1 inside, PID N outside |
+# | 用户的 ID 空间 | user namespace, uid map | `engine.id_maps` (`IdMaps`: host, single, subordinate) |
+# | 网络配置 | network configuration | `engine.create_network`, `connect`, `container_network` |
+# | 网桥 / veth | bridge / veth pair | `llbr-*` / `llv*`, `engine.network_model.graph()`, `draw(ax)` |
+# | 隔离 | isolation | `NetworkModel.reachability`; the `inet layerlab` table |
+#
+# `layerlab tour --chapter 6` prints the same story in a terminal; `docs/networks.md` says how it works.
 
-## 小结 / Summary
-
-| 中文 | English | in layerlab |
-|---|---|---|
-| 命名空间 | namespace | `sim.network.NamespaceSet`, `NamespaceAllocator`; `/proc/<pid>/ns/*` |
-| 进程空间 | PID namespace | `ProcessView`: PID 1 inside, PID N outside |
-| 用户的 ID 空间 | user namespace, uid map | `engine.id_maps` (`IdMaps`: host, single, subordinate) |
-| 网络配置 | network configuration | `engine.create_network`, `connect`, `container_network` |
-| 网桥 / veth | bridge / veth pair | `llbr-*` / `llv*`, `engine.network_model.graph()`, `draw(ax)` |
-| 隔离 | isolation | `NetworkModel.reachability`; the `inet layerlab` table |
-
-`layerlab tour --chapter 6` prints the same story in a terminal; `docs/networks.md` says how it works.
-"""),
-    code(r"""
+# %%
 with on_error():
     made = {n.bridge for n in model.networks()} | {e.host_veth for e in model.endpoints()}
     namespaces = [f"/run/netns/ll-{cid[:12]}" for cid in [*ids.values(), engine._container("solo").id]]
@@ -568,15 +552,3 @@ with on_error():
     assert not workdir.exists() and not left, left
     print(f"removed the containers and networks: none of this notebook's {len(made)} links or {len(namespaces)} "
           f"network namespaces is left; removed {workdir}")
-"""),
-]
-
-NOTEBOOKS = {"06_namespaces_and_networks.ipynb": NETWORKS_06}
-
-
-def main() -> None:
-    _base.write(NOTEBOOKS)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,65 +1,49 @@
-"""Write notebook 05 (仓库 repositories and registries) from the cells below (outputs cleared).
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-    .venv/bin/python notebooks/_generate_05.py
+# %% [markdown]
+# # 第 5 章 仓库 / Chapter 5: Repositories and registries
+#
+# > 仓库 (`Repository`) 是 `Docker Registry` 服务中的一个术语。`Docker Registry` 服务用于集中存储、分发镜像。
+#
+# A **Docker Registry (镜像注册服务)** stores images in one place and hands them out. This notebook
+# follows the seed document's section **仓库 —— `Repository`**: what a registry holds (repositories,
+# tags, manifests, layers), `docker push` and `docker pull`, the tag `latest`, the public registry
+# (**Docker Hub**, the default) and its mirrors (**加速器**, "accelerators"), and a **private registry
+# (私有 Docker Registry)** that wants a login. (The seed's third section; it is chapter 5 here because
+# chapters are appended, so the numbers of chapters 1 to 4 never change.)
+#
+# * `BACKEND = "sim"`: the engine is layerlab's model and the registries are model registries
+#   (`sim.registries`: repositories, tags, manifests and blobs by digest, in memory). Runs anywhere.
+# * `BACKEND = "real"`: the engine is the Linux one (its image store on disk, builds in namespaces),
+#   still talking to the model registries; then a second part starts **real registry servers** on
+#   127.0.0.1 (Debian's `docker-registry`, the CNCF Distribution registry: a private one with a login
+#   over TLS, a stand-in Docker Hub and a pull-through mirror of it) and does the same against them.
+#
+# Nothing here reaches a registry beyond this machine: the "Docker Hub" is a model (or a local
+# server) seeded with a busybox image. The environment variable `LAYERLAB_BACKEND`, when set,
+# overrides the cell below (the tests run this notebook both ways).
 
-The same conventions as ``_generate.py`` (whose ``md``, ``code`` and ``build`` are reused): the
-committed ``.ipynb`` is what the tests execute; edit the cells here and regenerate.
-
-The seed puts 仓库 third; it is notebook (and tour chapter) 5 because chapters are appended, so the
-numbers of chapters 1 to 4 never change.
-"""
-
-from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-
-
-def _load_base():  # notebooks/ is not a package: load the sibling generator by path
-    spec = importlib.util.spec_from_file_location("_generate", HERE / "_generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_base = _load_base()
-md, code, build = _base.md, _base.code, _base.build
-
-REGISTRIES_05 = [
-    md(r"""
-# 第 5 章 仓库 / Chapter 5: Repositories and registries
-
-> 仓库 (`Repository`) 是 `Docker Registry` 服务中的一个术语。`Docker Registry` 服务用于集中存储、分发镜像。
-
-A **Docker Registry (镜像注册服务)** stores images in one place and hands them out. This notebook
-follows the seed document's section **仓库 —— `Repository`**: what a registry holds (repositories,
-tags, manifests, layers), `docker push` and `docker pull`, the tag `latest`, the public registry
-(**Docker Hub**, the default) and its mirrors (**加速器**, "accelerators"), and a **private registry
-(私有 Docker Registry)** that wants a login. (The seed's third section; it is chapter 5 here because
-chapters are appended, so the numbers of chapters 1 to 4 never change.)
-
-* `BACKEND = "sim"`: the engine is layerlab's model and the registries are model registries
-  (`sim.registries`: repositories, tags, manifests and blobs by digest, in memory). Runs anywhere.
-* `BACKEND = "real"`: the engine is the Linux one (its image store on disk, builds in namespaces),
-  still talking to the model registries; then a second part starts **real registry servers** on
-  127.0.0.1 (Debian's `docker-registry`, the CNCF Distribution registry: a private one with a login
-  over TLS, a stand-in Docker Hub and a pull-through mirror of it) and does the same against them.
-
-Nothing here reaches a registry beyond this machine: the "Docker Hub" is a model (or a local
-server) seeded with a busybox image. The environment variable `LAYERLAB_BACKEND`, when set,
-overrides the cell below (the tests run this notebook both ways).
-"""),
-    code(r"""
+# %%
 import os
 
 BACKEND = "sim"  # "sim" (the model) or "real" (the Linux engine, then real registry servers on 127.0.0.1)
 BACKEND = os.environ.get("LAYERLAB_BACKEND") or BACKEND
 print("backend:", BACKEND)
-"""),
-    code(r'''
+
+# %%
 import contextlib
 import io
 import json
@@ -136,30 +120,31 @@ if CJK_FONT:
 def bi(en, zh):
     """A figure label: the English term, and the Chinese one when a font can draw it."""
     return f"{en} {zh}" if CJK_FONT else en
-'''),
-    md(r"""
-## 5.1 简介 / A registry holds repositories, a repository holds tags
 
-> 一个 `Docker Registry` 服务中可以包含多个仓库 (`Repository`)；
-> 一个仓库 (`Repository`) 中可以包含多个标签 (`Tag`)；
-> 一个标签 (`Tag`) 对应一个镜像。
 
-| level | 中文 | what it is |
-|---|---|---|
-| registry | 注册服务器 (`Docker Registry`) | a server: `docker.io`, `localhost:5000` |
-| repository | 仓库 | usually one piece of software: `library/busybox`, `lab/hello` |
-| tag | 标签 | usually a version: `1`, `2`, `latest`; **mutable**, it can be moved |
-| manifest | 清单 | the image itself, named by its sha256 **digest**; **immutable** |
-| layer | 层 | the blobs a manifest lists (bottom first), also by digest, stored once |
+# %% [markdown]
+# ## 5.1 简介 / A registry holds repositories, a repository holds tags
+#
+# > 一个 `Docker Registry` 服务中可以包含多个仓库 (`Repository`)；
+# > 一个仓库 (`Repository`) 中可以包含多个标签 (`Tag`)；
+# > 一个标签 (`Tag`) 对应一个镜像。
+#
+# | level | 中文 | what it is |
+# |---|---|---|
+# | registry | 注册服务器 (`Docker Registry`) | a server: `docker.io`, `localhost:5000` |
+# | repository | 仓库 | usually one piece of software: `library/busybox`, `lab/hello` |
+# | tag | 标签 | usually a version: `1`, `2`, `latest`; **mutable**, it can be moved |
+# | manifest | 清单 | the image itself, named by its sha256 **digest**; **immutable** |
+# | layer | 层 | the blobs a manifest lists (bottom first), also by digest, stored once |
+#
+# > 通过 `<仓库名>:<标签>` 的形式来指定需要的镜像，如果不给出标签，则将以 `latest` 作为默认标签。
+#
+# A reference names an image as `<registry>/<repository>:<tag>`. Leave out the registry and it is Docker
+# Hub (`docker.io`, with `library/` for one-word names); leave out the tag and it is `latest`. So
+# `busybox` is `docker.io/library/busybox:latest`. The engine below also knows a private registry,
+# `localhost:5000` (a model one, with one account); the model Docker Hub comes with every engine.
 
-> 通过 `<仓库名>:<标签>` 的形式来指定需要的镜像，如果不给出标签，则将以 `latest` 作为默认标签。
-
-A reference names an image as `<registry>/<repository>:<tag>`. Leave out the registry and it is Docker
-Hub (`docker.io`, with `library/` for one-word names); leave out the tag and it is `latest`. So
-`busybox` is `docker.io/library/busybox:latest`. The engine below also knows a private registry,
-`localhost:5000` (a model one, with one account); the model Docker Hub comes with every engine.
-"""),
-    code(r"""
+# %%
 private = ModelRegistry("localhost:5000", accounts={"student": "s3cret"})  # 私有仓库 with one account
 with on_error():
     engine = sim.connect(BACKEND, registries=RegistryConfig(models=(private,)), **state("builder"))
@@ -171,19 +156,19 @@ print(f"busybox -> {pulled.registry}/{pulled.repository}:{pulled.reference}")
 print("\n".join(pulled.lines()))
 print(f"{pulled.bytes_received:,} B received: the manifest ({pulled.manifest_bytes} B), the config, one layer")
 assert (pulled.registry, pulled.repository, pulled.reference) == ("docker.io", "library/busybox", "latest")
-"""),
-    md(r"""
-## 5.2 公开 Docker Registry / Docker Hub, the default registry
 
-> `Docker Registry` 公开服务是开放给用户使用、允许用户管理镜像的 `Registry` 服务。最常使用的公开服务是官方的
-> `Docker Hub`，这也是默认的 `Registry`。
+# %% [markdown]
+# ## 5.2 公开 Docker Registry / Docker Hub, the default registry
+#
+# > `Docker Registry` 公开服务是开放给用户使用、允许用户管理镜像的 `Registry` 服务。最常使用的公开服务是官方的
+# > `Docker Hub`，这也是默认的 `Registry`。
+#
+# `docker search` asks a registry for its repositories (`GET /v2/_catalog`); `GET /v2/<name>/tags/list` lists
+# a repository's tags; `GET /v2/<name>/manifests/<tag>` answers with the manifest and its digest
+# (`Docker-Content-Digest`); every layer is then fetched by digest from `/v2/<name>/blobs/<digest>`,
+# and checked against it before it is kept.
 
-`docker search` asks a registry for its repositories (`GET /v2/_catalog`); `GET /v2/<name>/tags/list` lists
-a repository's tags; `GET /v2/<name>/manifests/<tag>` answers with the manifest and its digest
-(`Docker-Content-Digest`); every layer is then fetched by digest from `/v2/<name>/blobs/<digest>`,
-and checked against it before it is kept.
-"""),
-    code(r"""
+# %%
 print("search on docker.io:", engine.search("", server="docker.io"))
 print("tags of library/busybox:", engine.registry_tags("busybox"))
 for name, repo in hub.repositories().items():
@@ -195,19 +180,19 @@ print("docker images --digests:")
 for image in engine.images():
     print(f"  {image.tags[0]:<16} {image.digest}  IMAGE ID {image.id[7:19]}")
 assert engine.images()[0].digest == str(pulled.digest)  # the digest the registry gave is the one kept
-"""),
-    md(r"""
-## 5.3 私有 Docker Registry / A private registry, a login, a push
 
-> 可以在本地搭建私有的 `Docker Registry`。
+# %% [markdown]
+# ## 5.3 私有 Docker Registry / A private registry, a login, a push
+#
+# > 可以在本地搭建私有的 `Docker Registry`。
+#
+# `examples/hello` built as `localhost:5000/lab/hello` (no tag: `latest`). Its registry has an account, so a
+# push before `docker login` is refused, and so is a login with a wrong password: both with the typed error
+# `sim.errors.AuthenticationError` (HTTP 401, code `UNAUTHORIZED`, as Distribution answers). The login is
+# checked against the registry before it is kept. A push then sends the blobs first (each skipped when the
+# registry has it, `HEAD /v2/<name>/blobs/<digest>`) and the manifest last.
 
-`examples/hello` built as `localhost:5000/lab/hello` (no tag: `latest`). Its registry has an account, so a
-push before `docker login` is refused, and so is a login with a wrong password: both with the typed error
-`sim.errors.AuthenticationError` (HTTP 401, code `UNAUTHORIZED`, as Distribution answers). The login is
-checked against the registry before it is kept. A push then sends the blobs first (each skipped when the
-registry has it, `HEAD /v2/<name>/blobs/<digest>`) and the manifest last.
-"""),
-    code(r"""
+# %%
 examples = find_examples()
 context_1, context_2 = workdir / "hello-1", workdir / "hello-2"  # version 1 and version 2 of the same program
 shutil.copytree(examples / "hello", context_1)
@@ -230,15 +215,15 @@ pushed_1 = engine.push("localhost:5000/lab/hello")
 print("\n".join(pushed_1.lines()))
 print(f"{pushed_1.bytes_sent:,} B sent")
 assert str(pushed_1.digest) == v1.digest  # the registry names the image by the digest it has here
-"""),
-    md(r"""
-### Pull it on another machine
 
-A second engine (another "machine", with its own image store) logs in and pulls the same reference. The
-manifest's digest and the ImageID arrive unchanged: content addressing makes "the same image" a checkable
-fact, not a promise. Then it runs it.
-"""),
-    code(r"""
+# %% [markdown]
+# ### Pull it on another machine
+#
+# A second engine (another "machine", with its own image store) logs in and pulls the same reference. The
+# manifest's digest and the ImageID arrive unchanged: content addressing makes "the same image" a checkable
+# fact, not a promise. Then it runs it.
+
+# %%
 with on_error():
     other = sim.connect(BACKEND, registries=RegistryConfig(models=(private,)), **state("other"))
     cleanup.callback(other.close)
@@ -248,16 +233,16 @@ print("\n".join(got.lines()))
 print(f"same manifest digest: {got.digest == pushed_1.digest}; same ImageID: {str(got.image_id) == v1.id}")
 print("docker run localhost:5000/lab/hello ->", other.run("localhost:5000/lab/hello", remove=True).stdout.decode().strip())
 assert got.digest == pushed_1.digest and str(got.image_id) == v1.id
-"""),
-    md(r"""
-## 5.4 同一层只存一次 / A second repository: mounted, not sent, stored once
 
-The same image pushed to a second repository, `lab/web`. The engine remembers which repositories of the
-registry hold each blob, so it asks for a **cross-repository mount** (`POST /v2/lab/web/blobs/uploads/?mount=<digest>&from=lab/hello`)
-instead of uploading: `Mounted from lab/hello`, and only the manifest crosses the link. The registry stores
-each blob once however many repositories link it (as Distribution's storage does).
-"""),
-    code(r"""
+# %% [markdown]
+# ## 5.4 同一层只存一次 / A second repository: mounted, not sent, stored once
+#
+# The same image pushed to a second repository, `lab/web`. The engine remembers which repositories of the
+# registry hold each blob, so it asks for a **cross-repository mount** (`POST /v2/lab/web/blobs/uploads/?mount=<digest>&from=lab/hello`)
+# instead of uploading: `Mounted from lab/hello`, and only the manifest crosses the link. The registry stores
+# each blob once however many repositories link it (as Distribution's storage does).
+
+# %%
 engine.tag("localhost:5000/lab/hello", "localhost:5000/lab/web")
 pushed_web = engine.push("localhost:5000/lab/web")
 print("\n".join(pushed_web.lines()))
@@ -266,13 +251,13 @@ print(f"{pushed_web.bytes_sent:,} B sent (the manifest only)\nstored once: local
       f"without de-duplication the two repositories would take {stats.linked_bytes:,} B")
 assert {b.action for b in pushed_web.blobs} == {"mounted"} and pushed_web.bytes_sent == pushed_web.manifest_size
 assert stats.stored_bytes < stats.linked_bytes
-"""),
-    md(r"""
-The registry as a graph: registry → repositories → tags → manifests → layers. Here two tags reach one
-manifest node: one image, stored once. A layer two manifests list is **shared** (orange, from 5.5 on):
-the same bytes under the same digest, stored once. (Each manifest also names a config blob, not drawn.)
-"""),
-    code(r'''
+
+# %% [markdown]
+# The registry as a graph: registry → repositories → tags → manifests → layers. Here two tags reach one
+# manifest node: one image, stored once. A layer two manifests list is **shared** (orange, from 5.5 on):
+# the same bytes under the same digest, stored once. (Each manifest also names a config blob, not drawn.)
+
+# %%
 KIND_COLOURS = dict(registry="#c7c7ef", repository="#8fb3de", tag="#f4e27a", manifest="#9fd39b", layer="#dddddd")
 SHARED_COLOUR = "#f4a261"
 LEVELS = [("registry", "注册服务器"), ("repository", "仓库"), ("tag", "标签"), ("manifest", "清单"), ("layer", "层")]
@@ -377,18 +362,18 @@ graph = registry_graph(private)
 print(f"{private.name}: {sum(1 for n in graph if n[0] == 'repository')} repositories, "
       f"{sum(1 for n in graph if n[0] == 'manifest')} manifest(s), {sum(1 for n in graph if n[0] == 'layer')} distinct layers")
 show(draw_registry(private, "localhost:5000 after pushing one image to two repositories"))
-'''),
-    md(r"""
-## 5.5 `latest` 标签 / Moving `latest`: what the old image becomes
 
-`latest` is not "the newest": it is only the tag used when none is given, and a push moves it. Version 2 of
-the program is built and pushed as `localhost:5000/lab/hello` (so, `latest`). In the registry `latest` now
-names the new manifest; the old manifest is still there, **untagged**, and can be pulled by its digest
-(`name@sha256:...`, which never moves). `lab/web:latest` still names it. On the other machine, the next
-`docker pull` moves its local `latest` too, and its copy of version 1 becomes a dangling image
-(`<none>:<none>`), still known by ImageID and digest.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 5.5 `latest` 标签 / Moving `latest`: what the old image becomes
+#
+# `latest` is not "the newest": it is only the tag used when none is given, and a push moves it. Version 2 of
+# the program is built and pushed as `localhost:5000/lab/hello` (so, `latest`). In the registry `latest` now
+# names the new manifest; the old manifest is still there, **untagged**, and can be pulled by its digest
+# (`name@sha256:...`, which never moves). `lab/web:latest` still names it. On the other machine, the next
+# `docker pull` moves its local `latest` too, and its copy of version 1 becomes a dangling image
+# (`<none>:<none>`), still known by ImageID and digest.
+
+# %%
 v2 = engine.build(context_2, tag="localhost:5000/lab/hello").image
 pushed_2 = engine.push("localhost:5000/lab/hello")
 print("\n".join(pushed_2.lines()))
@@ -409,22 +394,22 @@ for image in other.images():
 dangling = [i for i in other.images() if not i.tags]
 assert [i.id for i in dangling] == [v1.id]
 show(draw_registry(private, "localhost:5000 after latest moved to version 2"))
-"""),
-    md(r"""
-## 5.6 国内镜像加速器 / A mirror of Docker Hub
 
-> 因为网络原因国内的云服务商提供了针对 `Docker Hub` 的镜像服务 (`Registry Mirror`)，这些镜像服务被称为**加速器**。
+# %% [markdown]
+# ## 5.6 国内镜像加速器 / A mirror of Docker Hub
+#
+# > 因为网络原因国内的云服务商提供了针对 `Docker Hub` 的镜像服务 (`Registry Mirror`)，这些镜像服务被称为**加速器**。
+#
+# A **mirror (加速器)** is a pull-through cache in front of one upstream registry. Docker's
+# `registry-mirrors` setting sends **Docker Hub pulls only** to it, first; when the mirror fails or lacks the
+# image, the engine asks the hub itself. The first pull through the mirror fetches every blob from the
+# upstream and keeps it; the next pull, from any machine, gets the blobs from the mirror's cache. Tag
+# lookups still go upstream first (a tag can move; a digest cannot). Pushes go to the registry, never a
+# mirror.
+#
+# Two machines configured with the same mirror pull `busybox`; every registry counts the bytes it sends.
 
-A **mirror (加速器)** is a pull-through cache in front of one upstream registry. Docker's
-`registry-mirrors` setting sends **Docker Hub pulls only** to it, first; when the mirror fails or lacks the
-image, the engine asks the hub itself. The first pull through the mirror fetches every blob from the
-upstream and keeps it; the next pull, from any machine, gets the blobs from the mirror's cache. Tag
-lookups still go upstream first (a tag can move; a digest cannot). Pushes go to the registry, never a
-mirror.
-
-Two machines configured with the same mirror pull `busybox`; every registry counts the bytes it sends.
-"""),
-    code(r"""
+# %%
 mirror = ModelMirror("localhost:5001", hub.client())  # a pull-through cache of the model Docker Hub
 mirror_config = RegistryConfig(mirrors=("localhost:5001",), models=(hub, mirror))
 traffic = []
@@ -445,8 +430,8 @@ first, second = traffic
 assert first["cache"] == 0 and second["upstream"] == 0 and second["hub_to_mirror"] == second["manifest"]
 print("second machine: every blob from the mirror's cache; only the tag's manifest went upstream "
       f"({second['hub_to_mirror']} B instead of {first['hub_to_mirror']:,} B)")
-"""),
-    code(r"""
+
+# %%
 KiB = 1024
 fig, ax = plt.subplots(figsize=(9, 4.8))
 x = range(len(traffic))
@@ -470,24 +455,24 @@ ax.set_title(bi("Where each byte came from: two pulls through a mirror", "加速
 ax.set_ylim(0, max(bottom + hub_link) * 1.25)
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 show(fig)
-"""),
-    md(r"""
-## 5.7 真实的仓库服务 / The same against real registry servers (`BACKEND = "real"`)
 
-Three real servers on 127.0.0.1 (`realrt.registries.server.RegistryServer`: Debian's `docker-registry`
-with a generated config, each in a folder of `workdir`, on a port the kernel picks):
+# %% [markdown]
+# ## 5.7 真实的仓库服务 / The same against real registry servers (`BACKEND = "real"`)
+#
+# Three real servers on 127.0.0.1 (`realrt.registries.server.RegistryServer`: Debian's `docker-registry`
+# with a generated config, each in a folder of `workdir`, on a port the kernel picks):
+#
+# * a **private registry** with an account: htpasswd (bcrypt) over TLS, its certificate from a CA
+#   generated for it; the engines trust that CA the way Docker does, from `certs.d/<host>/ca.crt`;
+# * a stand-in **Docker Hub** (plain HTTP), seeded with the same busybox image the model hub holds;
+#   the engines' `endpoints` map `docker.io` to it;
+# * a **mirror** (`proxy.remoteurl` = the stand-in hub), the engines' `registry-mirrors`.
+#
+# The real engine logs in, builds version 1 of `examples/hello`, pushes it over HTTPS and another real
+# engine pulls it back; the model builds the same context; `docker images --digests` shows the same manifest
+# digest on both. Every server is registered with `cleanup`, and each cell stops them all if it fails.
 
-* a **private registry** with an account: htpasswd (bcrypt) over TLS, its certificate from a CA
-  generated for it; the engines trust that CA the way Docker does, from `certs.d/<host>/ca.crt`;
-* a stand-in **Docker Hub** (plain HTTP), seeded with the same busybox image the model hub holds;
-  the engines' `endpoints` map `docker.io` to it;
-* a **mirror** (`proxy.remoteurl` = the stand-in hub), the engines' `registry-mirrors`.
-
-The real engine logs in, builds version 1 of `examples/hello`, pushes it over HTTPS and another real
-engine pulls it back; the model builds the same context; `docker images --digests` shows the same manifest
-digest on both. Every server is registered with `cleanup`, and each cell stops them all if it fails.
-"""),
-    code(r"""
+# %%
 servers = []
 if BACKEND == "real":
     from realrt.registries.server import RegistryServer
@@ -501,8 +486,8 @@ if BACKEND == "real":
         print(f"{role:22} {server.url:28} pid {server.pid}  mirror of: {server.mirror_of or '-'}")
 else:
     print("BACKEND is 'sim': no real servers; set BACKEND = 'real' to start three on 127.0.0.1")
-"""),
-    code(r"""
+
+# %%
 if BACKEND == "real":
     with on_error():
         config_dir = workdir / "docker-config"  # config.json (logins) and certs.d, as ~/.docker and /etc/docker
@@ -548,8 +533,8 @@ if BACKEND == "real":
         print("search on the real private registry:", builder.search("", server=real_private.host))
 else:
     print("BACKEND is 'sim': the model registries above are all there is")
-"""),
-    code(r"""
+
+# %%
 if BACKEND == "real":
     with on_error():
         cached = sorted(p.parent.name[:12] for p in (real_mirror.data_dir / "docker/registry/v2/blobs").rglob("data"))
@@ -563,37 +548,25 @@ if BACKEND == "real":
               f"digest {again.digest}")
 else:
     print("BACKEND is 'sim': the mirror above is the model's (ModelMirror)")
-"""),
-    md(r"""
-## 小结 / Summary
 
-| 中文 | English | in layerlab |
-|---|---|---|
-| 注册服务器 | registry (`Docker Registry`) | `ModelRegistry`, `realrt.registries.server.RegistryServer` |
-| 仓库 | repository | `registry.repositories()`, `engine.search(term, server=...)` |
-| 标签 | tag (mutable; `latest` by default) | `engine.tag(src, dst)`, `engine.registry_tags(repo)` |
-| 清单 / 摘要 | manifest / digest (immutable) | `ImageInfo.digest`, `name@sha256:...` |
-| 推送 / 拉取 | push / pull | `engine.push(ref)`, `engine.pull(ref)`: `PushResult`, `PullResult` |
-| 跨仓库挂载 | cross-repository mount | `Mounted from ...`, `RegistryStats.stored_bytes` vs `linked_bytes` |
-| 公开仓库 / Docker Hub | public registry | `engine.registries.hub` (a model, `docker.io`) |
-| 加速器 | registry mirror | `ModelMirror`, `RegistryConfig(mirrors=...)`, `RegistryServer(mirror_of=...)` |
-| 私有仓库 / 登录 | private registry / login | `ModelRegistry(accounts=...)`, `engine.login(...)`, `AuthenticationError` |
+# %% [markdown]
+# ## 小结 / Summary
+#
+# | 中文 | English | in layerlab |
+# |---|---|---|
+# | 注册服务器 | registry (`Docker Registry`) | `ModelRegistry`, `realrt.registries.server.RegistryServer` |
+# | 仓库 | repository | `registry.repositories()`, `engine.search(term, server=...)` |
+# | 标签 | tag (mutable; `latest` by default) | `engine.tag(src, dst)`, `engine.registry_tags(repo)` |
+# | 清单 / 摘要 | manifest / digest (immutable) | `ImageInfo.digest`, `name@sha256:...` |
+# | 推送 / 拉取 | push / pull | `engine.push(ref)`, `engine.pull(ref)`: `PushResult`, `PullResult` |
+# | 跨仓库挂载 | cross-repository mount | `Mounted from ...`, `RegistryStats.stored_bytes` vs `linked_bytes` |
+# | 公开仓库 / Docker Hub | public registry | `engine.registries.hub` (a model, `docker.io`) |
+# | 加速器 | registry mirror | `ModelMirror`, `RegistryConfig(mirrors=...)`, `RegistryServer(mirror_of=...)` |
+# | 私有仓库 / 登录 | private registry / login | `ModelRegistry(accounts=...)`, `engine.login(...)`, `AuthenticationError` |
+#
+# `layerlab tour --chapter 5` prints the same story in a terminal.
 
-`layerlab tour --chapter 5` prints the same story in a terminal.
-"""),
-    code(r"""
+# %%
 cleanup.close()  # last registered first: engines closed, registry servers stopped (SIGTERM, reaped), workdir removed
 assert not any(server.running for server in servers) and not workdir.exists()
 print(f"stopped {len(servers)} registry servers; removed {workdir}")
-"""),
-]
-
-NOTEBOOKS = {"05_registries.ipynb": REGISTRIES_05}
-
-
-def main() -> None:
-    _base.write(NOTEBOOKS)
-
-
-if __name__ == "__main__":
-    main()

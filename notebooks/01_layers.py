@@ -1,55 +1,43 @@
-"""Write the chapter notebooks from the cell sources below (outputs cleared).
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-    .venv/bin/python notebooks/_generate.py
+# %% [markdown]
+# # 第 1 章 镜像与分层存储 / Chapter 1: Images and layered storage
+#
+# This notebook follows the seed document's section **镜像 —— `Image`**: what an image is (a root file
+# system, 根文件系统, made with **Union FS 联合文件系统**) and its main feature, **分层存储
+# (layered storage)**.
+#
+# Everything below runs on one of two engines behind the same interface:
+#
+# * `BACKEND = "sim"`: layerlab's pure-Python model. It runs anywhere and records every step it takes
+#   (copy-ups, whiteouts, opaque directories) so we can draw them.
+# * `BACKEND = "real"`: a real Linux kernel overlayfs mount (needs Linux and root, or unprivileged user
+#   namespaces). The same calls, answered by the kernel; we then look at the files it wrote on disk.
+#
+# Run the notebook once with each and compare. The environment variable `LAYERLAB_BACKEND`, when set,
+# overrides the cell below (that is how the tests run it with both backends).
 
-The committed ``.ipynb`` files are what the tests execute; edit the cells
-here and regenerate rather than editing the JSON by hand.
-"""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-HERE = Path(__file__).resolve().parent
-
-
-def md(text: str) -> nbformat.NotebookNode:
-    return new_markdown_cell(text.strip("\n"))
-
-
-def code(text: str) -> nbformat.NotebookNode:
-    return new_code_cell(text.strip("\n"))
-
-
-LAYERS_01 = [
-    md(r"""
-# 第 1 章 镜像与分层存储 / Chapter 1: Images and layered storage
-
-This notebook follows the seed document's section **镜像 —— `Image`**: what an image is (a root file
-system, 根文件系统, made with **Union FS 联合文件系统**) and its main feature, **分层存储
-(layered storage)**.
-
-Everything below runs on one of two engines behind the same interface:
-
-* `BACKEND = "sim"`: layerlab's pure-Python model. It runs anywhere and records every step it takes
-  (copy-ups, whiteouts, opaque directories) so we can draw them.
-* `BACKEND = "real"`: a real Linux kernel overlayfs mount (needs Linux and root, or unprivileged user
-  namespaces). The same calls, answered by the kernel; we then look at the files it wrote on disk.
-
-Run the notebook once with each and compare. The environment variable `LAYERLAB_BACKEND`, when set,
-overrides the cell below (that is how the tests run it with both backends).
-"""),
-    code(r"""
+# %%
 import os
 
 BACKEND = "sim"  # "sim" (the model) or "real" (kernel overlayfs)
 BACKEND = os.environ.get("LAYERLAB_BACKEND") or BACKEND
 print("backend:", BACKEND)
-"""),
-    code(r"""
+
+# %%
 import io
 import stat
 import tarfile
@@ -63,31 +51,31 @@ from sim import Directory, Layer, RegularFile, Symlink, Whiteout
 
 engine = sim.connect(BACKEND)
 engine
-"""),
-    md(r"""
-## 1.1 简述 / What an image is
 
-> 对于 Linux 而言，内核启动之后，会挂载 root 文件系统来提供空间支持。Docker 镜像就属于特殊的文件系统，相当于一个
-> root 文件系统。
+# %% [markdown]
+# ## 1.1 简述 / What an image is
+#
+# > 对于 Linux 而言，内核启动之后，会挂载 root 文件系统来提供空间支持。Docker 镜像就属于特殊的文件系统，相当于一个
+# > root 文件系统。
+#
+# After the Linux kernel boots it mounts a **root file system (root 文件系统)**. A Docker **image (镜像)** is a
+# special file system that plays that role for a container.
+#
+# > Docker 在设计时，使用 `Union FS` 的技术，将其设计为分层存储的架构。
+#
+# The image is not one disk image but a **stack of layers (层)** joined by a **union file system (联合文件系统)**:
+# on Linux, overlayfs. Each layer is a *changeset* (变更集): files added or changed, files deleted, directories
+# replaced. Layers are listed **bottom first (自底向上)**, as in an OCI manifest: `layers[0]` is the base.
+#
+# We build three layers by hand, the way three build steps would:
+#
+# | layer | role | what it does |
+# |---|---|---|
+# | 0 | base 基础层 | a tiny system: `/bin/sh`, `/bin/ls`, `/etc/os-release`, `/var/log/boot.log` |
+# | 1 | app 应用层 | adds `/app` and downloads `/tmp/src.tar.gz` to build it |
+# | 2 | clean-up 清理层 | deletes `/tmp/src.tar.gz` and replaces `/app/static` wholesale |
 
-After the Linux kernel boots it mounts a **root file system (root 文件系统)**. A Docker **image (镜像)** is a
-special file system that plays that role for a container.
-
-> Docker 在设计时，使用 `Union FS` 的技术，将其设计为分层存储的架构。
-
-The image is not one disk image but a **stack of layers (层)** joined by a **union file system (联合文件系统)**:
-on Linux, overlayfs. Each layer is a *changeset* (变更集): files added or changed, files deleted, directories
-replaced. Layers are listed **bottom first (自底向上)**, as in an OCI manifest: `layers[0]` is the base.
-
-We build three layers by hand, the way three build steps would:
-
-| layer | role | what it does |
-|---|---|---|
-| 0 | base 基础层 | a tiny system: `/bin/sh`, `/bin/ls`, `/etc/os-release`, `/var/log/boot.log` |
-| 1 | app 应用层 | adds `/app` and downloads `/tmp/src.tar.gz` to build it |
-| 2 | clean-up 清理层 | deletes `/tmp/src.tar.gz` and replaces `/app/static` wholesale |
-"""),
-    code(r"""
+# %%
 base = Layer()
 base.add_dir("bin")
 base.add_file("bin/sh", b"\x7fELF" + b"\0" * 2044, mode=0o755)  # a shell-sized stand-in
@@ -137,20 +125,20 @@ for i, layer in enumerate(layers):
     print(f"layer {i} ({names[i]}), {layer.size} bytes of files")
     for path, entry in layer.items():
         print("    " + describe(path, entry))
-"""),
-    md(r"""
-## 1.2 联合挂载 / The union mount: one merged view
 
-Mounting the layers together gives one tree, the **merged view (合并视图)**. Lookup goes from the top layer
-down: the first layer that has a name wins; a **whiteout (白障)** says "this name is deleted"; an **opaque
-directory (不透明目录)** says "nothing below me exists".
+# %% [markdown]
+# ## 1.2 联合挂载 / The union mount: one merged view
+#
+# Mounting the layers together gives one tree, the **merged view (合并视图)**. Lookup goes from the top layer
+# down: the first layer that has a name wins; a **whiteout (白障)** says "this name is deleted"; an **opaque
+# directory (不透明目录)** says "nothing below me exists".
+#
+# The drawing shows every file path as a column. Each row is a layer, bottom first; the top row is what a
+# process in the container sees. Whiteouts are drawn as red hatched boxes, opaque directories as a grey
+# band over everything they hide; in the merged row each file takes the colour of the layer it comes from,
+# and a dashed box means "hidden".
 
-The drawing shows every file path as a column. Each row is a layer, bottom first; the top row is what a
-process in the container sees. Whiteouts are drawn as red hatched boxes, opaque directories as a grey
-band over everything they hide; in the merged row each file takes the colour of the layer it comes from,
-and a dashed box means "hidden".
-"""),
-    code(r"""
+# %%
 COLOURS = ["#8fb3de", "#f4c27a", "#9fd39b", "#d9a6e0", "#f2a3a3"]
 CONTAINER_COLOUR = "#e8e86a"
 
@@ -236,19 +224,21 @@ def draw_stack(layers, names, mount, upper=None, title=""):
     ax.set_ylim(-0.6, merged_y + 0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+    ax.set_xlabel("file (path in the merged view)")
     ax.set_title(title or f"{len(layers)} layers, bottom first ({BACKEND} backend)")
     return fig
 
 
 image = engine.union(layers)  # no writes yet: this is the image as a container would first see it
 show(draw_stack(layers, names, image, title=f"The image: 3 layers and the merged view ({BACKEND})"))
-"""),
-    md(r"""
-Walking the merged view with `os`-shaped calls (`listdir`, `lstat`) gives the same picture as text.
-`/tmp/src.tar.gz` is gone (whiteout in layer 2) and `/app/static` shows only `new.css` (opaque in layer 2),
-yet `/app/server.py` from layer 1 is still there: `/app` itself is merged, only `/app/static` is opaque.
-"""),
-    code(r"""
+
+
+# %% [markdown]
+# Walking the merged view with `os`-shaped calls (`listdir`, `lstat`) gives the same picture as text.
+# `/tmp/src.tar.gz` is gone (whiteout in layer 2) and `/app/static` shows only `new.css` (opaque in layer 2),
+# yet `/app/server.py` from layer 1 is still there: `/app` itself is merged, only `/app/static` is opaque.
+
+# %%
 def walk(fs, path="/"):
     for name in sorted(fs.listdir(path)):
         child = path.rstrip("/") + "/" + name
@@ -264,23 +254,23 @@ for path, st in walk(image):
     print(f"{stat.filemode(st.st_mode)}  {path:<22} {size:>7}   from layer {where}")
 print("/tmp        ->", sorted(image.listdir("/tmp")))
 print("/app/static ->", sorted(image.listdir("/app/static")))
-"""),
-    md(r"""
-## 1.3 特点：分层存储 / Layered storage: a delete does not shrink the image
 
-> 比如在后一层上进行文件删除操作，**仅是在当前层把被删除文件标记为已删除**，在容器运行的时候不会显示已删除的文件。
-> 但在前一层上，文件依旧在，而且会一直跟随镜像存在。
+# %% [markdown]
+# ## 1.3 特点：分层存储 / Layered storage: a delete does not shrink the image
+#
+# > 比如在后一层上进行文件删除操作，**仅是在当前层把被删除文件标记为已删除**，在容器运行的时候不会显示已删除的文件。
+# > 但在前一层上，文件依旧在，而且会一直跟随镜像存在。
+#
+# Deleting a file in a later layer only **marks it deleted (标记为已删除)** in that layer. The earlier layer is
+# immutable, so the file is still stored there and travels with the image forever. That is why
+# `RUN rm /tmp/src.tar.gz` in its own Dockerfile step saves nothing: clean up in the same step that
+# downloads.
+#
+# Each layer is identified by its **DiffID**: the sha256 of its uncompressed tar. A stack of layers is
+# identified by its **ChainID**, which hashes the DiffIDs from the bottom up, so two images that share a
+# base share the base's ChainID, and it is stored once (**复用 reuse**).
 
-Deleting a file in a later layer only **marks it deleted (标记为已删除)** in that layer. The earlier layer is
-immutable, so the file is still stored there and travels with the image forever. That is why
-`RUN rm /tmp/src.tar.gz` in its own Dockerfile step saves nothing: clean up in the same step that
-downloads.
-
-Each layer is identified by its **DiffID**: the sha256 of its uncompressed tar. A stack of layers is
-identified by its **ChainID**, which hashes the DiffIDs from the bottom up, so two images that share a
-base share the base's ChainID, and it is stored once (**复用 reuse**).
-"""),
-    code(r"""
+# %%
 diff_ids = [layer.diff_id for layer in layers]
 chains = sim.chain_ids(diff_ids)
 for i, layer in enumerate(layers):
@@ -303,17 +293,19 @@ for i, layer in enumerate(layers):
 ax.barh(1, visible, color="white", edgecolor="black", hatch="//")
 ax.text(visible + 100, 1, f"{visible} B", va="center", fontsize=8)
 ax.set_yticks([0, 1], ["stored", "visible"])
-ax.set_xlabel("bytes")
+ax.set_xlabel("size (bytes)")
+ax.set_ylabel("bytes counted")
 ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
 ax.set_title("A whiteout hides src.tar.gz but does not remove its bytes")
 show(fig)
-"""),
-    md(r"""
-How does a layer *say* "deleted"? In the OCI tar that is shipped and hashed, a whiteout is an empty
-file named `.wh.<name>` and an opaque directory holds a marker file `.wh..wh..opq`. Here is layer 2's
-tar next to layer 1's, which still contains the whole `src.tar.gz`:
-"""),
-    code(r"""
+
+
+# %% [markdown]
+# How does a layer *say* "deleted"? In the OCI tar that is shipped and hashed, a whiteout is an empty
+# file named `.wh.<name>` and an opaque directory holds a marker file `.wh..wh..opq`. Here is layer 2's
+# tar next to layer 1's, which still contains the whole `src.tar.gz`:
+
+# %%
 def tar_listing(layer):
     with tarfile.open(fileobj=io.BytesIO(layer.tar_bytes()), mode="r:") as tar:
         for info in tar:
@@ -330,16 +322,16 @@ print("layer 1 (app):")
 tar_listing(app)
 print("layer 2 (clean-up):")
 tar_listing(cleanup)
-"""),
-    md(r"""
-## 1.4 容器存储层与写时复制 / The container layer and copy-up
 
-A container runs on the image plus one more, writable layer: the **container storage layer
-(容器存储层)**, the overlay's *upper* directory. The image layers stay read-only. The first time a process
-opens a lower file for writing, the union copies the file up into the container layer (**copy-up,
-写时复制 copy-on-write**). Opening with `O_RDWR` is enough, even if nothing is ever written.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 1.4 容器存储层与写时复制 / The container layer and copy-up
+#
+# A container runs on the image plus one more, writable layer: the **container storage layer
+# (容器存储层)**, the overlay's *upper* directory. The image layers stay read-only. The first time a process
+# opens a lower file for writing, the union copies the file up into the container layer (**copy-up,
+# 写时复制 copy-on-write**). Opening with `O_RDWR` is enough, even if nothing is ever written.
+
+# %%
 image.unmount()
 box = engine.union(layers)  # a fresh container on the same image
 
@@ -353,26 +345,26 @@ for path, entry in box.upper.items():
 box.write_bytes("/etc/os-release", b'NAME="Layerlab Linux"\nVERSION_ID=1.1\n')
 print("the container reads:", box.read_bytes("/etc/os-release").splitlines()[-1])
 print("layer 0 still has:  ", base["etc/os-release"].data.splitlines()[-1])
-"""),
-    md(r"""
-The model keeps a trace of what it did; the kernel keeps none (its evidence is the upper directory on
-disk, which we read back as `box.upper` above and look at directly below).
-"""),
-    code(r"""
+
+# %% [markdown]
+# The model keeps a trace of what it did; the kernel keeps none (its evidence is the upper directory on
+# disk, which we read back as `box.upper` above and look at directly below).
+
+# %%
 if box.events:
     for event in box.events:
         print(event)
 else:
     print(f"the {BACKEND} backend keeps no event trace; box.upper (read from the upper directory) is the evidence")
-"""),
-    md(r"""
-## 1.5 白障 / A whiteout in the container layer
 
-Deleting a file that lives in a lower layer cannot touch that layer. The union writes a **whiteout
-(白障)** into the container layer instead. In the overlay form on disk a whiteout is a **character device
-with device number 0/0**; in a tar it becomes `.wh.<name>`.
-"""),
-    code(r"""
+# %% [markdown]
+# ## 1.5 白障 / A whiteout in the container layer
+#
+# Deleting a file that lives in a lower layer cannot touch that layer. The union writes a **whiteout
+# (白障)** into the container layer instead. In the overlay form on disk a whiteout is a **character device
+# with device number 0/0**; in a tar it becomes `.wh.<name>`.
+
+# %%
 box.unlink("/bin/ls")
 print("/bin now:", sorted(box.listdir("/bin")))
 print("container layer:", [describe(p, e) for p, e in box.upper.items() if p.startswith("bin")])
@@ -388,16 +380,17 @@ if BACKEND == "real":
 else:
     print("\n(the model holds a Whiteout entry; written to disk it becomes a char 0/0 device: "
           "run with BACKEND = 'real' to see the kernel make one)")
-"""),
-    md(r"""
-## 1.6 不透明目录 / An opaque directory
 
-`rm -rf /var/log && mkdir /var/log` removes a directory that lives in a lower layer and creates a new one
-with the same name. The new directory must not show the old contents, so the union marks it **opaque
-(不透明)**. On disk that is the extended attribute `trusted.overlay.opaque = "y"` (`user.overlay.opaque`
-for an unprivileged mount); in a tar, the marker `.wh..wh..opq`.
-"""),
-    code(r"""
+
+# %% [markdown]
+# ## 1.6 不透明目录 / An opaque directory
+#
+# `rm -rf /var/log && mkdir /var/log` removes a directory that lives in a lower layer and creates a new one
+# with the same name. The new directory must not show the old contents, so the union marks it **opaque
+# (不透明)**. On disk that is the extended attribute `trusted.overlay.opaque = "y"` (`user.overlay.opaque`
+# for an unprivileged mount); in a tar, the marker `.wh..wh..opq`.
+
+# %%
 def rm_rf(fs, path):
     if stat.S_ISDIR(fs.lstat(path).st_mode):
         for name in fs.listdir(path):
@@ -418,28 +411,29 @@ if BACKEND == "real":
     value = os.getxattr(os.path.join(box.upper_dir, "var", "log"), prefix + "opaque")
     print(f"on disk: os.getxattr(<upper>/var/log, {prefix + 'opaque'!r}) = {value!r}")
     assert value == b"y"
-"""),
-    md(r"""
-The whole picture, with the container layer drawn above the image layers:
-"""),
-    code(r"""
-show(draw_stack(layers, names, box, upper=box.upper, title=f"Image layers + container layer ({BACKEND})"))
-"""),
-    md(r"""
-This is what `docker commit` would turn into a new image layer: the container layer as an OCI tar,
-with the whiteout and the opaque marker in their tar form.
-"""),
-    code(r"""
-tar_listing(box.upper)
-"""),
-    md(r"""
-## 1.7 模型与内核一致 / The model and the kernel agree
 
-With `BACKEND = "real"` we replay the same steps on the model and compare the two container layers
-entry by entry (paths, kinds, opaque flags, file contents). With `BACKEND = "sim"` there is nothing to
-compare against, so the cell only says so.
-"""),
-    code(r"""
+# %% [markdown]
+# The whole picture, with the container layer drawn above the image layers:
+
+# %%
+show(draw_stack(layers, names, box, upper=box.upper, title=f"Image layers + container layer ({BACKEND})"))
+
+# %% [markdown]
+# This is what `docker commit` would turn into a new image layer: the container layer as an OCI tar,
+# with the whiteout and the opaque marker in their tar form.
+
+# %%
+tar_listing(box.upper)
+
+
+# %% [markdown]
+# ## 1.7 模型与内核一致 / The model and the kernel agree
+#
+# With `BACKEND = "real"` we replay the same steps on the model and compare the two container layers
+# entry by entry (paths, kinds, opaque flags, file contents). With `BACKEND = "sim"` there is nothing to
+# compare against, so the cell only says so.
+
+# %%
 def shape(layer):
     out = {}
     for path, entry in layer.items():
@@ -465,51 +459,21 @@ if BACKEND == "real":
 else:
     print("run with BACKEND = 'real' to compare the model with the kernel")
 box.unmount()
-"""),
-    md(r"""
-## 小结 / Summary
 
-| 中文 | English | in layerlab |
-|---|---|---|
-| 镜像 | image | a list of `Layer`s, bottom first |
-| 分层存储 | layered storage | `engine.union(layers)` |
-| 联合文件系统 | union file system | the model's `UnionFS`, or kernel overlayfs |
-| 只读层 | read-only layer | `Layer.freeze()` |
-| 容器存储层 | container (writable) layer | `mount.upper` |
-| 写时复制 | copy-up / copy-on-write | `open(..., O_RDWR)` copies the file up |
-| 白障 | whiteout | char 0/0 on disk, `.wh.<name>` in a tar |
-| 不透明目录 | opaque directory | `trusted.overlay.opaque=y`, `.wh..wh..opq` |
-| 复用 | reuse | equal ChainIDs are stored once |
-
-`layerlab tour --backend sim` (or `real`) prints the same story in a terminal, including renaming a lower
-directory (`EXDEV`, then `redirect_dir=True`).
-"""),
-]
-
-NOTEBOOKS = {"01_layers.ipynb": LAYERS_01}
-
-
-def build(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"cell-{i:02d}"  # stable ids keep regenerated files diff-free
-    return nb
-
-
-def write(notebooks: dict[str, list[nbformat.NotebookNode]]) -> None:
-    """Build, validate and write each notebook next to the generators (what every generator's main does)."""
-    for name, cells in notebooks.items():
-        nb = build(cells)
-        nbformat.validate(nb)
-        nbformat.write(nb, HERE / name)
-        print("wrote", HERE / name)
-
-
-def main() -> None:
-    write(NOTEBOOKS)
-
-
-if __name__ == "__main__":
-    main()
+# %% [markdown]
+# ## 小结 / Summary
+#
+# | 中文 | English | in layerlab |
+# |---|---|---|
+# | 镜像 | image | a list of `Layer`s, bottom first |
+# | 分层存储 | layered storage | `engine.union(layers)` |
+# | 联合文件系统 | union file system | the model's `UnionFS`, or kernel overlayfs |
+# | 只读层 | read-only layer | `Layer.freeze()` |
+# | 容器存储层 | container (writable) layer | `mount.upper` |
+# | 写时复制 | copy-up / copy-on-write | `open(..., O_RDWR)` copies the file up |
+# | 白障 | whiteout | char 0/0 on disk, `.wh.<name>` in a tar |
+# | 不透明目录 | opaque directory | `trusted.overlay.opaque=y`, `.wh..wh..opq` |
+# | 复用 | reuse | equal ChainIDs are stored once |
+#
+# `layerlab tour --backend sim` (or `real`) prints the same story in a terminal, including renaming a lower
+# directory (`EXDEV`, then `redirect_dir=True`).

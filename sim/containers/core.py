@@ -40,8 +40,8 @@ from sim.containers._container import (
 )
 from sim.containers._distribution import RegistryCommands, seed_hub
 from sim.containers._images import LayerCache, base_image_config, history_entries, image_summary, layer_usage
-from sim.containers._maintenance import MaintenanceCommands
 from sim.containers._init_layer import init_layer
+from sim.containers._maintenance import MaintenanceCommands
 from sim.containers._networking import NetworkCommands
 from sim.containers._security import seccomp_profile
 from sim.containers._users import check_user_spec

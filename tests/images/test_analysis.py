@@ -33,7 +33,7 @@ from sim.layers.changes import Change, ChangeKind
 from sim.layers.layer import Layer, RegularFile
 from sim.layers.unionfs import UnionFS
 from sim.results import HistoryEntry
-from tests.strategies import layer_stacks
+from sim.testing import layer_stacks
 
 WEBAPP = Path(__file__).resolve().parents[2] / "examples" / "webapp"
 

@@ -1,6 +1,6 @@
 """Property tests: the three forms of a layer (memory, OCI tar, overlay directory) agree.
 
-Each property runs on random layers from :func:`tests.strategies.layers`.
+Each property runs on random layers from :func:`sim.testing.layers`.
 The default profile (60 examples) keeps this quick; the ``slow`` variants
 run only with ``LAYERLAB_PROFILE=deep``.
 """
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 
 from sim.layers.layer import Layer, RegularFile
-from tests.strategies import NAMES, ODD_NAMES, layer_stacks, layers
+from sim.testing import NAMES, ODD_NAMES, layer_stacks, layers
 
 ALL_NAMES = NAMES + ODD_NAMES
 any_layer = layers(ALL_NAMES)

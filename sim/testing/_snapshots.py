@@ -1,9 +1,9 @@
-"""What "the model agrees with the kernel" means, as comparable snapshots.
+"""What "two backends agree" means, as comparable snapshots (no hypothesis, no pytest needed).
 
-Every call is turned into ``("ok", value)`` or ``("err", errno)``; trees and
-upper layers into plain dictionaries.  Times are compared exactly when they
-were inherited (before the test began) and only as "changed by the test"
-otherwise, since the two backends cannot share a clock.
+Every call is turned into ``("ok", value)`` or ``("err", "ENOENT")``; trees and upper layers into
+plain dictionaries.  Times are compared exactly when they were inherited (older than ``t0``, the
+moment the test began) and only as "changed by the test" otherwise, since two backends cannot
+share a clock.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from typing import Any
 from sim.interface import FileSystem
 from sim.layers.layer import Directory, Layer, RegularFile, Symlink, Whiteout
 
+#: ``("ok", value)`` or ``("err", errno name)``: what a call did, comparable across backends.
 Outcome = tuple[str, Any]
 
 
 def outcome(call: Callable[[], Any]) -> Outcome:
+    """Run ``call``: ``("ok", its value)``, or ``("err", "ENOENT")`` (the errno's name; the number
+    when it has none) when it raises ``OSError``.  Any other exception propagates."""
     try:
         return ("ok", call())
     except OSError as exc:
@@ -28,10 +31,14 @@ def outcome(call: Callable[[], Any]) -> Outcome:
 
 
 def when(mtime_ns: int, t0: int) -> int | str:
+    """``mtime_ns`` itself when older than ``t0``, else the word ``"changed"``."""
     return mtime_ns if mtime_ns < t0 else "changed"
 
 
 def stat_view(st: os.stat_result, t0: int, *, nlink: bool = True) -> tuple[Any, ...]:
+    """``(type, permission bits, size, nlink, uid, gid, mtime)`` of ``st``: directories show
+    ``"dir"`` for size and mtime (they differ between file systems), mtimes go through :func:`when`,
+    nlink is ``"-"`` when ``nlink`` is false."""
     kind = stat.S_IFMT(st.st_mode)
     size = st.st_size if not stat.S_ISDIR(st.st_mode) else "dir"
     mtime = when(st.st_mtime_ns, t0) if not stat.S_ISDIR(st.st_mode) else "dir"
@@ -39,7 +46,9 @@ def stat_view(st: os.stat_result, t0: int, *, nlink: bool = True) -> tuple[Any, 
 
 
 def tree(fs: FileSystem, t0: int) -> dict[str, tuple[Any, ...]]:
-    """The merged view: every name with type, mode, size, nlink, owner, mtime class and content."""
+    """Every path below ``/`` of ``fs`` mapped to :func:`stat_view` plus the content (bytes of a
+    file, target of a symlink, ``None`` for a directory); a name listed whose ``lstat`` fails maps
+    to ``("listed but absent",)``."""
     out: dict[str, tuple[Any, ...]] = {}
     stack = ["/"]
     while stack:
@@ -63,7 +72,9 @@ def tree(fs: FileSystem, t0: int) -> dict[str, tuple[Any, ...]]:
 
 
 def layer_view(layer: Layer, t0: int) -> dict[str, Any]:
-    """An upper layer as comparable values; hard links as groups."""
+    """Each entry of ``layer`` as a tuple (kind, then the fields both backends keep: ``user.*``
+    xattrs only, without ``user.overlay.*``; file mtimes through :func:`when`), and under the key
+    ``"<links>"`` its hard-link groups."""
     out: dict[str, Any] = {}
     for path, entry in layer.items():
         if isinstance(entry, Whiteout):

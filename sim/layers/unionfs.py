@@ -499,8 +499,12 @@ class UnionFS(UnionMount):
             raise oserror(errno.ENOTDIR, src)
         if s.path == "" or d.path == "":
             raise oserror(errno.EBUSY, src if s.path == "" else dst)
-        if s.path == d.path or (d.obj is not None and d.obj is s.obj):
-            return  # same name or two names of one file: POSIX says do nothing
+        # Two names of one file: POSIX says do nothing.  Lower hard links are one overlay inode only
+        # with index=on (or once both names are in the upper layer); without it the kernel renames.
+        one_file = d.obj is not None and d.obj is s.obj and (
+            self.options.index or (s.upper is not None and d.upper is not None))
+        if s.path == d.path or one_file:
+            return
         is_dir = isinstance(s.obj, Directory)
         if d.path.startswith(s.path + "/"):
             raise oserror(errno.EINVAL, src)

@@ -43,11 +43,11 @@ import stat
 import tarfile
 
 import matplotlib.pyplot as plt
-from IPython.display import Image, display
 from matplotlib.patches import Rectangle
 
 import sim
 from sim import Directory, Layer, RegularFile, Symlink, Whiteout
+from sim.figures import show
 
 engine = sim.connect(BACKEND)
 engine
@@ -142,13 +142,6 @@ for i, layer in enumerate(layers):
 COLOURS = ["#8fb3de", "#f4c27a", "#9fd39b", "#d9a6e0", "#f2a3a3"]
 CONTAINER_COLOUR = "#e8e86a"
 
-
-def show(fig):
-    # Render to PNG and display it: works with any matplotlib backend (Agg in the tests, inline in Jupyter).
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(buf.getvalue()))
 
 
 def top_origin(path, stack):

@@ -43,18 +43,16 @@ BACKEND = os.environ.get("LAYERLAB_BACKEND") or BACKEND
 print("backend:", BACKEND)
 
 # %%
-import io
 import shutil
 import stat
 import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from IPython.display import Image, display
-from matplotlib import font_manager
 from matplotlib.patches import Rectangle
 
 import sim
+from sim.figures import bi, show, use_cjk_font
 
 os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")  # reproducible builds, as in chapter 2
 
@@ -63,14 +61,6 @@ if BACKEND == "real":
     engine = sim.connect("real", state_dir=tempfile.mkdtemp(prefix="state-", dir=workdir))
 else:
     engine = sim.connect("sim")
-
-
-def show(fig):
-    """Render to PNG and display it: works with any matplotlib backend (Agg in the tests, inline in Jupyter)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(buf.getvalue()))
 
 
 def find_examples():
@@ -89,20 +79,7 @@ def short(text, width=44):
 COLOURS = ["#8fb3de", "#f4c27a", "#9fd39b", "#d9a6e0", "#f2a3a3", "#a6d8d8", "#e0c097", "#c7c7ef"]
 CONTAINER_COLOUR = "#e8e86a"
 
-# Figures carry the Chinese terms only when a font can draw them (matplotlib's default DejaVu Sans cannot).
-_CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-              "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Droid Sans Fallback"]
-_installed = {font.name for font in font_manager.fontManager.ttflist}
-CJK_FONT = next((name for name in _CJK_FONTS if name in _installed), None)
-if CJK_FONT:
-    # The CJK font first: matplotlib's fallback from DejaVu Sans to a font collection (.ttc, as WenQuanYi's)
-    # loses the Chinese glyphs; the other way round it falls back to DejaVu Sans for what the CJK font lacks.
-    plt.rcParams["font.sans-serif"] = [CJK_FONT, "DejaVu Sans"]
-
-
-def bi(en, zh):
-    """A figure label: the English term, and the Chinese one when a font can draw it."""
-    return f"{en} {zh}" if CJK_FONT else en
+use_cjk_font()  # figures say the Chinese terms only where a font can draw them
 
 
 context = workdir / "hello"

@@ -45,7 +45,6 @@ print("backend:", BACKEND)
 
 # %%
 import contextlib
-import io
 import json
 import shutil
 import tempfile
@@ -53,13 +52,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import networkx as nx
-from IPython.display import Image, display
-from matplotlib import font_manager
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 import sim
 from sim.errors import AuthenticationError
+from sim.figures import bi, show, use_cjk_font
 from sim.registries import ModelMirror, ModelRegistry
 from sim.registries.config import RegistryConfig
 
@@ -90,14 +88,6 @@ def state(name):
     return {"state_dir": str(workdir / name)} if BACKEND == "real" else {}
 
 
-def show(fig):
-    """Render to PNG and display it: works with any matplotlib backend (Agg in the tests, inline in Jupyter)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(buf.getvalue()))
-
-
 def find_examples():
     """The repository's examples/ folder, looked for from the notebook's folder upwards."""
     for folder in [Path.cwd(), *Path.cwd().parents]:
@@ -106,20 +96,7 @@ def find_examples():
     raise FileNotFoundError("examples/ not found: start Jupyter inside the layerlab repository")
 
 
-# Figures carry the Chinese terms only when a font can draw them (matplotlib's default DejaVu Sans cannot).
-_CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-              "Microsoft YaHei", "SimHei", "PingFang SC", "Heiti SC", "Droid Sans Fallback"]
-_installed = {font.name for font in font_manager.fontManager.ttflist}
-CJK_FONT = next((name for name in _CJK_FONTS if name in _installed), None)
-if CJK_FONT:
-    # The CJK font first: matplotlib's fallback from DejaVu Sans to a font collection (.ttc, as WenQuanYi's)
-    # loses the Chinese glyphs; the other way round it falls back to DejaVu Sans for what the CJK font lacks.
-    plt.rcParams["font.sans-serif"] = [CJK_FONT, "DejaVu Sans"]
-
-
-def bi(en, zh):
-    """A figure label: the English term, and the Chinese one when a font can draw it."""
-    return f"{en} {zh}" if CJK_FONT else en
+use_cjk_font()  # figures say the Chinese terms only where a font can draw them
 
 
 # %% [markdown]

@@ -45,7 +45,6 @@ print("backend:", BACKEND)
 
 # %%
 import contextlib
-import io
 import shutil
 import socket
 import tempfile
@@ -54,12 +53,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import networkx as nx
-from IPython.display import Image, display
 from matplotlib.patches import Polygon
 
 import sim
 from sim.containers.userns import HOST_MAPS, single_maps, subordinate_maps
 from sim.errors import BackendUnavailableError, ConflictError, InvalidNetworkError
+from sim.figures import show
 from sim.network import NamespaceAllocator, NamespaceSet, ProcessView
 from sim.network.namespaces import NAMESPACE_KINDS
 
@@ -91,14 +90,6 @@ def remove_everything(e):
         e.remove(info.id, force=True)
     for network in e.networks():
         e.remove_network(network.name)
-
-
-def show(fig):
-    """Render to PNG and display it: works with any matplotlib backend (Agg in the tests, inline in Jupyter)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    display(Image(buf.getvalue()))
 
 
 def first_line(e, name, timeout=10.0):

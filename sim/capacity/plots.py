@@ -26,7 +26,6 @@ import numpy as np
 from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.font_manager import fontManager
 from matplotlib.text import Text
 
 from sim.capacity.defaults import GiB, MiB
@@ -34,6 +33,7 @@ from sim.capacity.run import Run
 from sim.capacity.scenarios import ScenarioResult
 from sim.capacity.series import KINDS, StartMeasurement, UsageSeries
 from sim.capacity.specs import KIND_ORDER, Spec, VMSpec, container, microvm, vm
+from sim.figures import cjk_font, font_rc
 
 __all__ = ["figure", "fleet", "start_latency", "overlay", "starts", "layers", "same_service", "flash_crowd", "noisy_neighbour",
            "overcommit_sweep", "idle_waste_day", "consolidation_power", "COLOURS"]
@@ -41,16 +41,7 @@ __all__ = ["figure", "fleet", "start_latency", "overlay", "starts", "layers", "s
 #: One colour per kind of instance, used in every figure.
 COLOURS: Mapping[str, str] = {"vm": "#4c72b0", "microvm": "#dd8452", "container": "#55a868"}
 _NAMES = {"vm": "虚拟机 VM", "microvm": "微虚拟机 microVM", "container": "容器 container"}
-_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-                 "SimHei", "Microsoft YaHei", "PingFang SC", "AR PL UMing CN", "Droid Sans Fallback")
-
-
-def _cjk_family() -> str | None:
-    installed = {f.name for f in fontManager.ttflist}
-    return next((name for name in _CJK_FAMILIES if name in installed), None)
-
-
-_CJK = _cjk_family()
+_CJK = cjk_font()
 
 
 @contextlib.contextmanager
@@ -93,8 +84,7 @@ def _builds_figure(fn: Callable[P, Figure]) -> Callable[P, Figure]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
-        rc: dict[str, Any] = {"font.family": ["DejaVu Sans", _CJK]} if _CJK else {}
-        with rc_context(cast(Any, rc)), _no_glyph_warnings():
+        with rc_context(cast(Any, font_rc())), _no_glyph_warnings():
             fig = fn(*args, **kwargs)
         if not _CJK:
             for text in fig.findobj(Text):

@@ -15,6 +15,7 @@ from sim.images._sha256 import as_sha256
 from sim.images.oci import Platform
 from sim.images.reference import DEFAULT_DOMAIN, DEFAULT_TAG, Reference, parse_reference
 from sim.images.store import ImageStore
+from sim.registries.api import RegistryClient
 from sim.registries.auth import Credentials
 from sim.registries.config import Registries
 from sim.registries.model import ModelRegistry
@@ -56,22 +57,22 @@ class RegistryCommands:
         reference = parse_reference(ref)
         wanted = reference.digest or reference.tag or DEFAULT_TAG
         tags = [str(reference)] if reference.digest is None else []
-        errors: list[str] = []
-        clients = self.registries.pull_clients(reference.domain)
-        for n, client in enumerate(clients):
-            last = n == len(clients) - 1
+        *mirrors, registry = self.registries.pull_clients(reference.domain)
+
+        def pull_from(client: RegistryClient) -> PullResult:
+            with client:
+                return pull(self.store, client, reference.path, wanted, tags=tags, platform=platform, progress=progress)
+
+        for mirror in mirrors:
             try:
-                with client:
-                    result = pull(self.store, client, reference.path, wanted, tags=tags, platform=platform,
-                                  progress=progress)
-            except (RegistryUnavailableError, ImageNotFoundError) as exc:
-                if last:
-                    raise
-                errors.append(f"{client.name}: {exc}")  # a mirror that fails is skipped, as Docker does
-                continue
-            self.registries.remember(reference.domain, reference.path, [b.digest for b in result.blobs])
-            return result
-        raise AssertionError("unreachable: the registry itself is always the last client")
+                result = pull_from(mirror)
+                break
+            except (RegistryUnavailableError, ImageNotFoundError):
+                continue  # a mirror that is down or lacks the image is skipped, as Docker does
+        else:
+            result = pull_from(registry)
+        self.registries.remember(reference.domain, reference.path, [b.digest for b in result.blobs])
+        return result
 
     def push(self, ref: str, *, chunk_size: int | None = None, progress: TransferProgress | None = None) -> PushResult:
         """``docker push REF``: the image tagged ``REF`` to its registry (``latest`` when no tag is named)."""

@@ -166,7 +166,6 @@ class NetworkCommands:
             if key in taken or key in mine:
                 raise ConflictError(f"Bind for {p.host_ip}:{p.host_port} failed: port is already allocated")
             mine.add(key)
-        self._check_networking(mode)
         return mode, ports
 
     def _join_networks(self, container: Any) -> None:

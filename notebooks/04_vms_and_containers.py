@@ -36,10 +36,6 @@ BACKEND = os.environ.get("LAYERLAB_BACKEND") or BACKEND
 print("backend:", BACKEND)
 
 # %%
-import io
-
-from IPython.display import Image, display
-
 import sim
 from sim.capacity import (
     DEFAULTS,
@@ -55,13 +51,7 @@ from sim.capacity import (
 )
 from sim.containers.limits import parse_limits
 from sim.errors import BackendUnavailableError
-
-
-def show(fig):
-    """Render to PNG and display it: works with any matplotlib backend (Agg in the tests, inline in Jupyter)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    display(Image(buf.getvalue()))
+from sim.figures import show
 
 
 # %% [markdown]

@@ -200,12 +200,20 @@ def test_notebook_runs(path: Path, backend: str, model_runs: ModelRuns) -> None:
     printed = _printed(nb)
     name = path.with_suffix(".ipynb").name
     assert f"backend: {backend}" in printed, "the kernel did not see LAYERLAB_BACKEND"
+    # sim.figures.show warns about every figure that lacks a title, an axis label with its unit or a legend.
+    figure_warnings = [line for line in _stderr(nb).splitlines() if "FigureWarning" in line]
+    assert figure_warnings == [], f"{name} [{backend}] draws figures that break the rules: {figure_warnings}"
     for line in EXPECTED.get(name, []):
         assert line in printed, f"{name} [{backend}] did not print {line!r}"
     if backend == "real":
         for line in EXPECTED_REAL.get(name, []) + (EXPECTED_ROOT.get(name, []) if os.geteuid() == 0 else []):
             assert line in printed, f"{name} [real] did not print {line!r}"
     print(f"{name} [{backend}] ran in {elapsed:.1f} s")
+
+
+def _stderr(nb: nbformat.NotebookNode) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []) if out.get("name") == "stderr")
 
 
 def test_the_model_runs_every_notebook_within_budget(model_runs: ModelRuns) -> None:

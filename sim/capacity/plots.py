@@ -367,7 +367,7 @@ def noisy_neighbour(result: ScenarioResult) -> Figure:
 
 
 _SWEEP_PANELS = (("energy_kwh", "能耗 energy (kWh)"), ("hosts", "开机主机 hosts on"),
-                 (None, "利用率 utilisation"), ("unmet_fraction", "未满足 CPU unmet fraction"),
+                 (None, "利用率 utilisation (fraction of capacity)"), ("unmet_fraction", "未满足 CPU unmet fraction"),
                  ("host_oom_kills", "主机杀进程 host OOM kills"))
 
 

@@ -10,9 +10,10 @@ import matplotlib
 import pytest
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from sim.figures import FigureWarning, figure_problems, show  # noqa: E402
+from sim.figures import FigureWarning, figure_problems, show
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +22,7 @@ def _close_figures() -> Iterator[None]:
     plt.close("all")
 
 
-def _good() -> plt.Figure:
+def _good() -> Figure:
     fig, ax = plt.subplots()
     ax.plot([0, 1, 2], [1, 2, 3], label="model")
     ax.plot([0, 1, 2], [1, 2, 4], label="kernel")
@@ -39,7 +40,9 @@ def test_each_broken_rule_is_named() -> None:
     ax = fig.axes[0]
     ax.set_title("")
     ax.set_ylabel("time")
-    ax.get_legend().remove()
+    legend = ax.get_legend()
+    assert legend is not None
+    legend.remove()
     problems = figure_problems(fig)
     assert any("has no title" in p for p in problems)
     assert any("y axis label 'time' gives no unit" in p for p in problems)

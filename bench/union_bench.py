@@ -178,7 +178,7 @@ def build_layers(n_layers: int, counts: Sequence[int]) -> list[sim.Layer]:
         layer = sim.Layer()
         for j in range(counts[i]):
             layer.add_file(file_path(i, j), FILE_DATA)
-        if i == n_layers - 1:
+        if i == n_layers - 1 and n_layers > 1:  # one layer has nothing below it to white out
             for j in range(counts[0] - deleted, counts[0]):
                 layer.add_whiteout(file_path(0, j))
         layers.append(layer.freeze())
@@ -203,7 +203,7 @@ def make_stack(n_layers: int, files: int, per_layer: bool, targets_per_category:
         "bottom": pick(0, counts[0] - deleted),
         "middle": pick(n_layers // 2, counts[n_layers // 2]),
         "top": pick(n_layers - 1, counts[-1]),
-        "whiteout": ["/" + file_path(0, j) for j in range(counts[0] - deleted, counts[0])],
+        "whiteout": ["/" + file_path(0, j) for j in range(counts[0] - deleted, counts[0])] if n_layers > 1 else [],
         "miss": [f"/srv/d{j % NDIRS:02d}/absent_{j:05d}" for j in range(k)],
     }
     st.dirs = {"small": ["/srv"], "large": [f"/srv/d{d:02d}" for d in range(NDIRS)]}
@@ -739,11 +739,90 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+# -- --stat-ratio: warm stat, model / kernel, by depth -------------------------------------
+
+STAT_RATIO_TARGET = 0.5  # issue 15: a warm model stat at most half the kernel's
+
+
+def stat_ratio(args: argparse.Namespace) -> dict[str, Any]:
+    """Warm ``stat`` only, model against kernel ``os.stat``, for each stack of ``args.layers``
+    (default 1, 8, 64 layers of 1,000 files each), every stack alive at once and every round
+    interleaving stacks, categories and both sides.  The ratio per stack is the model's median
+    over all its samples divided by the kernel's (the categories weigh alike)."""
+    real, _, why = real_engine(args, max(args.layers))
+    sim_engine = sim.connect("sim")
+    out: dict[str, Any] = {"layers": args.layers, "files_per_layer": args.files, "kernel": real is not None, "why": why,
+                           "stacks": []}
+    with contextlib.ExitStack() as mounts:
+        lives = []
+        for n in args.layers:
+            log(f"{n} layers: building {args.files:,} files per layer, the model and the mount ...")
+            st = make_stack(n, args.files, True, args.targets, args.seed)
+            mfs = mounts.enter_context(sim_engine.union(st.layers))
+            kfs = None
+            if real is not None:
+                kfs = mounts.enter_context(real.union(st.layers))
+                MY_MOUNTS.append(kfs.mountpoint)
+            cats = [c for c in STAT_CATEGORIES if st.targets[c]]
+            lives.append((st, Live(st, {}, mfs, kfs), cats))
+        sides = ["model"] + (["kernel"] if real is not None else [])
+        acc: dict[tuple[int, str, str], list[int]] = {}
+        rounds = max(3, -(-args.samples // args.targets))
+        with no_gc():
+            for r in range(rounds + 1):  # round 0 warms every name up and is not kept
+                order = sides[r % len(sides):] + sides[:r % len(sides)]
+                for i, (st, live, cats) in enumerate(lives):
+                    for cat in cats:
+                        names = st.targets[cat] * -(-args.targets // len(st.targets[cat]))
+                        for side in order:
+                            samples = acc.setdefault((i, cat, side), []) if r else []
+                            timed_calls(live.fn(side, "stat"), names, samples)
+        for i, (st, live, cats) in enumerate(lives):
+            row: dict[str, Any] = {"layers": st.n_layers, "categories": {}}
+            every: dict[str, list[int]] = {side: [] for side in sides}
+            for cat in cats:
+                row["categories"][cat] = {side: summary(acc[(i, cat, side)]) for side in sides}
+                for side in sides:
+                    every[side] += acc[(i, cat, side)]
+            row["all"] = {side: summary(every[side]) for side in sides}
+            if real is not None:
+                row["ratio"] = ratio(row["all"]["model"]["median"], row["all"]["kernel"]["median"])
+                row["worst_category_ratio"] = max(
+                    ratio(c["model"]["median"], c["kernel"]["median"]) or 0.0 for c in row["categories"].values())
+                row["consistency_problems"] = consistency(live.mfs, live.kfs, st)
+            out["stacks"].append(row)
+    out["pass"] = (all(r["ratio"] <= STAT_RATIO_TARGET for r in out["stacks"]) if real is not None else None)
+    out["leftover_mounts"] = leftover_mounts()
+    return out
+
+
+def render_stat_ratio(res: dict[str, Any]) -> str:
+    lines = ["warm stat through the union: model (sim.UnionFS) / kernel overlayfs os.stat, same run, interleaved",
+             f"  {res['files_per_layer']:,} files per layer; median / p90 per call"]
+    if not res["kernel"]:
+        lines.append(f"  kernel: NOT MEASURED ({res['why']})")
+    rows = []
+    for r in res["stacks"]:
+        cells = [str(r["layers"]), fmt_pair(r["all"]["model"])]
+        if res["kernel"]:
+            cells += [fmt_pair(r["all"]["kernel"]), fmt_ratio(r["ratio"]), fmt_ratio(r["worst_category_ratio"]),
+                      "OK" if not r["consistency_problems"] else f"{len(r['consistency_problems'])} DIFFERENCES"]
+        rows.append(cells)
+    headers = ["layers", "model fs.stat"] + (["kernel os.stat", "model/kernel", "worst category", "agreement"]
+                                             if res["kernel"] else [])
+    lines.append(table(headers, rows))
+    lines.append(f"  categories: {', '.join(STAT_CATEGORIES)} (no whiteout with one layer); target: model/kernel "
+                 f"<= {STAT_RATIO_TARGET}x at every depth: " + ("N/A" if res["pass"] is None else "PASS" if res["pass"] else "FAIL"))
+    return "\n".join(lines)
+
+
 # -- main ---------------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--stat-ratio", action="store_true",
+                   help="only warm stat, model/kernel ratio per depth (default layers 1,8,64 of 1,000 files each)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: layers 4,16, 2,000 files, 10 MB copy-up, fewer samples")
     p.add_argument("--layers", help="comma-separated layer counts (default 16,64,128; --quick 4,16)")
@@ -766,6 +845,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="write the results as JSON to FILE; without FILE print JSON instead of the table")
     a = p.parse_args(argv)
     q = a.quick
+    if a.stat_ratio:
+        a.layers = [int(x) for x in (a.layers or "1,8,64").split(",")]
+        a.files = a.files or 1_000
+        a.samples = a.samples or (3_000 if q else 20_000)
+        if min(a.layers) < 1 or a.files < NDIRS:
+            p.error(f"--stat-ratio needs at least 1 layer and {NDIRS} files per layer")
+        return a
     a.layers = [int(x) for x in (a.layers or ("4,16" if q else "16,64,128")).split(",")]
     a.files = a.files or (2_000 if q else 10_000)
     a.samples = a.samples or (3_000 if q else 20_000)
@@ -824,6 +910,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)  # unwind the context managers, which unmount
     signal.signal(signal.SIGHUP, terminate)
     try:
+        if args.stat_ratio:
+            res = stat_ratio(args)
+            if args.json == "-":
+                json.dump(res, sys.stdout, indent=1, default=str)
+                print()
+            else:
+                print(render_stat_ratio(res))
+                if args.json:
+                    Path(args.json).write_text(json.dumps(res, indent=1, default=str) + "\n")
+            if res["leftover_mounts"]:
+                log(f"WARNING: mounts left behind: {res['leftover_mounts']}")
+            return 0
         results = run(args)
     except KeyboardInterrupt:
         log("interrupted: every mount made so far has been released by its context manager")

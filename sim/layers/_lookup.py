@@ -11,23 +11,42 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sim.layers import _paths
 from sim.layers._lowerview import LowerNode, LowerView
 from sim.layers.layer import Directory, Entry, Layer, RegularFile, Symlink, Whiteout
 
-__all__ = ["MAXSYMLINKS", "Loc", "Lookup", "oserror"]
+__all__ = ["MAXSYMLINKS", "NAME_MAX", "PATH_MAX", "Loc", "Lookup", "check_path", "oserror"]
 
 #: Symlinks one path walk may follow before ``ELOOP`` (Linux ``MAXSYMLINKS``).
 MAXSYMLINKS = 40
+#: Bytes of one name (``ovl_lookup()`` refuses longer with ``ENAMETOOLONG``; ext4's and tmpfs's limit).
+NAME_MAX = 255
+#: Bytes of a path with its NUL (``getname()`` refuses longer with ``ENAMETOOLONG``).
+PATH_MAX = 4096
 _LOOKUP_CACHE_SIZE = 1 << 16
+
+
+_STRERROR = {code: os.strerror(code) for code in errno.errorcode}
 
 
 def oserror(code: int, path: str) -> OSError:
     """The ``OSError`` Linux's ``code`` gives for ``path``."""
-    return OSError(code, os.strerror(code), path)
+    return OSError(code, _STRERROR.get(code) or os.strerror(code), path)
+
+
+def check_path(path: str | bytes) -> None:
+    """``getname()``: ``ENAMETOOLONG`` for a path of ``PATH_MAX`` bytes or more (the NUL counts)."""
+    # A str of fewer than PATH_MAX // 4 characters cannot reach PATH_MAX bytes: no encoding for most paths.
+    if len(path) >= PATH_MAX // 4 and len(path if isinstance(path, bytes) else os.fsencode(path)) >= PATH_MAX:
+        raise oserror(errno.ENAMETOOLONG, os.fsdecode(path))
+
+
+def name_too_long(name: str) -> bool:
+    """Whether one path component is over ``NAME_MAX`` bytes (``ovl_lookup()``'s first check)."""
+    return len(name) > NAME_MAX // 4 and len(os.fsencode(name)) > NAME_MAX
 
 
 @dataclass(slots=True)
@@ -69,6 +88,10 @@ class Lookup:
         self._index = index
         self._lookups: dict[tuple[str, bool], Loc] = {}
         self._lookup_version = -1
+        # stat results of objects only lower layers hold, by path, for follow=True and False: a
+        # frozen lower entry never changes, so only a change of the upper layer's names stales them.
+        # None: no object there (ENOENT), decided by the lower view and the upper names alone.
+        self._stats: tuple[dict[str, os.stat_result | None], dict[str, os.stat_result | None]] = ({}, {})
 
     def root_loc(self) -> Loc:
         return Loc("", self._root, self._lower.nodes[""], "")
@@ -106,12 +129,34 @@ class Lookup:
         version = self._upper._version
         if version != self._lookup_version or len(self._lookups) > _LOOKUP_CACHE_SIZE:
             self._lookups.clear()
+            self._stats[0].clear()
+            self._stats[1].clear()
             self._lookup_version = version
         key = (path, follow)
         loc = self._lookups.get(key)
         if loc is None:
             loc = self._lookups[key] = self.walk_uncached(path, follow=follow)
         return loc
+
+    def stat(self, path: str, follow: bool, make: Callable[[Loc], os.stat_result]) -> os.stat_result:
+        """``make(loc)`` for the existing object at ``path`` (``ENOENT`` when there is none),
+        remembered while the upper layer's names stay the same when only lower layers hold the
+        object (an upper one changes in place: chmod, write ...), or when nothing is there.  The result is the one
+        :meth:`walk_uncached` and ``make`` give: the cache only skips recomputing it."""
+        stats = self._stats[follow]
+        if self._upper._version == self._lookup_version and path in stats:
+            hit = stats[path]
+            if hit is None:
+                raise oserror(errno.ENOENT, path)
+            return hit
+        loc = self.walk(path, follow=follow)
+        if loc.obj is None:
+            stats[path] = None
+            raise oserror(errno.ENOENT, path)
+        result = make(loc)
+        if loc.upper is None and loc.alias is None:
+            stats[path] = result
+        return result
 
     def walk_uncached(self, path: str, *, follow: bool = True) -> Loc:
         """Resolve ``path`` inside the union root, as the kernel walks it.
@@ -122,6 +167,7 @@ class Lookup:
         :data:`MAXSYMLINKS` links raise ``ELOOP``.  A trailing slash follows
         the final symlink and demands a directory.
         """
+        check_path(path)
         pending = list(reversed(_paths.split_union_path(path)))
         must_be_dir = path.endswith("/")
         stack = [self.root_loc()]
@@ -134,6 +180,8 @@ class Lookup:
                 if len(stack) > 1:
                     stack.pop()
                 continue
+            if name_too_long(name):
+                raise oserror(errno.ENAMETOOLONG, path)
             loc = self.child(stack[-1], name)
             last = not pending
             obj = loc.obj
@@ -145,6 +193,7 @@ class Lookup:
                 links += 1
                 if links > MAXSYMLINKS:
                     raise oserror(errno.ELOOP, path)
+                check_path(obj.target)  # a link body is read as a path too (its own PATH_MAX)
                 if obj.target.startswith("/"):
                     del stack[1:]
                 # "a/" as a target demands a directory, as the trailing "/." of "a/." does.
@@ -165,18 +214,16 @@ class Lookup:
             raise oserror(errno.ENOENT, path)
         return loc
 
-    def name(self, path: str, op: str) -> Loc:
-        """The final name of ``path`` without following it, for calls that create or remove it.
-
-        The parent walk comes first (its ENOENT, ENOTDIR, ELOOP win); a final
-        ".", ".." or "/" then gets the errno Linux gives for ``op``.
-        """
-        parent, name = self.split(path)
-        if name is None:
-            raise oserror(_paths.dot_errno(op, _paths.final_dot(path) or "/"), path)
+    def child_checked(self, parent: Loc, name: str, path: str) -> Loc:
+        """:meth:`child` after the lookup's own check: ``ENAMETOOLONG`` for a name over ``NAME_MAX``."""
+        if name_too_long(name):
+            raise oserror(errno.ENAMETOOLONG, path)
         return self.child(parent, name)
 
     def split(self, path: str) -> tuple[Loc, str | None]:
+        """The parent of ``path``'s final name, walked (``getname()`` and the walk's errors),
+        and that name (None for ".", ".." and the root)."""
+        check_path(path)
         parts = _paths.split_union_path(path)
         if not parts:
             return self.root_loc(), None

@@ -8,7 +8,9 @@ redirects).  ``tests/test_differential.py`` checks exactly that against the
 kernel.
 
 The process using it is modelled as root: permission bits are stored and
-reported but never refuse an operation.
+reported but never refuse an operation.  When a call could fail for several
+reasons, the one reported is the kernel's: every call runs the ordered
+checks of :mod:`sim.layers._checks` first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from sim.errors import FrozenLayerError, UnsupportedCommandError
 from sim.interface import UnionMount, UnionOptions
 from sim.layers import _paths
+from sim.layers._checks import Checks
 from sim.layers._entries import Owned
 from sim.layers._lookup import MAXSYMLINKS, Loc, Lookup, oserror
 from sim.layers._lowerview import LowerNode, LowerView
@@ -76,7 +79,10 @@ class UnionFS(UnionMount):
         redirect_dir: bool = False,
         index: bool = False,
         umask: int = 0o022,
+        read_only: bool = False,
     ) -> None:
+        """``read_only`` models a mount made ``MS_RDONLY`` (``ro``): every call that would write
+        fails with ``EROFS``, at the point of the check order where the kernel reports it."""
         if upper is not None and upper.frozen:
             raise FrozenLayerError("the upper layer must be writable; pass Layer() or None")
         self.options = UnionOptions(redirect_dir=redirect_dir, index=index, umask=umask)
@@ -92,6 +98,7 @@ class UnionFS(UnionMount):
         self._union_links: dict[int, int] = {}  # index=on: id(lower file) -> its link count in the union
         self._inos: dict[int, int] = {}
         self._lookup = Lookup(self._upper, self._lower, self._root, self._index)
+        self._checks = Checks(self._lookup, read_only=read_only)
 
     # -- UnionMount --------------------------------------------------------------
 
@@ -197,10 +204,10 @@ class UnionFS(UnionMount):
     # -- os-shaped API -------------------------------------------------------------
 
     def stat(self, path: str) -> os.stat_result:
-        return self._stat(self._lookup.existing(path))
+        return self._lookup.stat(path, True, self._stat)
 
     def lstat(self, path: str) -> os.stat_result:
-        return self._stat(self._lookup.existing(path, follow=False))
+        return self._lookup.stat(path, False, self._stat)
 
     def _ino(self, entry: Entry) -> int:
         return self._inos.setdefault(id(entry), len(self._inos) + 2)
@@ -262,16 +269,16 @@ class UnionFS(UnionMount):
             self._union_links[key[0]] = self._union_links.get(key[0], key[1]) + delta
 
     def listdir(self, path: str = "/") -> list[str]:
-        loc = self._lookup.existing(path)
+        loc = self._checks.use(path)
         if not isinstance(loc.obj, Directory):
             raise oserror(errno.ENOTDIR, path)
         return self._children(loc, listing=True)
 
     def readlink(self, path: str) -> str:
         if _paths.final_dot(path) is not None:
-            self._lookup.existing(path)
+            self._checks.use(path)
             raise oserror(errno.EINVAL, path)
-        loc = self._lookup.existing(path, follow=False)
+        loc = self._checks.use(path, follow=False)
         if not isinstance(loc.obj, Symlink):
             raise oserror(errno.EINVAL, path)
         return loc.obj.target
@@ -282,9 +289,8 @@ class UnionFS(UnionMount):
             raise oserror(errno.EINVAL, path)
         creating = bool(flags & os.O_CREAT)
         exclusive = creating and bool(flags & os.O_EXCL)
-        if creating and path.endswith("/"):
-            self._lookup.split(path)  # the parent walk's errors come first
-            raise oserror(errno.EISDIR, path)
+        if creating:
+            self._checks.open_create(path, exclusive=exclusive)  # parent walk, dots, "name/", NAME_MAX
         if creating and not (exclusive or flags & os.O_NOFOLLOW):
             # O_CREAT through a final symlink whose body ends in "/" is O_CREAT on "target/".
             try:
@@ -301,6 +307,7 @@ class UnionFS(UnionMount):
                 raise oserror(errno.ENOENT, path)
             if path.endswith("/"):
                 raise oserror(errno.EISDIR, path)
+            self._checks.want_write(path)  # lookup_open(): EROFS only when it would create
             entry = RegularFile(mode=mode & ~self.options.umask & 0o7777, mtime_ns=time.time_ns())
             self._place_new(loc, entry)
         else:
@@ -318,8 +325,9 @@ class UnionFS(UnionMount):
             wants_write = access != os.O_RDONLY or bool(flags & os.O_TRUNC)
             if isinstance(entry, Directory):
                 if wants_write or creating:
-                    raise oserror(errno.EISDIR, path)
+                    raise oserror(errno.EISDIR, path)  # do_open() / may_open(), before the mount's EROFS
             elif wants_write:
+                self._checks.want_write(path)
                 entry = self._copy_up(loc)
                 if flags & os.O_TRUNC:
                     assert isinstance(entry, RegularFile)
@@ -343,9 +351,7 @@ class UnionFS(UnionMount):
         self._fds.close(fd)
 
     def mkdir(self, path: str, mode: int = 0o777) -> None:
-        loc = self._lookup.name(path, "mkdir")
-        if loc.obj is not None or loc.path == "":
-            raise oserror(errno.EEXIST, path)
+        loc = self._checks.create(path, "mkdir")
         parent = self._lookup.canonical(_paths.parent_of(loc.path))
         opts = self.options
         over_whiteout = isinstance(loc.upper, Whiteout)
@@ -356,36 +362,19 @@ class UnionFS(UnionMount):
             self._emit(EventKind.OPAQUE, loc.path, None, "created over a whiteout" if over_whiteout else "new in a merged directory")
 
     def rmdir(self, path: str) -> None:
-        loc = self._lookup.name(path, "rmdir")
-        if loc.obj is None:
-            raise oserror(errno.ENOENT, path)
-        if loc.path == "":
-            raise oserror(errno.EBUSY, path)
-        if not isinstance(loc.obj, Directory):
-            raise oserror(errno.ENOTDIR, path)
+        loc = self._checks.remove(path, "rmdir")
         if self._children(loc):
             raise oserror(errno.ENOTEMPTY, path)
         self._remove(loc)
 
     def unlink(self, path: str) -> None:
-        loc = self._lookup.name(path, "unlink")
-        if loc.obj is None:
-            raise oserror(errno.ENOENT, path)
-        if isinstance(loc.obj, Directory):
-            raise oserror(errno.EISDIR, path)
-        if path.endswith("/"):
-            raise oserror(errno.ENOTDIR, path)
+        loc = self._checks.remove(path, "unlink")
         self._adjust_links(loc, -1)
         self._remove(loc)
 
     def symlink(self, target: str, path: str) -> None:
-        loc = self._lookup.name(path, "symlink")
-        if loc.obj is not None:
-            raise oserror(errno.EEXIST, path)
-        if path.endswith("/"):
-            raise oserror(errno.ENOENT, path)  # a trailing slash asks for a directory, not a link
-        if not target:
-            raise oserror(errno.ENOENT, target)
+        self._checks.symlink_target(target)
+        loc = self._checks.create(path, "symlink")
         self._place_new(loc, Symlink(target, mtime_ns=time.time_ns()))
 
     def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
@@ -398,11 +387,7 @@ class UnionFS(UnionMount):
         kind = _stat.S_IFMT(mode) or _stat.S_IFREG
         if kind not in (_stat.S_IFIFO, _stat.S_IFCHR, _stat.S_IFBLK, _stat.S_IFREG, _stat.S_IFSOCK):
             raise oserror(errno.EINVAL, path)
-        loc = self._lookup.name(path, "mknod")
-        if loc.obj is not None or loc.path == "":
-            raise oserror(errno.EEXIST, path)
-        if path.endswith("/"):
-            raise oserror(errno.ENOENT, path)
+        loc = self._checks.create(path, "mknod")
         perm = _stat.S_IMODE(mode) & ~self.options.umask & 0o7777
         now = time.time_ns()
         entry: Entry
@@ -420,12 +405,8 @@ class UnionFS(UnionMount):
         self._place_new(loc, entry)
 
     def link(self, src: str, dst: str, *, follow_symlinks: bool = True) -> None:
-        source = self._lookup.existing(src, follow=follow_symlinks)
-        loc = self._lookup.name(dst, "link")
-        if loc.obj is not None:
-            raise oserror(errno.EEXIST, dst)
-        if dst.endswith("/"):
-            raise oserror(errno.ENOENT, dst)
+        source = self._checks.use(src, follow=follow_symlinks)
+        loc = self._checks.create(dst, "link")
         if isinstance(source.obj, Directory):
             raise oserror(errno.EPERM, src)  # checked after the new name, as vfs_link does
         entry = self._copy_up(source)
@@ -433,13 +414,13 @@ class UnionFS(UnionMount):
         self._place_new(loc, entry)
 
     def chmod(self, path: str, mode: int) -> None:
-        loc = self._lookup.existing(path)
+        loc = self._checks.use(path, write=True)
         entry = self._copy_up(loc)
         assert isinstance(entry, Owned)
         entry.mode = mode & 0o7777
 
     def chown(self, path: str, uid: int, gid: int) -> None:
-        loc = self._lookup.existing(path)
+        loc = self._checks.use(path, write=True)
         entry = self._copy_up(loc)
         assert isinstance(entry, Owned)
         if uid != -1:
@@ -448,13 +429,14 @@ class UnionFS(UnionMount):
             entry.gid = gid
 
     def truncate(self, path: str, length: int) -> None:
-        loc = self._lookup.existing(path)
-        if isinstance(loc.obj, Directory):
+        if length < 0:
+            raise oserror(errno.EINVAL, path)  # do_sys_truncate(): before the path is even walked
+        loc = self._checks.use(path)
+        if isinstance(loc.obj, Directory):  # vfs_truncate(): the type before the mount's EROFS
             raise oserror(errno.EISDIR, path)
         if isinstance(loc.obj, (Fifo, Device)):
-            raise oserror(errno.EINVAL, path)  # do_truncate: only regular files
-        if length < 0:
-            raise oserror(errno.EINVAL, path)
+            raise oserror(errno.EINVAL, path)  # vfs_truncate(): only regular files
+        self._checks.want_write(path)
         entry = self._copy_up(loc)
         assert isinstance(entry, RegularFile)
         buf = entry.buffer()
@@ -474,7 +456,7 @@ class UnionFS(UnionMount):
     ) -> None:
         if times is not None and ns is not None:
             raise ValueError("utime: you may specify either 'times' or 'ns' but not both")
-        loc = self._lookup.existing(path, follow=follow_symlinks)
+        loc = self._checks.use(path, follow=follow_symlinks, write=True)
         if ns is not None:
             mtime = ns[1]
         elif times is not None:
@@ -487,18 +469,8 @@ class UnionFS(UnionMount):
         entry.mtime_ns = mtime
 
     def rename(self, src: str, dst: str) -> None:
-        src_parent_loc, src_name = self._lookup.split(src)
-        dst_parent_loc, dst_name = self._lookup.split(dst)
-        if src_name is None or dst_name is None:
-            raise oserror(errno.EBUSY, src if src_name is None else dst)
-        s = self._lookup.child(src_parent_loc, src_name)
-        if s.obj is None:
-            raise oserror(errno.ENOENT, src)
-        d = self._lookup.child(dst_parent_loc, dst_name)
-        if not isinstance(s.obj, Directory) and (src.endswith("/") or dst.endswith("/")):
-            raise oserror(errno.ENOTDIR, src)
-        if s.path == "" or d.path == "":
-            raise oserror(errno.EBUSY, src if s.path == "" else dst)
+        pair = self._checks.rename(src, dst)
+        s, d = pair.src, pair.dst
         # Two names of one file: POSIX says do nothing.  Lower hard links are one overlay inode only
         # with index=on (or once both names are in the upper layer); without it the kernel renames.
         one_file = d.obj is not None and d.obj is s.obj and (
@@ -506,15 +478,7 @@ class UnionFS(UnionMount):
         if s.path == d.path or one_file:
             return
         is_dir = isinstance(s.obj, Directory)
-        if d.path.startswith(s.path + "/"):
-            raise oserror(errno.EINVAL, src)
-        if s.path.startswith(d.path + "/"):
-            raise oserror(errno.ENOTEMPTY, dst)
-        if d.obj is not None:
-            if is_dir and not isinstance(d.obj, Directory):
-                raise oserror(errno.ENOTDIR, dst)
-            if not is_dir and isinstance(d.obj, Directory):
-                raise oserror(errno.EISDIR, dst)
+        self._checks.rename_target(pair, dst)
         if is_dir and not s.pure_upper and not self.options.redirect_dir:
             raise oserror(errno.EXDEV, src)  # a directory with lower content cannot move without redirects
         if isinstance(d.obj, Directory) and self._children(d):

@@ -6,6 +6,7 @@ afterwards"; :class:`DifferentialMachine` checks exactly that, so a subclass onl
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
@@ -16,9 +17,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from sim.errors import InvalidSpecError
 from sim.interface import Engine, UnionMount
-from sim.layers.layer import Layer
+from sim.layers.layer import Directory, Layer, Whiteout
+from sim.testing._faults import LONG_NAME, WALK_FAULTS, Shape, build_call, double_fault_shapes, needed_names
 from sim.testing._snapshots import Outcome, layer_view, outcome, stat_view, tree
 from sim.testing._strategies import Operation, mountable_layers, operations
+
+#: Every double-fault shape, drawn by the ``double_fault`` rule (computed once: it is immutable).
+_SHAPES: tuple[Shape, ...] = tuple(double_fault_shapes())
 
 
 class DifferentialMachine(RuleBasedStateMachine):
@@ -42,9 +47,15 @@ class DifferentialMachine(RuleBasedStateMachine):
       both fail the errno names must be.  ``open`` is compared by success only (descriptors are
       per file system).  The inherited rule ``operate`` does this for one drawn
       :func:`~sim.testing.operations` call.
+    * the inherited rule ``double_fault`` draws one of the double-fault shapes of
+      :mod:`sim.testing._faults` (an operation and two faults: a missing parent and an existing
+      target, a non-directory in the path and a long name, a whiteout and a trailing slash ...),
+      finds in the mount (or first makes, with compared calls) the objects the faults need, and
+      compares the call: both backends must report the same one of the two errors.
     * after every step (invariant ``same_tree``) the merged trees (:func:`~sim.testing.tree`) are
-      equal; at teardown the upper layers (:func:`~sim.testing.layer_view`) are equal, then both
-      mounts are unmounted, also when a check failed.
+      equal; at teardown the upper layers (:func:`~sim.testing.layer_view`) are equal (unless a
+      step already failed: its report is the one that names the call), then both mounts are
+      unmounted, also when a check failed.
 
     ``examples`` and ``steps`` count, on the bound class, the stacks mounted and calls compared.
     """
@@ -53,11 +64,16 @@ class DifferentialMachine(RuleBasedStateMachine):
     labels: ClassVar[tuple[str, str]] = ("left", "right")
     examples: ClassVar[int] = 0
     steps: ClassVar[int] = 0
+    double_faults: ClassVar[int] = 0
 
     def __init__(self) -> None:
         super().__init__()
         self.mounts: list[UnionMount] = []
+        self.layers: list[Layer] = []
         self.t0 = 0
+        self.made = 0
+        self.disagreed = False  # a compared call or tree differed: teardown then only unmounts
+        self._view: dict[str, int] | None = None  # the left tree's kinds while a double fault is set up
 
     @classmethod
     def bind(
@@ -72,7 +88,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         if names[0] == names[1]:
             names = (f"{names[0]} (left)", f"{names[1]} (right)")
         bound: type[Self] = type(cls.__name__, (cls,), {
-            "engines": (left, right), "labels": names, "examples": 0, "steps": 0, "__module__": cls.__module__,
+            "engines": (left, right), "labels": names, "examples": 0, "steps": 0, "double_faults": 0, "__module__": cls.__module__,
             "__qualname__": cls.__qualname__,
         })
         if settings_kwargs:
@@ -109,7 +125,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         engines = type(self).engines
         if engines is None:
             raise InvalidSpecError(f"{type(self).__name__} has no engines: run {type(self).__name__}.bind(a, b).TestCase")
-        layers = self.draw_layers(data)
+        layers = self.layers = self.draw_layers(data)
         for i, layer in enumerate(layers):
             note(f"layer {i}: {layer.items()}")
         options = self.draw_options(data)
@@ -135,6 +151,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         raw = [outcome(_call(m, name, args, kwargs)) for m in self.mounts]
         left, right = (self.normalise(name, g) for g in raw)
         words = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        self.disagreed = left != right
         assert left == right, f"{name}({', '.join(words)}): {self.labels[0]} {left}, {self.labels[1]} {right}"
         return raw[0], raw[1]
 
@@ -146,15 +163,84 @@ class DifferentialMachine(RuleBasedStateMachine):
     def operate(self, op: Operation) -> None:
         self.run(op)
 
+    @rule(data=st.data())
+    def double_fault(self, data: st.DataObject) -> None:
+        shape = data.draw(st.sampled_from(_SHAPES), label="double fault")
+        self._view = None
+        names = {key: self._fault_name(key) for key in needed_names(shape)}
+        note(f"double fault {shape}")
+        type(self).double_faults += 1
+        got = self.run(build_call(shape, self._fresh("zn"), names))
+        if shape.op.startswith("open"):
+            for mount, (status, fd) in zip(self.mounts, got):
+                if status == "ok":
+                    mount.close(fd)
+
+    def _fresh(self, base: str) -> str:
+        """A name no rule has used: the alphabets of the strategies never spell ``z...``."""
+        self.made += 1
+        return f"{base}{self.made}"
+
+    def _fault_name(self, key: str) -> str:
+        """Where, from the root, the left mount holds the fault or ordinary name ``key`` (see
+        :data:`sim.testing._faults.FIXTURE_NAMES`); what is not there yet is made on both
+        mounts first, each call compared."""
+        kind = key.partition(":")[2] or key
+        if kind in ("missing", "long", "pathmax", "dot", "dotdot"):
+            return {"missing": self._fresh("zmissing"), "long": LONG_NAME, "pathmax": WALK_FAULTS["pathmax"],
+                    "dot": ".", "dotdot": ".."}[kind]
+        if self._view is None:
+            self._view = {p[1:]: v[0] for p, v in tree(self.left, self.t0).items() if len(v) > 1}
+        kinds = self._view
+        dirs = [p for p, k in kinds.items() if k == stat.S_IFDIR]
+        full = {p.rpartition("/")[0] for p in kinds if "/" in p}
+        if kind in ("notdir", "exists", "use"):
+            files = sorted(p for p, k in kinds.items() if k == stat.S_IFREG)
+            return files[0] if files else self._make("write_bytes", "zf", b"x")
+        if kind in ("dir", "notempty"):
+            found = sorted(p for p in dirs if (p in full) == (kind == "notempty"))
+            if found:
+                return found[0]
+            name = self._make("mkdir", "zd")
+            if kind == "notempty":
+                self.both("write_bytes", f"/{name}/x", b"")
+            return name
+        if kind == "lowerdir":
+            lower = sorted(p for p in dirs if any(isinstance(layer.get(p), Directory) for layer in self.layers))
+            return lower[0] if lower else self._fault_name("final:notempty")
+        if kind == "whiteout":
+            hidden = sorted(p for p, e in self.left.upper.items() if isinstance(e, Whiteout)
+                            and p not in kinds and (p.rpartition("/")[0] in kinds or "/" not in p))
+            if hidden:
+                return hidden[0]
+            lower = sorted(p for p, k in kinds.items() if k != stat.S_IFDIR and any(layer.get(p) for layer in self.layers))
+            if lower:
+                self._view = None
+                self.both("unlink", "/" + lower[0])
+                return lower[0]
+            return self._fresh("zmissing")
+        target = {"loop": None, "dangling": self._fresh("zmissing"), "symlink": "/", "link": "/"}[kind]
+        name = self._fresh("zl")
+        self._view = None
+        self.both("symlink", target or name, "/" + name)
+        return name
+
+    def _make(self, call: str, base: str, *args: Any) -> str:
+        self._view = None
+        name = self._fresh(base)
+        self.both(call, "/" + name, *args)
+        return name
+
     @invariant()
     def same_tree(self) -> None:
         if len(self.mounts) == 2:
             left, right = (tree(m, self.t0) for m in self.mounts)
+            self.disagreed = left != right
             assert left == right, f"merged trees differ: {self.labels[0]} {left}, {self.labels[1]} {right}"
 
     def teardown(self) -> None:
         try:
-            if len(self.mounts) == 2:
+            if len(self.mounts) == 2 and not self.disagreed:  # else the failed step's report stands
                 left, right = (layer_view(m.upper, self.t0) for m in self.mounts)
                 assert left == right, f"upper layers differ: {self.labels[0]} {left}, {self.labels[1]} {right}"
         finally:

@@ -95,8 +95,10 @@ def _machine(rootless: bool, uids: list[int], examples_factor: float, kernel: si
 def test_model_matches_kernel_overlayfs(tmp_path: Path) -> None:
     machine = _machine(False, [0, 1000], 5, require_real(rootless=False, state_dir=str(tmp_path)))
     machine.TestCase().runTest()
-    print(f"differential (root): {machine.examples} stacks, {machine.steps} compared calls")
+    print(f"differential (root): {machine.examples} stacks, {machine.steps} compared calls, "
+          f"{machine.double_faults} double-fault calls")
     assert machine.examples >= machine.TestCase.settings.max_examples
+    assert machine.double_faults > 0
 
 
 @pytest.mark.real
@@ -104,5 +106,7 @@ def test_model_matches_rootless_overlayfs(tmp_path: Path) -> None:
     """The unprivileged form: a user namespace, ``userxattr``, everything owned by the caller."""
     machine = _machine(True, [0], 1, require_real(rootless=True, state_dir=str(tmp_path)))
     machine.TestCase().runTest()
-    print(f"differential (rootless): {machine.examples} stacks, {machine.steps} compared calls")
+    print(f"differential (rootless): {machine.examples} stacks, {machine.steps} compared calls, "
+          f"{machine.double_faults} double-fault calls")
     assert machine.examples >= machine.TestCase.settings.max_examples
+    assert machine.double_faults > 0

@@ -154,7 +154,7 @@ def test_cli_list_start_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     capsys.readouterr()
     assert main(["exercises", "check", str(tmp_path / "student")]) == 1
     out = capsys.readouterr().out
-    assert "FAILED etc_names" in out and "hint: not answered yet" in out and "score 0/12" in out
+    assert "FAILED etc_names" in out and "hint: not answered yet" in out and "score 0/15" in out
     assert main(["exercises", "check", str(tmp_path / "teacher" / "01_layers.ipynb")]) == 0
     out = capsys.readouterr().out
-    assert "score 12/12" in out and "FAILED" not in out
+    assert "score 15/15" in out and "FAILED" not in out

@@ -31,9 +31,10 @@ def backend_name() -> str:
 
 
 @contextmanager
-def scratch_engine() -> Iterator[EngineCore]:
+def scratch_engine(**options: Any) -> Iterator[EngineCore]:
     """A new engine of :func:`backend_name`'s backend and a temporary folder for its state, both
-    gone when the block ends (also when a check fails inside it)."""
+    gone when the block ends (also when a check fails inside it).  ``options`` go to the engine
+    (``registries=RegistryConfig(...)``)."""
     import importlib
 
     module_name, factory, _ = KNOWN_BACKENDS[backend_name()]
@@ -41,7 +42,9 @@ def scratch_engine() -> Iterator[EngineCore]:
     folder = Path(tempfile.mkdtemp(prefix="layerlab-exercise-"))
     try:
         # The model keeps its state in memory; the real engine needs a folder of its own.
-        engine: EngineCore = cls(state_dir=str(folder / "state")) if backend_name() != "sim" else cls()
+        if backend_name() != "sim":
+            options["state_dir"] = str(folder / "state")
+        engine: EngineCore = cls(**options)
         try:
             yield engine
         finally:

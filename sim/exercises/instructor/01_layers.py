@@ -149,3 +149,38 @@ upper = {
 
 # %% nbgrader={"grade": true, "grade_id": "container_layer", "locked": true, "points": 3, "solution": false}
 ex.check_container_layer(upper, LAYERS, container_steps)
+
+# %% [markdown]
+# ## 6. Write the property: what an upper layer deletes stays deleted
+#
+# Write a hypothesis property `deleting_hides(union, ...)`: for any file name and contents it draws,
+# a file stored in a lower layer and deleted by an upper layer is not in the merged view. `union` is
+# passed in by the check: `with union([lower, upper]) as mount:` mounts the layers (bottom first).
+# The check runs your property on the engine, where it must hold, and on two broken runtimes, which
+# it must catch: one that ignores whiteouts and one that drops the opaque marker of a directory.
+# So delete both ways: `add_whiteout(name)`, and an `add_dir(name, opaque=True)` over a lower
+# directory. The strategies are in `hypothesis.strategies` and `sim.testing` (`names()`, ...).
+
+# %% nbgrader={"grade": false, "grade_id": "property_answer", "locked": false, "solution": true}
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.testing import names
+
+
+### BEGIN SOLUTION
+@given(name=names(), data=st.binary(max_size=16))
+def deleting_hides(union, name, data):
+    lower, upper = Layer(), Layer()
+    lower.add_file(name, data)
+    lower.add_dir("dir")
+    lower.add_file(f"dir/{name}", data)
+    upper.add_whiteout(name)
+    upper.add_dir("dir", opaque=True)
+    with union([lower.freeze(), upper.freeze()]) as mount:
+        assert name not in mount.listdir("/")
+        assert mount.listdir("/dir") == []
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "deleting_hides", "locked": true, "points": 3, "solution": false}
+ex.check_union_property(deleting_hides)

@@ -166,3 +166,29 @@ n_stored = 5
 
 # %% nbgrader={"grade": true, "grade_id": "stored", "locked": true, "points": 2, "solution": false}
 ex.check_stored_layers(n_stored, TWO_IMAGES, FILES)
+
+# %% [markdown]
+# ## 6. Write the property: the cache never serves a stale `COPY`
+#
+# Write a hypothesis property `copy_is_fresh(build, ...)`. `build(buildfile, files)` (passed in by the
+# check) builds `buildfile` in one engine, so its cache carries over from one example to the next,
+# with `files` (`{"name": "text"}`) as the build context; it returns the image: `.id`, `.diff_ids`,
+# `.cached` (the numbers of the CACHED steps, `FROM` is 1) and `.read(path)`, the bytes of one of its
+# files. For any text the property draws, a Buildfile that `COPY`s a file must give an image holding
+# that text. The check runs it on the engine, where it must hold, and on a builder whose cache is keyed
+# by the Buildfile's text alone, which it must catch.
+
+# %% nbgrader={"grade": false, "grade_id": "cache_property_answer", "locked": false, "solution": true}
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+### BEGIN SOLUTION
+@given(text=st.text(alphabet="abcxyz\n", min_size=1, max_size=12))
+def copy_is_fresh(build, text):
+    image = build("FROM busybox\nCOPY notes.txt /app/notes.txt\n", {"notes.txt": text})
+    assert image.read("/app/notes.txt") == text.encode()
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "copy_is_fresh", "locked": true, "points": 3, "solution": false}
+ex.check_build_property(copy_is_fresh)

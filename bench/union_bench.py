@@ -910,19 +910,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)  # unwind the context managers, which unmount
     signal.signal(signal.SIGHUP, terminate)
     try:
-        if args.stat_ratio:
-            res = stat_ratio(args)
-            if args.json == "-":
-                json.dump(res, sys.stdout, indent=1, default=str)
-                print()
-            else:
-                print(render_stat_ratio(res))
-                if args.json:
-                    Path(args.json).write_text(json.dumps(res, indent=1, default=str) + "\n")
-            if res["leftover_mounts"]:
-                log(f"WARNING: mounts left behind: {res['leftover_mounts']}")
-            return 0
-        results = run(args)
+        results, show = (stat_ratio(args), render_stat_ratio) if args.stat_ratio else (run(args), render)
     except KeyboardInterrupt:
         log("interrupted: every mount made so far has been released by its context manager")
         return 130
@@ -932,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dump(results, sys.stdout, indent=1, default=str)
         print()
     else:
-        print(render(results))
+        print(show(results))
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1, default=str) + "\n")
             log(f"JSON written to {args.json}")

@@ -279,6 +279,12 @@ class Builtins(ShellState):
     b_chdir = b_cd
 
     def b_pwd(self, argv: list[str], fds: dict[int, Stream]) -> int:
+        for a in argv[1:]:
+            if a == "--" or not a.startswith("-"):
+                break
+            bad = [c for c in a[1:] if c not in "LP"]
+            if bad:
+                raise ShellError(f"illegal option -{bad[0]}")  # ash's nextopt("LP")
         if "-P" in argv[1:]:
             self._out(fds, self.world.realpath(self.cwd) + "\n")
         else:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from sim.containers.shell._applets import APPLETS
 from sim.containers.shell._proc import BytesIn, FsStream, NullStream, Proc, Stream, decode, encode, fs_join
-from sim.containers.shell._usage import BUSYBOX_APPLETS
+from sim.containers.shell._usage import BANNER, BUSYBOX_APPLETS, USAGE
 from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.errors import UnsupportedCommandError
 from sim.interface import FileSystem
@@ -26,6 +26,8 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: What ash uses (and exports) when its environment has no PATH.
 ASH_DEFAULT_PATH = "/sbin:/usr/sbin:/bin:/usr/bin"
 _BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
+#: Applets whose "--help" is an ordinary argument (POSIX says so for test; the shell's echo and printf)
+_OWN_HELP = frozenset({"test", "[", "true", "false", "echo", "printf", "sh", "ash"})
 #: The files of /proc the model answers (the container's tree has an empty /proc): the id maps.
 _PROC_MAPS = {f"/proc/{who}/{kind}_map": kind for who in ("self", "thread-self") for kind in ("uid", "gid")}
 
@@ -119,6 +121,12 @@ class World:
                 f"the model's shell cannot run '{applet}'{where}: a busybox applet the model does not implement; "
                 "run it with BACKEND='real'")
         name = applet if applet not in ("sh", "ash") else posixpath.basename(argv[0]) or applet
+        if len(argv) == 2 and argv[1] == "--help" and applet in USAGE and applet not in _OWN_HELP:
+            # libbb's run_applet: "APPLET --help" is the usage text on stderr, and success
+            err = fds.get(2)
+            if err is not None:
+                err.write(encode(f"{BANNER}\n\n{USAGE[applet]}"))
+            return 0
         proc = Proc(self, name, list(argv), dict(env), cwd, fds)
         return fn(proc)
 

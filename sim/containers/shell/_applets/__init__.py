@@ -13,7 +13,21 @@ existing file is ``utimensat`` (a copy-up), ``rm -r`` unlinks children before
 from __future__ import annotations
 
 # the family modules register their applets in APPLETS as they are imported
-from sim.containers.shell._applets import copying, files, listing, printing, processes, testexpr, text  # noqa: F401
+from sim.containers.shell._applets import (  # noqa: F401
+    awk,
+    columns,
+    copying,
+    files,
+    finding,
+    listing,
+    printing,
+    processes,
+    sed,
+    sorting,
+    streams,
+    testexpr,
+    text,
+)
 from sim.containers.shell._applets._accounts import lookup_group, lookup_user, passwd_entry
 from sim.containers.shell._applets._common import APPLETS, UsageError, applet
 

@@ -77,6 +77,8 @@ def head(p: Proc) -> int:
     if args and re.fullmatch(r"-\d+", args[0]):
         args[0] = "-n" + args[0][1:]
     try:
+        if any(a.startswith("--") and a != "--" for a in args):
+            raise UsageError("invalid option -- '-'")  # busybox's head has no long options
         opts, files = getopt(p, args, "n:c:qv")
     except UsageError as e:
         return show_usage(p, "head", e.msg)
@@ -94,9 +96,7 @@ def head(p: Proc) -> int:
         if text.startswith("-"):
             all_but = True
             text = text[1:]
-        elif text.startswith("+"):
-            text = text[1:]
-        value = _scaled(text)
+        value = _scaled(text)  # busybox's head takes no "+N"
         if value is None:
             p.error(f"invalid number '{spec}'")
             return 1
@@ -116,6 +116,7 @@ def head(p: Proc) -> int:
         except OSError as e:
             p.perror(name, e)
             status = 1
+            first = False  # busybox separates headers by argument, printed or not
             continue
         if show_header:
             p.out(("" if first else "\n") + f"==> {'standard input' if name == '-' else name} <==\n")
@@ -217,7 +218,8 @@ def grep(p: Proc) -> int:
     try:
         opts, operands = getopt(p, p.argv[1:], "HhnlLocqvsrRiwFExzm:A:B:C:e:f:")
     except UsageError as e:
-        return show_usage(p, "grep", e.msg) and 2
+        # egrep and fgrep have no help text of their own in this build ("No help available")
+        return show_usage(p, posixpath.basename(p.argv[0]) if p.argv else "grep", e.msg) and 2
     for o in "rRzABC":
         if o in opts:
             raise unsupported(p, f"option -{o}")
@@ -236,7 +238,7 @@ def grep(p: Proc) -> int:
         patterns.extend(decode(data).split("\n")[:-1] if data.endswith(b"\n") else decode(data).split("\n"))
     if "e" not in opts and "f" not in opts:
         if not operands:
-            return show_usage(p, "grep") and 2
+            return show_usage(p, invoked) and 2
         patterns.extend(operands[0].split("\n"))
         operands = operands[1:]
     fixed = "F" in opts or invoked == "fgrep"

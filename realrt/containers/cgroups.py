@@ -32,7 +32,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from realrt._cgroupfs import PARENT, remove_dir
 from realrt._cgroupfs import cgroup_mounts as _mounts
@@ -153,14 +153,14 @@ def detect(*, rootless: bool = False, mountinfo: str = "/proc/self/mountinfo",
 
 
 def _swap_accounted_v2(mount: str) -> bool:
-    """memory.swap.max exists in non-root groups only: look for one (e.g. a systemd slice)."""
+    """memory.swap.max exists in non-root groups only: look for one (e.g. a systemd slice).  A
+    guess (False with no child group that has the memory controller); :meth:`Cgroup._make`
+    settles it from the container's own folder."""
     try:
-        for entry in os.scandir(mount):
-            if entry.is_dir(follow_symlinks=False):
-                return os.path.exists(os.path.join(entry.path, "memory.swap.max"))
+        return any(entry.is_dir(follow_symlinks=False) and os.path.exists(os.path.join(entry.path, "memory.swap.max"))
+                   for entry in os.scandir(mount))
     except OSError:
-        pass
-    return False
+        return False
 
 
 # -- before anything is created ------------------------------------------------------------------
@@ -284,7 +284,12 @@ class Cgroup:
                     "holds processes cannot give controllers to its children") from None
             _mkdir_leaf(parent, leaf, enable)
             self.dirs[""] = leaf
-            for name, value in cgroup_v2_files(limits, swap=h.swap).items():
+            # The leaf itself shows whether swap is accounted (runc looks there too): detect() can
+            # only guess from a sibling, and a fresh v2 host (a guest, a new machine) has none.
+            swap = h.swap or ("memory" in h.controllers and os.path.exists(os.path.join(leaf, "memory.swap.max")))
+            if swap != h.swap:
+                self.hierarchy = replace(h, swap=swap)
+            for name, value in cgroup_v2_files(limits, swap=swap).items():
                 self._set(os.path.join(leaf, name), value)
 
     @staticmethod

@@ -23,10 +23,12 @@ temporary files live in a folder recorded as a "tree".
 Files: the kernel in :func:`default_cache_dir` (shared, world-readable; written by root through
 ``./dev``); the initramfs, built per content hash, in ``<state dir>/vm`` (per user).
 
-Modules: :mod:`realrt.vm.kernel` (finding and fetching the kernel), :mod:`realrt.vm.machine`
-(:class:`VM` and both measurements), ``_console`` (the marker line and the console that reads
-it), ``_guest`` (one QEMU process), ``_initramfs``; this package re-exports their public names
-and holds ``main`` for ``python -m realrt.vm fetch | boot``.
+Modules: :mod:`realrt.vm.kernel` (finding and fetching the kernels), :mod:`realrt.vm.machine`
+(:class:`VM` and both measurements), :mod:`realrt.vm.limits` (the limits suite here and in a
+cgroup v2 guest that runs the host's own Python: ``_share``, ``_modules``), ``_console`` (the
+marker line and the console that reads it), ``_guest`` (one QEMU process), ``_initramfs``; this
+package re-exports the public names of the first two and holds ``main`` for
+``python -m realrt.vm fetch | boot`` (``fetch`` gets both kernels).
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ import sys
 from collections.abc import Sequence
 
 from realrt.vm._console import MARKER, MARKER_SCRIPT, BootTimeoutError, vm_init_script
-from realrt.vm.kernel import CLOUD_KERNEL_PACKAGE, Kernel, default_cache_dir, fetch_kernel, find_kernel
+from realrt.vm.kernel import (
+    CLOUD_KERNEL_PACKAGE,
+    Kernel,
+    default_cache_dir,
+    fetch_kernel,
+    fetch_share_kernel,
+    find_kernel,
+)
 from realrt.vm.machine import (
     MIN_MEMORY_MIB,
     VM,
@@ -78,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["fetch"]:
         kernel = fetch_kernel()
         print(f"VM kernel {kernel.version}: {kernel.path}")
+        share = fetch_share_kernel()  # the cgroup v2 guest's: the cloud kernel has no virtio-9p
+        print(f"VM kernel with virtio-9p {share.version}: {share.path} (modules in {share.modules})")
         return 0
     if args == ["boot"]:
         print(_describe(boot_and_measure()))

@@ -38,9 +38,11 @@ def _pdeathsig_setter(parent: int) -> Callable[[], None]:
 
 
 class Guest:
-    """One QEMU process and what it owns: its journal records, temporary folder and console."""
+    """One QEMU process and what it owns: its journal records, temporary folder (``workdir``, with
+    the ``subdirs`` made in it before QEMU starts) and console."""
 
-    def __init__(self, argv: list[str], *, accelerator: str, journal: Journal, workdir: Path) -> None:
+    def __init__(self, argv: list[str], *, accelerator: str, journal: Journal, workdir: Path,
+                 subdirs: tuple[str, ...] = ()) -> None:
         self.accelerator = accelerator
         self.argv = argv
         self._journal = journal
@@ -49,6 +51,8 @@ class Guest:
         try:
             self._records.append(journal.record("tree", str(workdir)))  # before the mkdir
             workdir.mkdir(parents=True, mode=0o700)
+            for sub in subdirs:  # e.g. a folder QEMU exports to the guest: it must exist at launch
+                (workdir / sub).mkdir(mode=0o700)
             with open(workdir / "qemu.stderr", "wb") as stderr:  # QEMU keeps its own copy of the fd
                 self.launched = time.monotonic()
                 self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,

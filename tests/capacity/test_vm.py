@@ -556,6 +556,19 @@ def test_a_guest_is_reaped_before_its_console_fd_is_closed(tmp_path: Path) -> No
     assert guest.stop(grace=0) == -signal.SIGKILL and seen == [(True, -signal.SIGKILL)] * 2  # idempotent
 
 
+def test_a_guests_subfolders_exist_when_qemu_starts_and_go_with_it(tmp_path: Path) -> None:
+    """A folder QEMU exports to the guest (``-fsdev local,path=...``) must exist at its launch;
+    it is in the guest's folder, so ``stop`` removes it with what the guest wrote there."""
+    journal = Journal(tmp_path / "state")
+    guest = rguest.Guest(["sh", "-c", f"[ -d out ] && echo written > out/report && echo '{rvm.MARKER} 0.5'; "
+                                      "exec sleep 30"], accelerator="tcg", journal=journal,
+                         workdir=tmp_path / "state" / "vm" / "share-test", subdirs=("out",))
+    assert guest.wait_for_marker(time.monotonic() + 10), guest.console.text()
+    assert (guest.workdir / "out" / "report").read_text() == "written\n"
+    guest.stop(grace=0)
+    assert list(journal.records()) == [] and not guest.workdir.exists()
+
+
 @pytest.mark.parametrize("failing", ["mkdir", "open"])
 def test_a_guest_that_cannot_set_up_leaves_no_record(tmp_path: Path, failing: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,18 @@ def check_host(*, rootless: bool) -> None:
         raise BackendUnavailableError("mounting as root needs root; use connect('real', rootless=True)")
 
 
+def _drop_tombstones(containers: Path, older_than: float = 60.0) -> None:
+    """The exit records monitors leave of ``--rm`` containers they removed, once no waiter needs them."""
+    from realrt.containers._remote import TOMBSTONES
+
+    for path in (containers / TOMBSTONES).glob("*.json"):
+        try:
+            if time.time() - path.stat().st_mtime > older_than:
+                path.unlink()
+        except OSError:
+            pass
+
+
 class RealEngine(EngineCore):
     """``rootless`` defaults to "not root".  Starting an engine sweeps what killed runs left.
 
@@ -65,6 +78,7 @@ class RealEngine(EngineCore):
         super().__init__(ImageStore(self.state_dir / "images"), containers_dir=self.state_dir / "containers",
                          registries=registries, registries_dir=self.state_dir / "registries")
         self._adopt_volumes(self.state_dir / "volumes")
+        _drop_tombstones(self.state_dir / "containers")
         self._load_containers()
         self._net = ContainerNetworking(self.journal, self.network_model, self.state_dir / "netfiles",
                                         rootless=self.rootless)
@@ -116,7 +130,7 @@ class RealEngine(EngineCore):
                                      network=container.network_mode == "host", netns=netns,
                                      seccomp=container.seccomp != "unconfined")
 
-    def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
+    def _spawn(self, container: Container, spec: ProcessSpec, at: float | None = None) -> Any:
         from realrt.containers import runtime
 
         netns, files = self._net.up(container, detached=True)
@@ -146,10 +160,64 @@ class RealEngine(EngineCore):
     def _endpoint_gone(self, container: Any, endpoint: Endpoint) -> None:
         self._net.detached(container, endpoint)
 
-    def _refresh(self, container: Container) -> None:
-        super()._refresh(container)
-        if container.process is None:
-            self._net.down(container)  # the process ended: its namespace and forwarders go
+    def _process_ended(self, container: Container) -> None:
+        self._net.down(container)  # the process ended: its namespace and forwarders go
+
+    # -- the lifecycle on the wall clock; detached runs that outlive the engine (realrt.containers._monitor)
+
+    def _now(self) -> float:
+        return time.time()
+
+    def _sleep_until(self, when: float) -> None:
+        time.sleep(max(0.0, when - time.time()))
+
+    def _is_virtual(self) -> bool:
+        return False
+
+    def _hand_to_monitor(self, container: Container, spec: ProcessSpec) -> None:
+        """``start(detach=True, monitor=True)``: this engine lets the container go (its layer saved, its
+        mount released, so the monitor mounts it alone) and a monitor process starts and supervises it."""
+        from realrt.containers import _monitor
+        from realrt.containers._remote import RemoteProcess
+
+        self._save(container)
+        if container.mounted is not None:
+            container.mounted.unmount()
+            container.mounted = None
+        # Mounted again from the layer the monitor saves, should this engine look at it after the monitor.
+        container.mounter = self._remounter(container, self.state_dir / "containers" / container.id / "upper.tar")
+        pid, started = _monitor.spawn(self.state_dir, container.id, rootless=self.rootless)
+        container.process = RemoteProcess(self.state_dir / "containers" / container.id, pid, started, self.journal)
+        container.process.sync(container)
+
+    def _auto_remove(self, container: Container) -> None:
+        from realrt.containers._remote import write_tombstone
+
+        if (container.run_state or {}).get("monitor") == os.getpid():  # a waiter elsewhere reads it there
+            write_tombstone(self.state_dir / "containers" / container.id, container.exit_code, container.logs)
+        super()._auto_remove(container)
+
+    def _removed_elsewhere(self, container: Container) -> None:
+        super()._removed_elsewhere(container)
+        for name in container.anonymous:  # its monitor removed these with it
+            if name in self._volumes and not Path(self._volumes[name]).exists():
+                del self._volumes[name]
+
+    def _resume(self, container: Container) -> None:
+        """A container saved while it ran: a live monitor's goes on (seen through the store); any other
+        died with its engine or monitor: exited 137 (a restarting one keeps its last exit code)."""
+        from realrt.containers._remote import RemoteProcess, monitor_alive
+
+        owner = container.run_state or {}
+        pid, started = int(owner.get("monitor", 0)), int(owner.get("monitor_start", 0))
+        if pid and pid != os.getpid() and monitor_alive(pid, started):
+            container.process = RemoteProcess(self.state_dir / "containers" / container.id, pid, started, self.journal)
+            container.process.sync(container)
+        elif container.state == "running":
+            self._died_with_engine(container)
+        else:
+            container.state, container.restart_at, container.run_state = "exited", None, None
+        container.timeline = None
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> int:
         container = self._container(ref)
@@ -178,6 +246,10 @@ class RealEngine(EngineCore):
 
     def _exec_running(self, container: Container, spec: ProcessSpec) -> ExecResult:
         from realrt.containers import runtime
+
+        if getattr(container.process, "remote", False):
+            raise ContainerStateError(f"container {container.name} is run by its monitor (run -d from another "
+                                      "process): exec into it is not supported yet; stop it, then exec")
 
         return runtime.exec(container.process, spec.argv, env=spec.env, cwd=spec.cwd, uid=spec.uid, gid=spec.gid,
                             stdin=spec.stdin, groups=spec.groups)

@@ -69,12 +69,20 @@ class ContainerInfo:
     id: str
     name: str
     image: str
-    state: str  # created, running, exited
+    state: str  # created, running, restarting, exited
     exit_code: int | None
     command: tuple[str, ...]
     upper_size: int  # bytes in the container layer (容器存储层)
     mounts: tuple[tuple[str, str], ...] = ()  # (source, destination)
     seccomp: str = "docker-default"  # the sandbox's seccomp filter: "docker-default" or "unconfined"
+    # Its life, on the engine's clock (the model's is virtual; see docs/containers.md): seconds since the epoch.
+    created: float = 0.0
+    started_at: float | None = None  # its last run's start (None: never started)
+    finished_at: float | None = None  # its last run's end (None: never ended)
+    restart_count: int = 0  # restarts its --restart policy made since it was last started
+    restart_policy: str = "no"  # no, on-failure[:N], always, unless-stopped
+    auto_remove: bool = False  # --rm
+    status: str = ""  # docker ps's STATUS: "running (up 5 seconds)", "exited (0) 3 seconds ago" ...
 
 
 @dataclass(frozen=True)

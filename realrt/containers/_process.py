@@ -90,6 +90,8 @@ def exit_code(status: int) -> int:
 
 
 def wait_pidfd(pidfd: int, timeout: float | None) -> bool:
+    if timeout is not None and timeout == float("inf"):
+        timeout = None  # `stop -t -1`: wait as long as it takes (select takes no infinity)
     ready, _, _ = select.select([pidfd], [], [], timeout)
     return bool(ready)
 

@@ -115,13 +115,23 @@ def _layer_dir(layer: Layer, private: Path, cache: Path | None, *, userxattr: bo
     folder = cache / _cache_name(layer, userxattr)
     if not folder.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        staging = cache / f".{folder.name}.{uuid.uuid4().hex[:8]}"
+        _sweep_staging(cache)
+        staging = cache / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         layer.to_directory(staging, userxattr=userxattr)
         try:
             os.rename(staging, folder)  # atomic: a half-written layer is never visible under its name
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)  # another mount wrote it first
     return folder
+
+
+def _sweep_staging(cache: Path) -> None:
+    """Remove the staging folders of writers that died half-way (``.<layer>.<pid>.<random>``, the pid gone):
+    a layer is only ever visible under its name once whole, but a killed writer's half stays here."""
+    for entry in os.listdir(cache):
+        parts = entry.split(".")
+        if entry.startswith(".") and len(parts) == 4 and parts[2].isdigit() and not os.path.exists(f"/proc/{parts[2]}"):
+            shutil.rmtree(cache / entry, ignore_errors=True)
 
 
 def _mount(lowers: list[str], up: str, work: str, mnt: str, options: UnionOptions, *, userxattr: bool) -> None:

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     tour.set_defaults(handler=_tour, subparser=tour)
     from sim.cli._docker import add_commands
     from sim.cli._exercises import add_exercise_commands
+    from sim.cli._lifecycle import add_lifecycle_commands
     from sim.cli._maintenance import add_maintenance_commands
     from sim.cli._network import add_network_commands
     from sim.cli._registry import add_registry_commands
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_commands(sub, _with_engine)
     add_maintenance_commands(sub, _with_engine)
     add_network_commands(sub, _with_engine)
+    add_lifecycle_commands(sub, _with_engine)
     add_exercise_commands(sub)
     return parser
 

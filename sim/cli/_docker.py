@@ -207,6 +207,19 @@ def _limit_flags(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, eng: Any) -> int:
     volumes, binds = _volume_spec(args.volume)
     command: Any = args.command or None
+    if args.detach:  # a monitor process (real) or the state folder (model) keeps it going after this command
+        info = eng.run_detached(args.image, command, remove=args.rm, monitor=True, restart=args.restart,
+                                name=args.name, env=_pairs(args.env, "-e"), volumes=volumes, binds=binds,
+                                workdir=args.workdir, user=args.user, network=args.network, publish=args.publish,
+                                security_opt=args.security_opt, **_limits(args))
+        print(info.id)
+        return 0
+    if args.restart not in (None, "no"):
+        from sim.containers._policy import parse_restart_policy
+        from sim.errors import InvalidSpecError
+
+        parse_restart_policy(args.restart)  # a malformed policy is named as such first
+        raise InvalidSpecError("a restart policy needs a detached run (run -d)")
     info = eng.create(args.image, command, name=args.name, env=_pairs(args.env, "-e"), volumes=volumes, binds=binds,
                       workdir=args.workdir, user=args.user, network=args.network, publish=args.publish,
                       security_opt=args.security_opt, **_limits(args))
@@ -244,6 +257,10 @@ def _write_result(result: Any) -> None:
 
 
 def _start(args: argparse.Namespace, eng: Any) -> int:
+    if args.detach:
+        eng.start(args.container, detach=True, monitor=True)
+        print(args.container)
+        return 0
     result = eng.start(args.container)
     _write_result(result)
     return int(result.exit_code)
@@ -260,14 +277,19 @@ def _ps(args: argparse.Namespace, eng: Any) -> int:
     if args.json:
         print(_json(infos))
         return 0
-    rows = [(c.id[:12], c.image, " ".join(c.command)[:30], c.state + (f" ({c.exit_code})" if c.exit_code is not None else ""),
+    rows = [(c.id[:12], c.image, " ".join(c.command)[:30], c.status or c.state, str(c.restart_count),
              _size(c.upper_size), c.name) for c in infos]
-    print(_table(rows, ("CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "SIZE", "NAMES")))
+    print(_table(rows, ("CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "RESTARTS", "SIZE", "NAMES")))
     return 0
 
 
 def _logs(args: argparse.Namespace, eng: Any) -> int:
-    sys.stdout.buffer.write(eng.logs(args.container))
+    if not args.follow:
+        sys.stdout.buffer.write(eng.logs(args.container))
+        return 0
+    for chunk in eng.follow_logs(args.container):  # until the container's run ends
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
     return 0
 
 
@@ -437,7 +459,11 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p.add_argument("--compress", choices=["gzip"], default=None, help="gzip the layers (the image IDs stay)")
     p = command("load", _load, "read images from a tar or an OCI layout folder")
     p.add_argument("-i", "--input", required=True)
-    p = command("run", _run, "run a command in a new container (容器), then remove it")
+    p = command("run", _run, "run a command in a new container (容器), then remove it (-d: keep it running)")
+    p.add_argument("-d", "--detach", action="store_true",
+                   help="run in the background and print the container ID (kept until rm, unless --rm)")
+    p.add_argument("--rm", action="store_true", help="with -d: remove the container when it exits")
+    p.add_argument("--restart", metavar="POLICY", help="with -d: no, on-failure[:N], always or unless-stopped")
     p.add_argument("-v", "--volume", action="append", metavar="NAME:/path or /host:/path", help="数据卷 volume or bind mount")
     p.add_argument("-e", "--env", action="append", metavar="KEY=VALUE")
     p.add_argument("-w", "--workdir")
@@ -462,7 +488,8 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     _security_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
-    p = command("start", _start, "run a created container's command to its end")
+    p = command("start", _start, "run a created container's command to its end (-d: in the background)")
+    p.add_argument("-d", "--detach", action="store_true", help="start it in the background (docker start)")
     p.add_argument("container")
     p = command("exec", _exec, "run another command in a container's file system")
     p.add_argument("container")
@@ -470,6 +497,7 @@ def add_commands(sub: Any, wrap: Wrap) -> None:
     p = command("ps", _ps, "list containers", json_flag=True)
     p.add_argument("-a", "--all", action="store_true", help="also the stopped ones")
     p = command("logs", _logs, "what a container printed")
+    p.add_argument("-f", "--follow", action="store_true", help="go on printing until the container exits")
     p.add_argument("container")
     p = command("diff", _diff, "the container layer's changes (A added, C changed, D deleted)", json_flag=True)
     p.add_argument("container")

@@ -8,24 +8,29 @@ its instruction and the content it copies (:class:`BuildCache`).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import io
 import json
 import os
 import shlex
 import stat as _stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from sim.containers._container import Container, atomic_write, env_dict, env_list, mkdir_p, snapshot, user_ids
+from sim.containers._container import Container, env_dict, env_list, mkdir_p, snapshot, user_ids
 from sim.containers._copy_from import SourceTree, content_key, copy_into, owners
 from sim.containers._images import LayerCache
 from sim.containers._users import resolve_group
 from sim.containers.userns import IdMaps
 from sim.digest import chain_ids
-from sim.errors import BuildError, ImageNotFoundError, InvalidReferenceError
+from sim.errors import BuildError, DigestMismatchError, ImageNotFoundError, InvalidReferenceError, LayerFormatError
+from sim.images._durable import atomic_write
+from sim.images._faults import fault_point
 from sim.images._stages import (
     Stage,
     StageRef,
@@ -38,7 +43,7 @@ from sim.images._stages import (
 )
 from sim.images.buildfile import Buildfile, Flags, Instruction, expand
 from sim.images.oci import ContainerConfig, History, ImageConfig, RootFS, host_platform, rfc3339
-from sim.images.store import ImageRecord, ImageStore
+from sim.images.store import BlobNotFoundError, ImageRecord, ImageStore
 from sim.interface import FileSystem, UnionMount
 from sim.layers import _paths
 from sim.layers.layer import Directory, Layer, RegularFile, Symlink, source_date_epoch
@@ -64,25 +69,63 @@ class BuildEngine(Protocol):
 
 class BuildCache:
     """Build cache key -> the DiffID of the layer that step made; kept in ``file`` when there is one,
-    so the next engine reuses it."""
+    so the next engine reuses it.
+
+    Several engines may build at once on one state folder: each change re-reads the file and
+    rewrites it under an exclusive ``flock`` of ``.<file>.lock``, atomically, so no engine's
+    entries are lost and a reader never sees half a file.  An entry only names a layer: the layer
+    itself is a blob of the image store, and an entry whose blob is gone is a miss."""
 
     def __init__(self, file: Path | None) -> None:
         self.file = file
         self.entries: dict[str, str] = {}
-        if file is not None and file.exists():
-            try:
-                self.entries.update(json.loads(file.read_text()))
-            except ValueError:
-                pass  # a damaged cache only costs a rebuild
+        self._reload()
+
+    def _reload(self) -> None:
+        """The file is the truth (another engine may have added or pruned entries): read it again."""
+        if self.file is None:
+            return
+        try:
+            found = json.loads(self.file.read_bytes())
+        except (OSError, ValueError):
+            found = {}  # none yet, or damaged: a damaged cache only costs a rebuild
+        if not isinstance(found, dict):
+            found = {}
+        self.entries = {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        if self.file is None:
+            yield
+            return
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.file.with_name(f".{self.file.name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # drops the lock
 
     def get(self, key: str) -> str | None:
         return self.entries.get(key)
 
     def put(self, key: str, diff_id: str) -> None:
-        self.entries[key] = diff_id
+        with self._changing():
+            self._reload()  # what other engines added meanwhile
+            self.entries[key] = diff_id
+            self._write()
+
+    def remove(self, keys: Iterable[str]) -> None:
+        """Forget ``keys`` (``builder prune``); other engines' entries stay."""
+        gone = set(keys)
+        with self._changing():
+            self._reload()
+            self.entries = {k: d for k, d in self.entries.items() if k not in gone}
+            self._write()
+
+    def _write(self) -> None:
         if self.file is not None:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.file, json.dumps(self.entries, sort_keys=True).encode())
+            atomic_write(self.file, json.dumps(self.entries, sort_keys=True).encode(), fault="build-cache")
 
 
 def created_stamp() -> str:
@@ -126,6 +169,10 @@ class Builder:
         never pulls).  The stages the target does not need are not run; their steps come back with
         ``skipped=True``.  Only the target stage's layers are in the image.
         """
+        with self.engine.store.lease():  # step layers are stored before the image that keeps them
+            return self._run(tag, target)
+
+    def _run(self, tag: str | None, target: str | None) -> BuildResult:
         bf = self.buildfile
         meta_env: dict[str, str] = {}
         for ins in bf.meta_args:
@@ -324,7 +371,7 @@ class Builder:
                        config.working_dir, config.user, repr(sorted(env.items()))]).encode()  # ENV and ARG values
         ).hexdigest()
         cached = None if self.no_cache else self.cache.get(key)
-        layer = self.layer_cache.by_diff_id(cached) if cached is not None else None
+        layer = self._cached_layer(cached) if cached is not None else None
         if layer is not None:
             layers.append(layer)
             return BuildStep(number, text, True, cached, layer.size)
@@ -348,12 +395,35 @@ class Builder:
             else:
                 self._copy(ins, mount, config)
             layer = snapshot(mount.upper)
+            fault_point("build.step-ran", number)
         finally:
             mount.unmount()
         layers.append(layer)
         self.layer_cache.add(layer)
+        # The layer is a blob before the cache names it: an engine killed before the next step
+        # leaves a cache entry the next build can use (a blob first written, then named).
+        self.engine.store.content.put(layer.tar_bytes(), digest=layer.diff_id)
         self.cache.put(key, layer.diff_id)
+        fault_point("build.step-done", number)
         return BuildStep(number, text, False, layer.diff_id, layer.size, output.decode(errors="replace"))
+
+    def _cached_layer(self, diff_id: str) -> Layer | None:
+        """The layer a cache entry names: one an image keeps, else the step blob an earlier build
+        stored (verified against its digest on read); None when neither is there (a miss)."""
+        layer = self.layer_cache.by_diff_id(diff_id)
+        if layer is not None:
+            return layer
+        content = self.engine.store.content
+        if not content.has(diff_id):  # inside the build's lease: a blob found stays until the build ends
+            return None
+        try:
+            layer = Layer.from_tar(io.BytesIO(content.get(diff_id)))
+        except (BlobNotFoundError, DigestMismatchError, LayerFormatError):
+            return None  # collected meanwhile, or damaged: run the step again
+        if layer.diff_id != diff_id:
+            return None
+        self.layer_cache.add(layer)
+        return layer
 
     def _owner(self, ins: Instruction, fs: UnionMount) -> tuple[int, int] | None:
         """``--chown`` as (uid, gid), names looked up in the step's own /etc/passwd and /etc/group."""

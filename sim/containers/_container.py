@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.containers._policy import NO_RESTART, RestartPolicy, parse_restart_policy
 from sim.containers._users import resolve_user
 from sim.containers.limits import Limits
 from sim.containers.userns import HOST_MAPS, IdMaps
@@ -84,6 +85,20 @@ class Container:
     #: Why the writable layer could not be read back or saved after its last process (None: it was).
     #: The process's result is not affected; ``diff``/``commit`` of an unmounted container then refuse.
     layer_error: str | None = None
+    # -- its life (sim.containers._lifecycle): times on the engine's clock (virtual in the model) --
+    started_at: float | None = None  # when its last run started
+    finished_at: float | None = None  # when its last run ended
+    restart_policy: RestartPolicy = NO_RESTART  # --restart
+    restart_count: int = 0  # restarts the policy made since the last start
+    restart_at: float | None = None  # "restarting": when the next run starts
+    restart_delay: float = 0.0  # the last wait between two runs (moby's doubling backoff)
+    auto_remove: bool = False  # --rm: removed, anonymous volumes too, once it exits
+    stopped_by_user: bool = False  # stop or kill since the last start: the policy does not restart it
+    #: Who supervises its runs when not this engine: the real backend's monitor (pid and start time).
+    #: None: a run lives only as long as its engine (a running container then comes back exited 137).
+    run_state: dict[str, Any] | None = None
+    #: A model run saved while it went on (``TimelineProcess.to_dict``), for the next engine to resume.
+    timeline: dict[str, Any] | None = None
 
     @property
     def mount(self) -> UnionMount:
@@ -246,6 +261,8 @@ def save_container(folder: Path, container: Container) -> str | None:
     kept in ``container.layer_error`` (and saved) and returned.  None when all was saved.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    live = container.state in ("running", "restarting")
+    to_dict = getattr(container.process, "to_dict", None) if container.state == "running" else None
     if container.mounted is not None:
         try:
             layer = container.mounted.upper
@@ -260,9 +277,14 @@ def save_container(folder: Path, container: Container) -> str | None:
         "volumes": container.volumes, "binds": container.binds, "command": list(container.command),
         "env": list(container.env), "workdir": container.workdir, "user": container.user,
         "hostname": container.hostname, "anonymous": list(container.anonymous),
-        "state": "exited" if container.state == "running" else container.state,
-        "exit_code": container.exit_code if container.state != "running" else 137,
+        "state": container.state, "exit_code": container.exit_code,
         "created": container.created, "upper_size": container.saved_size,
+        "started_at": container.started_at, "finished_at": container.finished_at,
+        "restart_policy": str(container.restart_policy), "restart_count": container.restart_count,
+        "restart_at": container.restart_at, "restart_delay": container.restart_delay,
+        "auto_remove": container.auto_remove, "stopped_by_user": container.stopped_by_user,
+        "run_state": container.run_state if live else None,
+        "timeline": to_dict() if to_dict is not None else None,
         "limits": container.limits.to_dict() if container.limits else {},
         "network_mode": container.network_mode, "ports": [str(p) for p in container.ports],
         "seccomp": container.seccomp,
@@ -275,8 +297,9 @@ def save_container(folder: Path, container: Container) -> str | None:
 
 def load_container(folder: Path, resolve: Callable[[str], ImageRecord]) -> Container | None:
     """The container :func:`save_container` wrote in ``folder``, not mounted (it has no ``mounter`` yet);
-    ``resolve`` finds its image by ID.  A container that was running then was killed with its
-    engine: it comes back exited (137)."""
+    ``resolve`` finds its image by ID.  A container saved while it ran comes back ``running`` with its
+    ``run_state``: the engine decides whether its run goes on (``EngineCore._resume``) or died with its
+    engine (exited 137)."""
     try:
         meta = json.loads((folder / "config.json").read_text())
         record = resolve(meta["image"])
@@ -294,6 +317,11 @@ def load_container(folder: Path, resolve: Callable[[str], ImageRecord]) -> Conta
         ports=tuple(parse_publish(_publish_spec(p)) for p in meta.get("ports", [])),
         seccomp=meta.get("seccomp", "docker-default"),
         layer_error=meta.get("layer_error"),
+        started_at=meta.get("started_at"), finished_at=meta.get("finished_at"),
+        restart_policy=parse_restart_policy(meta.get("restart_policy")), restart_count=meta.get("restart_count", 0),
+        restart_at=meta.get("restart_at"), restart_delay=meta.get("restart_delay", 0.0),
+        auto_remove=meta.get("auto_remove", False), stopped_by_user=meta.get("stopped_by_user", False),
+        run_state=meta.get("run_state"), timeline=meta.get("timeline"),
     )
 
 

@@ -9,6 +9,11 @@ containers, the volume folder, cached layers and partial downloads for the build
 
 ``fsck`` re-hashes every blob and checks every reference the store and the containers make;
 with ``repair`` it removes only what cannot be trusted (see :meth:`MaintenanceCommands.fsck`).
+
+Other engines may use the same state folder at once: a prune decides and removes inside one
+store transaction (the exclusive store lock), counting as used the images of the containers
+other engines saved in the containers folder too; ``fsck`` scans under the shared lock, so a
+build or a removal in another process is seen whole or not at all (docs/concurrency.md).
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ from sim.containers._build import BuildCache
 from sim.containers._container import Container
 from sim.containers._images import LayerCache
 from sim.digest import Digest
-from sim.images._durable import atomic_write
 from sim.images._sha256 import as_sha256
 from sim.images.blobs import BlobNotFoundError
+from sim.images.reference import parse_reference
 from sim.images.store import ImageRecord, ImageStore
 
 __all__ = [
@@ -172,7 +177,17 @@ def _record_blobs(record: ImageRecord) -> list[Digest]:
 
 
 def _used_images(engine: _Host) -> set[Digest]:
-    return {c.image.id for c in engine._containers.values() if c.image is not None}
+    """Images a container of this engine, or one another engine saved in the containers folder, was made from."""
+    used = {c.image.id for c in engine._containers.values() if c.image is not None}
+    folder = engine.containers_dir
+    if folder is not None and folder.is_dir():
+        for saved in folder.iterdir():
+            try:
+                image = json.loads((saved / "config.json").read_bytes())["image"]
+                used.add(as_sha256(image))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # half-written (being saved or removed right now) or not a container
+    return used
 
 
 def _removable_images(engine: _Host, *, all: bool) -> list[ImageRecord]:
@@ -213,7 +228,8 @@ def _image_bytes(engine: _Host) -> tuple[int, int]:
 def _stopped(engine: _Host) -> list[Container]:
     for c in engine._containers.values():
         engine._refresh(c)
-    return [c for c in engine._containers.values() if c.state != "running"]
+    # A restarting container is between two runs of its policy: moby keeps Running set on it, so no prune takes it.
+    return [c for c in engine._containers.values() if c.state not in ("running", "restarting")]
 
 
 def _unused_volumes(engine: _Host, *, all: bool) -> list[str]:
@@ -279,6 +295,7 @@ class _Scan:
     broken: frozenset[Digest]  # image IDs that need a blob that is missing or corrupt
     orphans: tuple[Path, ...]  # saved container folders whose image is gone
     leftovers: tuple[str, ...]  # ingest files no writer holds
+    damaged: bool = False  # index entries whose manifest or config cannot be read
 
 
 def _name(record: ImageRecord) -> str:
@@ -286,7 +303,13 @@ def _name(record: ImageRecord) -> str:
 
 
 def _scan(engine: _Host) -> _Scan:
+    with engine.store.content.lock.shared():  # a change in another process is seen whole or not at all
+        return _scan_locked(engine)
+
+
+def _scan_locked(engine: _Host) -> _Scan:
     store = engine.store
+    damaged = store.damaged()
     present = set(store.content.digests())
     corrupt = set(store.content.verify())
     records = store.list(all=True)
@@ -299,6 +322,14 @@ def _scan(engine: _Host) -> _Scan:
         where = f" (used by {'; '.join(sorted(set(users[d])))})" if d in users else " (no image uses it)"
         problems.append(FsckProblem("corrupt-blob", str(d), f"blob {d} does not hash to its digest{where}",
                                     "`fsck --repair` deletes it; pull, load or build its images again"))
+    for entry in damaged:
+        label = parse_reference(entry.name).familiar if entry.name else str(as_sha256(entry.descriptor.digest))
+        problems.append(FsckProblem("damaged-image", str(entry.descriptor.digest),
+                                    f"the index entry {label} cannot be read: {entry.reason}",
+                                    "`fsck --repair` removes the entry; pull, load or build the image again"))
+        if entry.name:
+            problems.append(FsckProblem("broken-tag", label, f"tag {label} names a damaged image",
+                                        "`fsck --repair` removes the tag; tag a good image under it again"))
     in_use = _used_images(engine)
     broken: set[Digest] = set()
     for r in records:
@@ -348,8 +379,8 @@ def _scan(engine: _Host) -> _Scan:
                 leftovers.append(name)
                 problems.append(FsckProblem("leftover-ingest", name, f"ingest/{name} was left by an interrupted write",
                                             "`fsck --repair` deletes it"))
-    return _Scan(len(present), len(records), tuple(problems), frozenset(corrupt), frozenset(broken),
-                 tuple(orphans), tuple(leftovers))
+    return _Scan(len(present), len(records) + len(damaged), tuple(problems), frozenset(corrupt), frozenset(broken),
+                 tuple(orphans), tuple(leftovers), bool(damaged))
 
 
 def _repair(engine: _Host, scan: _Scan) -> list[str]:
@@ -359,15 +390,20 @@ def _repair(engine: _Host, scan: _Scan) -> list[str]:
     references them); every corrupt blob goes; leftover ingest files and orphan container folders go.
     A tagged intact image keeps every blob: only corrupt ones are ever deleted while referenced."""
     done: list[str] = []
-    used = _used_images(engine)
-    going = sorted(i for i in scan.broken if i not in used)
-    if going:
-        result = engine.store.delete_images([str(i) for i in going])
-        done += [f"Untagged: {t}" for t in result.untagged] + [f"Deleted image: {d}" for d in result.deleted]
-        done += [f"Deleted blob: {d}" for d in result.deleted_blobs]
-    for d in sorted(scan.corrupt):
-        if engine.store.content.delete(d):
-            done.append(f"Deleted corrupt blob: {d}")
+    with engine.store.transaction():
+        if scan.damaged:
+            result = engine.store.drop_damaged()
+            done += [f"Untagged: {t}" for t in result.untagged] + ["Deleted damaged index entries"]
+            done += [f"Deleted blob: {d}" for d in result.deleted_blobs]
+        used = _used_images(engine)
+        going = sorted(i for i in scan.broken if i not in used and i in {r.id for r in engine.store.list(all=True)})
+        if going:
+            result = engine.store.delete_images([str(i) for i in going])
+            done += [f"Untagged: {t}" for t in result.untagged] + [f"Deleted image: {d}" for d in result.deleted]
+            done += [f"Deleted blob: {d}" for d in result.deleted_blobs]
+        for d in sorted(scan.corrupt):
+            if engine.store.content.delete(d):
+                done.append(f"Deleted corrupt blob: {d}")
     if scan.leftovers:  # also any left since the scan: clean_ingest keeps what a live writer holds
         done += [f"Deleted ingest file: {n}" for n in engine.store.content.clean_ingest()]
     for folder in scan.orphans:
@@ -404,10 +440,11 @@ class MaintenanceCommands:
     def image_prune(self: _Host, all: bool = False) -> PruneResult:
         """``docker image prune [-a]``: untagged images (``all``: every image) that no container of any
         state uses and no kept image was built on, with their tags; the blobs only they referenced go."""
-        going = _removable_images(self, all=all)
-        if not going:
-            return PruneResult("images")
-        result = self.store.delete_images([str(r.id) for r in going])
+        with self.store.transaction():  # what may go is decided over the store as it is, alone
+            going = _removable_images(self, all=all)
+            if not going:
+                return PruneResult("images")
+            result = self.store.delete_images([str(r.id) for r in going])
         return PruneResult("images", tuple(str(d) for d in result.deleted), result.freed_bytes, result.untagged)
 
     def container_prune(self: _Host) -> PruneResult:
@@ -475,10 +512,7 @@ def _builder_prune(engine: _Host, *, all: bool) -> PruneResult:
     freed = _cache_bytes(engine, keys)
     cache = engine._build_cache
     if keys:
-        cache.entries = {k: d for k, d in cache.entries.items() if k not in set(keys)}
-        if cache.file is not None:
-            cache.file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(cache.file, json.dumps(cache.entries, sort_keys=True).encode())  # BuildCache's own format
+        cache.remove(keys)
         engine._layer_cache = LayerCache(engine.store)  # drop the layers only the cache held (images' are re-read)
     sizes = _downloads(engine.store)
     gone = engine.store.content.discard_downloads()

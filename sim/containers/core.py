@@ -26,7 +26,6 @@ from sim.containers._build import BuildCache, Builder, created_stamp
 from sim.containers._container import (
     NAME_CHARS,
     Container,
-    FinishedProcess,
     ProcessSpec,
     check_container_name,
     check_mounts,
@@ -41,8 +40,10 @@ from sim.containers._container import (
 from sim.containers._distribution import RegistryCommands, seed_hub
 from sim.containers._images import LayerCache, base_image_config, history_entries, image_summary, layer_usage
 from sim.containers._init_layer import init_layer
+from sim.containers._lifecycle import LifecycleCommands
 from sim.containers._maintenance import MaintenanceCommands
 from sim.containers._networking import NetworkCommands
+from sim.containers._policy import parse_restart_policy, status_text
 from sim.containers._security import seccomp_profile
 from sim.containers._users import check_user_spec
 from sim.containers.limits import Limits, parse_limits
@@ -53,6 +54,7 @@ from sim.errors import (
     ContainerNotFoundError,
     ContainerStateError,
     ImageNotFoundError,
+    InvalidSpecError,
     LayerFormatError,
     VolumeNotFoundError,
 )
@@ -78,7 +80,7 @@ from sim.results import (
 __all__ = ["EngineCore", "ProcessSpec", "Container"]
 
 
-class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine):
+class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, NetworkCommands, Engine):
     """The engine both backends share; a subclass supplies the runtime (see the module docstring)."""
 
     name = "core"
@@ -106,12 +108,6 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
     def _check_limits(self, limits: Limits) -> None:
         """Refuse ``limits`` this backend cannot apply here, before anything is created (the
         model applies none: it stores them)."""
-
-    def _spawn(self, container: Container, spec: ProcessSpec) -> Any:
-        """Start ``spec`` in the background; the handle has ``wait(timeout)``, ``stop(grace)``,
-        ``kill(sig)``, ``running``, ``stdout`` and ``stderr``.  The model has no scheduler:
-        its processes run to the end at once, so its handle is already finished."""
-        return FinishedProcess(self._execute(container, spec))
 
     @abc.abstractmethod
     def _new_volume(self, name: str) -> Any:
@@ -187,6 +183,12 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
     def load(self, fileobj: IO[bytes] | str | os.PathLike[str]) -> list[ImageInfo]:
         return [self.image_info(r) for r in self.store.load(fileobj)]
 
+    def pull(self, ref: str, **options: Any) -> Any:
+        """:meth:`RegistryCommands.pull` inside a store lease: the blobs it downloads or finds stay,
+        whatever another engine prunes, until the image that references them is committed."""
+        with self.store.lease():
+            return super().pull(ref, **options)
+
     # -- build -------------------------------------------------------------------------------
 
     def build(self, context: str | os.PathLike[str], *, buildfile: str = "Buildfile", tag: str | None = None,
@@ -217,7 +219,8 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
                hostname: str | None = None, memory: int | str | None = None, cpus: Any = None,
                cpu_shares: int | str | None = None, pids_limit: int | str | None = None,
                network: str | None = None, publish: Sequence[str] = (),
-               security_opt: Sequence[str] = ()) -> ContainerInfo:
+               security_opt: Sequence[str] = (), restart: str | None = None,
+               auto_remove: bool = False) -> ContainerInfo:
         """``docker create``: the image's layers, a new empty writable layer, the mounts named.
 
         ``volumes`` maps container paths to volume names (made on first use);
@@ -228,7 +231,12 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
         (see :func:`sim.containers.limits.parse_limits`), checked before anything is made.
         ``security_opt`` is ``--security-opt``: ``("seccomp=unconfined",)`` runs without Docker's default
         seccomp filter (:func:`sim.containers._security.seccomp_profile`; ``ContainerInfo.seccomp`` says which).
+        ``restart`` is ``--restart`` (:func:`sim.containers._policy.parse_restart_policy`) and ``auto_remove``
+        ``--rm`` of a detached run; both together are refused ("conflicting options"), before anything is made.
         """
+        policy = parse_restart_policy(restart)  # InvalidSpecError: nothing made yet
+        if auto_remove and policy.name != "no":
+            raise InvalidSpecError("conflicting options: cannot specify both --restart and --rm")
         limits = parse_limits(memory, cpus, cpu_shares, pids_limit)  # InvalidLimitError: nothing made yet
         seccomp = seccomp_profile(security_opt)  # InvalidSpecError: nothing made yet
         network_mode, ports = self._network_options(network, publish)
@@ -266,7 +274,7 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
             env=env_list({**env_dict(cfg.env), **(env or {})}),
             workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
             hostname=hostname or cid[:12], limits=limits or None, network_mode=network_mode, ports=ports,
-            seccomp=seccomp,
+            seccomp=seccomp, restart_policy=policy, auto_remove=auto_remove, created=self._now(),
         )
         self._containers[cid] = container
         self._join_networks(container)
@@ -275,7 +283,10 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
 
     def run(self, image: str, command: Sequence[str] | str | None = None, *, remove: bool = False,
             stdin: bytes | None = None, **options: Any) -> ExecResult:
-        """``docker run`` in the foreground: create, start, wait; ``remove`` is ``--rm``."""
+        """``docker run`` in the foreground: create, start, wait; ``remove`` is ``--rm``.  A restart
+        policy needs a detached run (:meth:`run_detached`): refused here before anything is made."""
+        if parse_restart_policy(options.get("restart")).name != "no":
+            raise InvalidSpecError("a restart policy needs a detached run (docker run -d)")
         info = self.create(image, command, **options)
         try:
             result = self.start(info.id, stdin=stdin)
@@ -285,42 +296,18 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
             if remove:
                 self.remove(info.id, volumes=True)  # --rm also removes the anonymous volumes
 
-    def start(self, ref: str, *, stdin: bytes | None = None, detach: bool = False) -> ExecResult | None:
-        """Run the container's command: to the end (its result), or ``detach`` and return None
-        at once (``docker start``); :meth:`wait`, :meth:`stop` and :meth:`kill` then apply."""
-        container = self._container(ref)
-        self._refresh(container)
-        if container.state == "running":
-            raise ContainerStateError(f"container {container.name} is already running")
-        if detach:
-            container.process = self._spawn(container, self._spec(container, container.command, stdin=stdin))
-            container.state, container.exit_code = "running", None
-            self._refresh(container)
-            return None
-        result = self._run_in(container, container.command, stdin=stdin)
-        container.state, container.exit_code = "exited", result.exit_code
-        container.logs += result.stdout + result.stderr
-        return self._with_layer_warning(result, self._save(container))
-
-    def _refresh(self, container: Container) -> None:
-        """A detached process that ended: collect its status and output."""
-        process = container.process
-        if process is not None and not process.running:
-            container.exit_code = process.wait(0)
-            container.logs += process.stdout + process.stderr
-            container.last_usage = getattr(process, "usage", lambda: None)()  # read before its cgroup went
-            container.state, container.process = "exited", None
-            self._save(container)
-
-    def wait(self, ref: str, timeout: float | None = None) -> int:
-        """``docker wait``: the exit code once the container's process ends."""
-        container = self._container(ref)
-        if container.process is not None:
-            container.process.wait(timeout)
-            self._refresh(container)
-        if container.exit_code is None:
-            raise ContainerStateError(f"container {container.name} has not been started")
-        return container.exit_code
+    def run_detached(self, image: str, command: Sequence[str] | str | None = None, *, remove: bool = False,
+                     monitor: bool = False, **options: Any) -> ContainerInfo:
+        """``docker run -d``: create and start in the background (``remove`` is ``--rm``: the container
+        goes when it exits; ``restart=...`` its policy); ``monitor`` as in :meth:`start`."""
+        info = self.create(image, command, auto_remove=remove, **options)
+        try:
+            self.start(info.id, detach=True, monitor=monitor)
+        except BaseException:
+            self.remove(info.id, force=True, volumes=True)  # nothing started: nothing stays
+            raise
+        container = self._containers.get(info.id)
+        return self.container_info(container) if container is not None else info
 
     def usage(self, ref: str) -> Any:
         """``docker stats``: the counters of the container's cgroup (the backend's reading, e.g.
@@ -331,24 +318,6 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
         if container.process is not None:
             return getattr(container.process, "usage", lambda: None)()
         return container.last_usage
-
-    def stop(self, ref: str, grace: float = 10.0) -> int | None:
-        """``docker stop``: SIGTERM, then SIGKILL after ``grace`` seconds; the exit code (None if not running)."""
-        container = self._container(ref)
-        if container.process is not None:
-            container.process.stop(grace)
-        self._refresh(container)
-        return container.exit_code
-
-    def kill(self, ref: str, signal: int = 9) -> None:
-        """``docker kill``: a signal to the container's PID 1; refused when it is not running."""
-        container = self._container(ref)
-        self._refresh(container)
-        if container.process is None:
-            raise ContainerStateError(f"Cannot kill container: {container.name}: container is not running")
-        container.process.kill(signal)
-        container.process.wait(10)
-        self._refresh(container)
 
     def exec(self, ref: str, command: Sequence[str] | str, *, stdin: bytes | None = None) -> ExecResult:
         """``docker exec``: another process in the container.  In a running container it joins
@@ -377,27 +346,19 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
     def _run_in(self, container: Container, argv: tuple[str, ...], *, stdin: bytes | None) -> ExecResult:
         return self._execute(container, self._spec(container, argv, stdin=stdin))
 
-    def logs(self, ref: str) -> bytes:
-        """``docker logs``: what the container wrote, stdout and stderr in the order they came;
-        while a detached run goes on, what it has written so far."""
-        container = self._container(ref)
-        live = getattr(container.process, "logs", None) if container.process is not None else None
-        return live() if live is not None else container.logs
-
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> int:
         """``docker rm``: the writable layer is gone (returns its bytes); volumes keep their data,
         except, with ``volumes`` (``docker rm -v``), the anonymous ones made for the image's VOLUMEs."""
         container = self._container(ref)
         self._refresh(container)
-        if container.state == "running" and not force:
+        if container.id not in self._containers:
+            return 0  # an --rm container that had just ended: already gone
+        if container.state in ("running", "restarting") and not force:
             raise ContainerStateError(
                 f"cannot remove container {container.name}: container is running: stop the container before "
                 "removing or force remove"
             )
-        if container.process is not None:
-            container.process.kill(9)
-            container.process.wait(10)
-            container.process = None
+        self._end_process(container)
         freed = container.upper_size
         if container.mounted is not None:
             container.mounted.unmount()
@@ -410,8 +371,8 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
         return freed
 
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:
-        for c in self._containers.values():
-            self._refresh(c)
+        for c in list(self._containers.values()):
+            self._refresh(c)  # an --rm container that ended goes from the list
         return [self.container_info(c) for c in self._containers.values() if all or c.state == "running"]
 
     def container_info(self, container: Container) -> ContainerInfo:
@@ -420,7 +381,11 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
             state=container.state, exit_code=container.exit_code, command=container.command,
             upper_size=container.upper_size,
             mounts=tuple([(v, p) for p, v in container.volumes.items()] + [(h, p) for p, h in container.binds.items()]),
-            seccomp=container.seccomp,
+            seccomp=container.seccomp, created=container.created, started_at=container.started_at,
+            finished_at=container.finished_at, restart_count=container.restart_count,
+            restart_policy=str(container.restart_policy), auto_remove=container.auto_remove,
+            status=status_text(container.state, container.exit_code, self._now(), container.started_at,
+                               container.finished_at),
         )
 
     def _container(self, ref: str) -> Container:
@@ -509,10 +474,11 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
             if self.containers_dir is None:
                 self.remove(container.id, force=True)
                 continue
-            if container.process is not None:
-                container.process.kill(9)
-                container.process.wait(10)
-                self._refresh(container)
+            if not self._outlives_engine(container):  # a model timeline or a monitor's run goes on without it
+                self._end_process(container)
+                if container.auto_remove and container.state == "exited":
+                    self.remove(container.id, volumes=True)
+                    continue
             self._save(container)
             if container.mounted is not None:
                 container.mounted.unmount()
@@ -523,8 +489,8 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
     def _save(self, container: Container) -> str | None:
         """Write a container's description and writable layer to the containers folder; the
         container-layer problem met, if any (see :func:`save_container`: the rest is saved)."""
-        if self.containers_dir is None or container.image is None:
-            return None
+        if self.containers_dir is None or container.image is None or getattr(container.process, "remote", False):
+            return None  # a container another process supervises is written by that process only
         return save_container(self.containers_dir / container.id, container)
 
     def _forget(self, container: Container) -> None:
@@ -533,7 +499,8 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
 
     def _load_containers(self) -> None:
         """The containers an earlier engine saved.  A container that was running then was
-        killed with its engine: it comes back exited (137)."""
+        killed with its engine: it comes back exited (137); a detached run that outlives its engine
+        (the model's timeline, a real monitor's) goes on (:meth:`_resume`)."""
         if self.containers_dir is None or not self.containers_dir.is_dir():
             return
         for folder in sorted(self.containers_dir.iterdir()):
@@ -542,6 +509,8 @@ class EngineCore(MaintenanceCommands, RegistryCommands, NetworkCommands, Engine)
                 continue  # half-written or its image is gone: nothing to show
             container.mounter = self._remounter(container, folder / "upper.tar")
             self._containers[container.id] = container
+            if container.state in ("running", "restarting"):
+                self._resume(container)
 
     @staticmethod
     def _with_init(layers: list[Layer], network_mode: str) -> list[Layer]:

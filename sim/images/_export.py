@@ -35,7 +35,7 @@ from typing import IO
 from sim.digest import Digest, sha256_digest
 from sim.errors import TargetNotEmptyError
 from sim.images._compress import ImageSource, ImageView, gzip_manifest
-from sim.images._durable import atomic_write, fsync_dir
+from sim.images._durable import AtomicFile, atomic_write, fsync_dir
 from sim.images._layout import OCI_LAYOUT_VERSION, StoredImage
 from sim.images._save import _write_tar, save_archive
 from sim.images._sha256 import as_sha256
@@ -194,18 +194,10 @@ def _write_archive(dest: Dest, write: _Writer) -> None:
     if not isinstance(dest, (str, os.PathLike)):
         write(dest)
         return
-    path = Path(dest)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, path)  # the archive appears under its name complete, or not at all
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    # The archive appears under its name complete, or not at all; a writer killed half-way leaves
+    # no file anyone can see (an unnamed O_TMPFILE inode), see sim.images._durable.
+    with AtomicFile(dest, fault="save") as fh:
+        write(fh)  # type: ignore[arg-type]  # a binary file that only writes: all the tar writers need
 
 
 # -- the folder form ---------------------------------------------------------------------------------

@@ -9,7 +9,10 @@ into ``blobs/``.  Too short, too long or a wrong digest raise
 :class:`~sim.errors.DigestMismatchError` and leave nothing behind.  A writer
 killed half-way leaves a partial file in ``ingest/`` (never in ``blobs/``);
 the next :class:`ContentStore` opened on the folder removes it.  Reads verify
-the sha256 (and the size when known) again.
+the sha256 (and the size when known) again.  Several processes may share a
+folder: a blob is published under the shared store lock (:attr:`ContentStore.lock`)
+and, inside :meth:`ContentStore.lease`, written down in the handle's lease first
+(docs/concurrency.md).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import stat
 import uuid
 from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
@@ -29,6 +33,8 @@ from typing import IO, TypeVar
 from sim.digest import Digest, sha256_digest
 from sim.errors import DigestMismatchError, NotFoundError
 from sim.images._durable import fsync_dir
+from sim.images._faults import fault_point
+from sim.images._lock import Leases, StoreLock
 from sim.images._sha256 import HEX64, as_sha256
 from sim.images.oci import Descriptor
 
@@ -105,8 +111,10 @@ class _MemoryWriter(_Writer):
 class _FolderWriter(_Writer):
     """One ingest: a locked file in ``ingest/`` that is renamed into ``blobs/sha256/`` once verified."""
 
-    def __init__(self, ingest: Path, blobs: Path) -> None:
+    def __init__(self, ingest: Path, blobs: Path, store: ContentStore) -> None:
         self._blobs = blobs
+        self._store = store
+        self._written = 0
         while True:
             path = ingest / f"{uuid.uuid4().hex}.partial"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
@@ -127,14 +135,14 @@ class _FolderWriter(_Writer):
         view = memoryview(chunk)
         while view:
             view = view[os.write(self._fd, view):]
+        self._written += len(chunk)
+        fault_point("blob.write", self._written)
 
     def commit(self, hex_digest: str) -> None:
         assert self._path is not None
         os.fsync(self._fd)
         os.fchmod(self._fd, 0o444)  # blobs are read-only, as containerd keeps them
-        target = self._blobs / hex_digest
-        os.rename(self._path, target)  # atomic: the name appears with all its bytes, or not at all
-        fsync_dir(self._blobs)
+        self._store._publish(self._path, hex_digest)
         self._path = None
         os.close(self._fd)
 
@@ -229,8 +237,7 @@ class Download:
         elif self._fd is not None:
             os.fsync(self._fd)
             os.fchmod(self._fd, 0o444)
-            os.rename(self._path, self._store._blobs / self.digest.hex)
-            fsync_dir(self._store._blobs)
+            self._store._publish(self._path, self.digest.hex, fault="download.committed")
             os.close(self._fd)
             self._fd = None
         return Descriptor(media_type, self.digest, self.size)
@@ -273,10 +280,17 @@ class ContentStore:
         self._partials: dict[str, bytearray] = {}  # the in-memory store's resumable downloads
         self._root: Path | None = None
         self.cleaned_up: list[str] = []  # what clean_ingest() removed when the folder was opened
+        self._published = 0  # blobs this handle renamed into blobs/ (the detail of the fault point)
+        #: Shared while reading or publishing, exclusive while rewriting the index or deleting blobs.
+        self.lock = StoreLock(None)
+        #: Blobs a running operation wrote or relies on, kept by every collection (``lease()``).
+        self.leases = Leases(None)
         if root is None:
             self._memory = {}
             return
         self._root = Path(root)
+        self.lock = StoreLock(self._root)
+        self.leases = Leases(self._root / "leases")
         self._blobs = self._root / "blobs" / "sha256"
         self._ingest = self._root / "ingest"
         self._blobs.mkdir(parents=True, exist_ok=True)
@@ -287,6 +301,22 @@ class ContentStore:
     def root(self) -> Path | None:
         """The folder, or ``None`` for an in-memory store."""
         return self._root
+
+    def lease(self) -> AbstractContextManager[None]:
+        """``with store.lease():`` every blob written, downloaded or found by :meth:`has` in the block
+        survives any collection (this process's or another's) until the block ends; by then the
+        caller has committed the image that references them, or they are garbage again."""
+        return self.leases.scope()
+
+    def _publish(self, path: Path, hex_digest: str, *, fault: str = "blob.committed") -> None:
+        """Rename a verified ingest file into ``blobs/``, written down in the open lease first; then
+        the fault point ``fault`` (detail: how many blobs this handle published)."""
+        with self.lock.shared():
+            self.leases.protect(hex_digest)
+            os.rename(path, self._blobs / hex_digest)  # atomic: the name appears with all its bytes, or not at all
+        fsync_dir(self._blobs)
+        self._published += 1
+        fault_point(fault, self._published)
 
     # -- integrity of the folder form
 
@@ -332,7 +362,7 @@ class ContentStore:
     def _writer(self) -> _Writer:
         if self._memory is not None:
             return _MemoryWriter(self._memory)
-        return _FolderWriter(self._ingest, self._blobs)
+        return _FolderWriter(self._ingest, self._blobs, self)
 
     def ingest(
         self,
@@ -457,10 +487,15 @@ class ContentStore:
         return data
 
     def has(self, digest: str) -> bool:
+        """Whether the blob is stored; inside :meth:`lease`, a blob found is kept until the lease ends."""
         d = as_sha256(digest)
         if self._memory is not None:
             return d.hex in self._memory
-        return (self._blobs / d.hex).is_file()
+        if not self.leases.active:
+            return (self._blobs / d.hex).is_file()
+        with self.lock.shared():
+            self.leases.protect(d.hex)
+            return (self._blobs / d.hex).is_file()
 
     def __contains__(self, digest: object) -> bool:
         return isinstance(digest, str) and self.has(digest)

@@ -22,7 +22,6 @@ import io
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import IO
 
 from sim.digest import Digest, sha256_digest
@@ -33,20 +32,15 @@ from sim.errors import (
     InvalidReferenceError,
 )
 from sim.images._export import ExportFormatError, check_export_options, export_images
-from sim.images._layout import (
-    ANNOTATION_PARENT,
-    OCI_LAYOUT_VERSION,
-    StoredImage,
-    read_store_index,
-    store_index,
-    write_store_index,
-)
+from sim.images._faults import fault_point
+from sim.images._image_record import ImageRecord, RemoveResult
+from sim.images._index_state import IndexState
+from sim.images._layout import ANNOTATION_PARENT, OCI_LAYOUT_VERSION, DamagedImage, StoredImage
 from sim.images._load import Staged, decompress, open_source, read_archive, stream_diff_id
 from sim.images._save import save_archive
 from sim.images._sha256 import as_sha256
 from sim.images.blobs import BlobNotFoundError, ContentStore, Usage
 from sim.images.oci import (
-    ANNOTATION_CONTAINERD_IMAGE_NAME,
     MEDIA_TYPE_OCI_CONFIG,
     MEDIA_TYPE_OCI_LAYER,
     MEDIA_TYPE_OCI_MANIFEST,
@@ -73,6 +67,7 @@ __all__ = [
     "OCI_LAYOUT_VERSION",
     "ANNOTATION_PARENT",
     "ExportFormatError",
+    "DamagedImage",
 ]
 
 _HEX_PREFIX = re.compile(r"^[a-f0-9]+$")
@@ -81,61 +76,7 @@ _HEX_PREFIX = re.compile(r"^[a-f0-9]+$")
 # -- ImageStore ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImageRecord:
-    """One stored image, as it stood when looked up.  ``repo_tags`` are full normalised references."""
-
-    id: Digest  # ImageID: sha256 of the config bytes
-    manifest_digest: Digest
-    manifest: Manifest
-    config: ImageConfig
-    repo_tags: tuple[str, ...] = ()
-    parent: Digest | None = None
-
-    @property
-    def short_id(self) -> str:
-        return self.id.short
-
-    def __repr__(self) -> str:
-        return f"<ImageRecord {self.short_id} {' '.join(self.tags) or '<none>:<none>'}, {len(self.layers)} layers>"
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        """The familiar forms ``docker images`` shows (``ubuntu:latest``)."""
-        return tuple(parse_reference(t).familiar for t in self.repo_tags)
-
-    @property
-    def diff_ids(self) -> tuple[str, ...]:
-        return self.config.rootfs.diff_ids
-
-    @property
-    def layers(self) -> tuple[Descriptor, ...]:
-        return self.manifest.layers
-
-    @property
-    def size(self) -> int:
-        """Bytes of the layer blobs, shared ones included (``docker images`` SIZE)."""
-        return sum(d.size for d in self.manifest.layers)
-
-    @property
-    def created(self) -> str | None:
-        return self.config.created
-
-
-@dataclass(frozen=True)
-class RemoveResult:
-    """What ``docker rmi`` prints: ``Untagged:`` lines, then ``Deleted:`` lines."""
-
-    untagged: tuple[str, ...] = ()
-    deleted: tuple[Digest, ...] = ()  # image IDs removed (the asked one, then pruned parents)
-    deleted_blobs: tuple[Digest, ...] = ()
-    freed_bytes: int = 0
-
-    def lines(self) -> list[str]:
-        return [f"Untagged: {t}" for t in self.untagged] + [f"Deleted: {d}" for d in self.deleted]
-
-
-class ImageStore:
+class ImageStore(IndexState):
     """Images and tags over a :class:`ContentStore`; ``ImageStore(folder)`` persists as an OCI layout.
 
     The folder form *is* an OCI image layout: ``oci-layout``, ``index.json``
@@ -143,40 +84,25 @@ class ImageStore:
     ``io.containerd.image.name``; untagged images appear once, unnamed) and
     ``blobs/sha256/``, plus the ``ingest/`` area.  ``index.json`` is replaced
     atomically and is the commit point: blobs are written before it, and
-    deleted after it.  One writer at a time.
+    deleted after it.
+
+    Several processes may use one folder at once (see docs/concurrency.md):
+    every change re-reads ``index.json`` and rewrites it under the exclusive
+    store lock (``flock`` on the folder), so no change is lost; every read re-reads
+    it (when it changed) under the shared lock.  A collection runs under the
+    exclusive lock and keeps what any live lease names (:meth:`lease`).
 
     The store owns every blob of its content store: :meth:`gc` deletes blobs
-    no image references.
+    no image, damaged entry or live lease references.  An entry whose
+    manifest or config cannot be read does not stop the store from opening:
+    it is kept as a :class:`DamagedImage` (:meth:`damaged`) until
+    :meth:`drop_damaged` removes it (``fsck --repair``).
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, content: ContentStore | None = None) -> None:
         if content is not None and root is not None:
             raise ValueError("give a folder or a content store, not both")
-        self.content = content if content is not None else ContentStore(root)
-        self._images: dict[Digest, StoredImage] = {}
-        self._tags: dict[str, Digest] = {}  # full reference -> image ID
-        self._counter = 0
-        if self.content.root is not None:
-            self._read_index()
-
-    # -- persistence (folder form) ------------------------------------------------------------
-
-    def _write_index(self) -> None:
-        if self.content.root is None:
-            return
-        write_store_index(self.content.root, store_index(self._images, self._tags))
-
-    def _read_index(self) -> None:
-        for desc, manifest_bytes, manifest, config in read_store_index(self.content):
-            image_id = as_sha256(manifest.config.digest)
-            if image_id not in self._images:
-                parent = desc.annotations.get(ANNOTATION_PARENT)
-                self._images[image_id] = StoredImage(
-                    as_sha256(desc.digest), manifest_bytes, manifest, config, as_sha256(parent) if parent else None, self._tick()
-                )
-            name = desc.annotations.get(ANNOTATION_CONTAINERD_IMAGE_NAME)
-            if name:
-                self._tags[str(parse_reference(name))] = image_id
+        super().__init__(content if content is not None else ContentStore(root))
 
     def _tick(self) -> int:
         self._counter += 1
@@ -195,12 +121,14 @@ class ImageStore:
         Untagged images that other images were built from (intermediate images)
         are hidden unless ``all``, as ``docker images -a`` shows them.
         """
+        self._refresh()
         records = [self._record(i) for i in self._images]
         if not all:
             records = [r for r in records if r.repo_tags or not self._children(r.id)]
         return sorted(records, key=lambda r: (r.created or "", self._images[r.id].added), reverse=True)
 
     def __len__(self) -> int:
+        self._refresh()
         return len(self._images)
 
     def __contains__(self, ref_or_id: object) -> bool:
@@ -214,6 +142,7 @@ class ImageStore:
 
     def tags(self) -> dict[str, Digest]:
         """Every tag (full reference) -> the digest of the manifest it names."""
+        self._refresh()
         return {t: self._images[i].manifest_digest for t, i in sorted(self._tags.items())}
 
     def _children(self, image_id: Digest) -> builtins.list[Digest]:
@@ -225,6 +154,7 @@ class ImageStore:
         """(image ID, the tag it was found by or None) as ``docker`` resolves a name or an ID."""
         if not isinstance(text, str):
             raise TypeError("an image reference or ID is a str")
+        self._refresh()
         if is_image_id(text):
             full = as_sha256("sha256:" + text.removeprefix("sha256:"))
             if full in self._images:
@@ -268,10 +198,10 @@ class ImageStore:
         ``config.rootfs.diff_ids`` must list the layers' DiffIDs; without a
         config, a minimal one for this host's platform is made.  ``parent`` is
         the image a build started from (``docker rmi`` will not delete it
-        while this one exists).
+        while this one exists); one that another process removed meanwhile is
+        not recorded (the new image needs nothing of it: every layer is stored).
         """
         refs = [self._tag_ref(t) for t in tags]
-        parent_id = self._lookup(parent)[0] if parent is not None else None
         blobs = [layer.tar_bytes() for layer in layers]
         diff_ids = tuple(sha256_digest(b) for b in blobs)
         if config is None:
@@ -292,8 +222,16 @@ class ImageStore:
             staged.blobs[d] = (b, MEDIA_TYPE_OCI_LAYER)
         staged.blobs[as_sha256(manifest.config.digest)] = (config_bytes, MEDIA_TYPE_OCI_CONFIG)
         staged.names = refs
-        image_id = self._commit([staged], parent=parent_id)[0]
-        return self._record(image_id)
+        with self.transaction():
+            parent_id = None
+            if parent is not None:
+                try:
+                    parent_id = self._lookup(parent)[0]
+                except ImageNotFoundError:
+                    if not is_image_id(parent):
+                        raise
+            image_id = self._commit([staged], parent=parent_id)[0]
+            return self._record(image_id)
 
     def add_pulled(self, manifest_bytes: bytes, media_type: str, *, tags: Iterable[str] = ()) -> ImageRecord:
         """Adopt a pulled manifest whose config and layers are already in the content store.
@@ -306,6 +244,11 @@ class ImageStore:
         """
         refs = [self._tag_ref(t) for t in tags]
         manifest = Manifest.from_json(manifest_bytes, content_type=media_type)
+        fault_point("store.adopt")  # a pull's blobs are all stored (or found), its image not yet
+        with self.transaction():
+            return self._adopt(manifest_bytes, media_type, manifest, refs)
+
+    def _adopt(self, manifest_bytes: bytes, media_type: str, manifest: Manifest, refs: builtins.list[Reference]) -> ImageRecord:
         config = ImageConfig.from_json(self.content.get(manifest.config.digest, size=manifest.config.size))
         validate_image(manifest, config)
         for i, (layer, diff_id) in enumerate(zip(manifest.layers, config.rootfs.diff_ids)):
@@ -320,7 +263,8 @@ class ImageStore:
         return self._record(self._commit([staged])[0])
 
     def _commit(self, staged: Sequence[Staged], *, parent: Digest | None = None) -> builtins.list[Digest]:
-        """Blobs first (each verified by the content store), then the index: the commit point."""
+        """Blobs first (each verified by the content store), then the index: the commit point.
+        Call it inside :meth:`transaction`."""
         # One manifest per image ID: an image already stored keeps its manifest and only gains tags.
         new: dict[Digest, Staged] = {}
         for image in staged:
@@ -340,6 +284,7 @@ class ImageStore:
             image_id = as_sha256(image.manifest.config.digest)
             for ref in image.names:
                 self._tags[str(ref)] = image_id
+            self._forget_damaged_names(str(ref) for ref in image.names)
             ids.append(image_id)
         self._write_index()
         return ids
@@ -355,21 +300,24 @@ class ImageStore:
 
     def tag(self, source: str, target: str) -> ImageRecord:
         """``docker tag SOURCE TARGET``: point ``target`` at the image ``source`` names (moving it if taken)."""
-        image_id = self._lookup(source)[0]
         ref = self._tag_ref(target)
-        self._tags[str(ref)] = image_id
-        self._write_index()
-        return self._record(image_id)
+        with self.transaction():
+            image_id = self._lookup(source)[0]
+            self._tags[str(ref)] = image_id
+            self._forget_damaged_names([str(ref)])
+            self._write_index()
+            return self._record(image_id)
 
     def untag(self, ref: str) -> ImageRecord:
         """Remove one tag; the image stays (possibly dangling).  Returns the image as it is now."""
         parsed = parse_reference(ref)
         key = str(parsed)
-        if key not in self._tags:
-            raise ImageNotFoundError(f"No such image: {parsed.familiar}")
-        image_id = self._tags.pop(key)
-        self._write_index()
-        return self._record(image_id)
+        with self.transaction():
+            if key not in self._tags:
+                raise ImageNotFoundError(f"No such image: {parsed.familiar}")
+            image_id = self._tags.pop(key)
+            self._write_index()
+            return self._record(image_id)
 
     # -- removing -------------------------------------------------------------------------------
 
@@ -383,8 +331,30 @@ class ImageStore:
           then.  Parents left untagged and childless are pruned too.
 
         Blobs no remaining image references are deleted.  Every check runs
-        before the first change.
+        before the first change.  A tag naming a damaged entry (see
+        :meth:`damaged`) removes that entry.
         """
+        with self.transaction():
+            damaged = self._damaged_by_name(ref_or_id)
+            if damaged is not None:
+                self._damaged.remove(damaged)
+                self._write_index()
+                freed, gone = self._delete_unreferenced()
+                return RemoveResult((parse_reference(ref_or_id).familiar,), (), tuple(gone), freed)
+            return self._remove(ref_or_id, force=force)
+
+    def _damaged_by_name(self, text: str) -> DamagedImage | None:
+        if is_image_id(text):
+            return None
+        try:
+            key = str(parse_reference(text))
+        except InvalidReferenceError:
+            return None
+        if key in self._tags:
+            return None
+        return next((d for d in self._damaged if d.name == key), None)
+
+    def _remove(self, ref_or_id: str, *, force: bool) -> RemoveResult:
         image_id, by_tag = self._lookup(ref_or_id)
         record = self._record(image_id)
         short = image_id.short
@@ -414,21 +384,11 @@ class ImageStore:
         freed, gone = self._delete_unreferenced()
         return RemoveResult(untagged, tuple(deleted), tuple(gone), freed)
 
-    def _owners(self) -> dict[Digest, builtins.list[Digest]]:
-        return {i: image.blobs() for i, image in self._images.items()}
-
-    def _delete_unreferenced(self) -> tuple[int, builtins.list[Digest]]:
-        freed, gone = 0, []
-        for d in self.content.unreferenced(self._owners()):
-            size = self.content.size(d)
-            if self.content.delete(d):
-                freed += size
-                gone.append(d)
-        return freed, gone
-
     def gc(self) -> RemoveResult:
-        """Delete blobs no image references (what an interrupted add or remove may leave)."""
-        freed, gone = self._delete_unreferenced()
+        """Delete blobs no image, damaged entry or live lease references (what an interrupted add,
+        remove, build or pull may leave)."""
+        with self.transaction():
+            freed, gone = self._delete_unreferenced()
         return RemoveResult(deleted_blobs=tuple(gone), freed_bytes=freed)
 
     def delete_images(self, image_ids: Iterable[str]) -> RemoveResult:
@@ -438,7 +398,10 @@ class ImageStore:
         (prune, fsck) decides what may go; a kept child's parent then names no image.  Unknown IDs are
         a :class:`ImageNotFoundError` before any change.
         """
-        ids = [as_sha256(i) for i in image_ids]
+        with self.transaction():
+            return self._delete_images([as_sha256(i) for i in image_ids])
+
+    def _delete_images(self, ids: builtins.list[Digest]) -> RemoveResult:
         missing = [i for i in ids if i not in self._images]
         if missing:
             raise ImageNotFoundError(f"No such image: {missing[0]}")
@@ -462,9 +425,21 @@ class ImageStore:
         return self.content.get(record.manifest.config.digest, size=record.manifest.config.size)
 
     def layer_tar(self, record: ImageRecord, index: int) -> bytes:
-        """Layer ``index`` (0 = base) as an uncompressed tar, verified against its DiffID."""
+        """Layer ``index`` (0 = base) as an uncompressed tar, verified against its DiffID.
+
+        An image another process removed after it was looked up is an :class:`ImageNotFoundError`
+        (its blobs may be gone); a blob missing from an image still stored stays a :class:`BlobNotFoundError`."""
         desc = record.manifest.layers[index]
-        blob = self.content.get(desc.digest, size=desc.size)
+        try:
+            blob = self.content.get(desc.digest, size=desc.size)
+        except BlobNotFoundError:
+            # Removed (and perhaps stored again) by other processes since it was looked up: look again
+            # under the shared lock, where every blob the index names is there.
+            with self.content.lock.shared():
+                self._refresh()
+                if record.id not in self._images:
+                    raise ImageNotFoundError(f"No such image: {record.short_id} (removed while it was read)") from None
+                blob = self.content.get(desc.digest, size=desc.size)
         tar = decompress(blob, layer_compression(desc.media_type))
         if sha256_digest(tar) != record.diff_ids[index]:
             raise DigestMismatchError(f"layer {index} of {record.short_id} does not match its DiffID {record.diff_ids[index]}")
@@ -480,10 +455,12 @@ class ImageStore:
 
     def usage(self) -> dict[Digest, Usage]:
         """Per image ID: layer bytes in total, shared with other images, and unique (``docker system df -v``)."""
+        self._refresh()
         return self.content.usage({i: [d.digest for d in image.manifest.layers] for i, image in self._images.items()})
 
     def layer_bytes(self) -> int:
         """Bytes of distinct layer blobs: each shared layer counted once."""
+        self._refresh()
         layers = {as_sha256(d.digest): d.size for image in self._images.values() for d in image.manifest.layers}
         return sum(layers.values())
 
@@ -518,8 +495,9 @@ class ImageStore:
         """
         if isinstance(refs, str):
             refs = [refs]
-        chosen = self._save_selection(refs)
-        save_archive([(self._images[i], chosen[i]) for i in sorted(chosen)], self.content, fileobj)
+        with self.content.lock.shared():  # no collection deletes a blob while it is copied out
+            chosen = self._save_selection(refs)
+            save_archive([(self._images[i], chosen[i]) for i in sorted(chosen)], self.content, fileobj)
 
     def export(
         self,
@@ -553,9 +531,10 @@ class ImageStore:
         check_export_options(format, compression, dest)
         if isinstance(refs, str):
             refs = [refs]
-        chosen = self._save_selection(refs)
-        selection = [(self._record(i), sorted(chosen[i])) for i in sorted(chosen)]
-        export_images(self, selection, dest, format=format, compression=compression)
+        with self.content.lock.shared():  # no collection deletes a blob while it is copied out
+            chosen = self._save_selection(refs)
+            selection = [(self._record(i), sorted(chosen[i])) for i in sorted(chosen)]
+            export_images(self, selection, dest, format=format, compression=compression)
 
     def load(
         self,
@@ -578,9 +557,10 @@ class ImageStore:
         """
         reader = open_source(source)
         staged = read_archive(reader, repository=repository, platform=platform or host_platform())
-        ids = self._commit(staged)
-        seen: dict[Digest, None] = dict.fromkeys(ids)
-        return [self._record(i) for i in seen]
+        with self.transaction():
+            ids = self._commit(staged)
+            seen: dict[Digest, None] = dict.fromkeys(ids)
+            return [self._record(i) for i in seen]
 
     def __repr__(self) -> str:
         where = "memory" if self.content.root is None else str(self.content.root)

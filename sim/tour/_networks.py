@@ -129,7 +129,7 @@ def _first_line(engine: EngineCore, name: str, timeout: float = 10.0) -> str:
 def _sandbox(t: Tour, engine: EngineCore, real: bool) -> None:
     """6.1 to 6.3: one container on no network, its namespaces, PIDs and user ids."""
     engine.create("busybox", SOLO_COMMAND, name="solo")
-    engine.start("solo", detach=True)  # the model has no scheduler: its process has run to the end already
+    engine.start("solo", detach=True)  # the model runs it on a virtual clock: it sleeps, running
     said = _first_line(engine, "solo")
 
     t.section("6.1", "命名空间", "a container is a process in namespaces of its own")

@@ -264,6 +264,34 @@ class FolderSuite(MaintenanceSuite):
         assert eng.fsck(repair=True).ok
         assert sorted(os.listdir(ingest)) == ["cd" * 32 + ".download"]
 
+    @pytest.mark.parametrize("role", ["config", "manifest"])
+    def test_a_corrupt_manifest_or_config_is_reported_not_fatal(self, eng: Any, tmp_path: Path, role: str) -> None:
+        bad = _build(eng, tmp_path / "a", "bad", "bad:1")
+        good = _build(eng, tmp_path / "b", "good", "good:1")
+        record = eng.store.resolve("bad:1")
+        target = str(record.manifest.config.digest) if role == "config" else str(record.manifest_digest)
+        keep = _blobs(eng, "good:1")
+        state = eng.containers_dir.parent
+        eng.close()
+        flip_byte(eng, target)
+        again = type(eng)(state_dir=state)  # today's main: DigestMismatchError here, so no fsck could run
+        try:
+            assert {i.id for i in again.images()} == {good.id, again.inspect_image("busybox").id}
+            assert [d.name for d in again.store.damaged()] == ["docker.io/library/bad:1"]
+            report = again.fsck()
+            assert {"damaged-image", "broken-tag", "corrupt-blob"} <= kinds(report)
+            assert any("bad:1" in p.what and p.kind == "damaged-image" for p in report.problems)
+            again.tag("good:1", "other:1")  # a change keeps the damaged entry in the index until repaired
+            assert [d.name for d in type(eng)(state_dir=state).store.damaged()] == ["docker.io/library/bad:1"]
+            repaired = again.fsck(repair=True)
+            assert repaired.ok and again.store.damaged() == ()
+            assert all(again.store.content.has(d) for d in keep)  # a tagged image's intact blobs stay
+            assert not again.store.content.has(target) and bad.id not in {r.id for r in again.store.list(all=True)}
+            assert again.run("good:1", "cat /a.txt", remove=True).stdout == b"good\n"
+            assert _build(again, tmp_path / "a", "bad", "bad:1").id == bad.id  # built again, whole
+        finally:
+            again.close()
+
     def test_fsck_finds_a_saved_container_whose_image_is_gone(self, eng: Any) -> None:
         folder = eng.containers_dir / ("ef" * 32)
         folder.mkdir(parents=True)
@@ -330,7 +358,7 @@ def test_cli_fsck_prune_and_df(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     for argv in (["container", "prune"], ["volume", "prune", "-a"], ["builder", "prune", "-a"], ["system", "prune"]):
         assert main(argv) == 0
         assert "Total reclaimed space: " in capsys.readouterr().out
-    eng = sim.connect("sim", state_dir=str(tmp_path / "state" / "sim"))
+    eng: Any = sim.connect("sim", state_dir=str(tmp_path / "state" / "sim"))
     try:
         flip_byte(eng, _layer_digest(eng, "app:1"))
     finally:

@@ -256,12 +256,12 @@ def test_both_backends_give_the_same_diff_ids(monkeypatch: pytest.MonkeyPatch, t
     assert all(results[0][4])  # the second build is all cache hits on both
 
 
-def test_a_new_engine_rebuilds_the_build_stage_and_hits_the_copy_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_new_engine_reuses_the_build_stage_and_the_copy_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("LAYERLAB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     ctx = context(tmp_path / "ctx", PROGRAM)
-    for _ in range(2):  # each CLI command is a new engine: intermediate stages live in one engine's memory
+    for _ in range(2):  # each CLI command is a new engine: a stage's step layers are blobs the build cache names
         assert main(["build", "--backend", "sim", "-t", "app:1", str(ctx)]) == 0
     out = capsys.readouterr().out.split("Successfully tagged app:1")[1]
-    assert "#4 COPY main.txt ./" in out and "#9 CACHED COPY --from=build" in out
+    assert "#4 CACHED COPY main.txt ./" in out and "#9 CACHED COPY --from=build" in out

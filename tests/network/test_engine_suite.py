@@ -437,15 +437,18 @@ class TestSimNetworks(NetworkSuite, SimBackend):
         eng.remove_network(first.name)
         assert eng.create_network(unique("green")).subnet == "10.89.0.0/24"  # a freed subnet is reused
 
-    def test_detached_containers_have_ended_at_once(self, eng: EngineCore) -> None:
-        """In the model a detached process runs to its end at once: "while running" is never
-        true, and connecting is connecting a stopped container."""
+    def test_a_detached_container_runs_on_the_virtual_clock_and_connects_while_running(self, eng: EngineCore) -> None:
+        """In the model a detached process runs on a virtual clock: ``sleep`` keeps it running
+        until ``stop`` (or a ``wait`` that moves the clock), and connecting it is connecting a
+        running container, whose ``eth0`` appears at once."""
         red = unique("red")
         eng.create_network(red)
         self.box(eng, "x", "none")
-        assert [c.state for c in eng.containers()] == ["exited"]
+        assert [c.state for c in eng.containers()] == ["running"]
         eng.connect(red, "x")
         assert self.ip_addr(eng, "x") == {"lo": ("127.0.0.1/8",), "eth0": ("10.89.0.2/24",)}
+        eng.stop("x", grace=0)
+        assert [c.state for c in eng.containers()] == ["exited"]
 
 
 # -- the kernel -----------------------------------------------------------------------------------

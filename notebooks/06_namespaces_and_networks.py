@@ -155,7 +155,7 @@ print(engine, "| user namespace:", engine.id_maps.kind)
 # %%
 with on_error():
     engine.create("busybox", 'echo "PID $$ inside, hostname $(hostname)"; exec sleep 300', name="solo")
-    engine.start("solo", detach=True)  # the model has no scheduler: its process has run to the end already
+    engine.start("solo", detach=True)  # the model runs it on a virtual clock: it sleeps, running
     said = first_line(engine, "solo")
     modelled = NamespaceAllocator().for_container(user_namespace=engine.id_maps.user_namespace)
     if KERNEL:

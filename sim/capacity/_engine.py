@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.capacity._memory import Block, Conflict
-from sim.capacity._sharing import B, F, host_sum, water_fill
+from sim.capacity._sharing import B, F, host_columns, host_sum, water_fill
 from sim.capacity._state import Fleet, State
 from sim.capacity.defaults import value
 from sim.capacity.run import InstanceTotals, Run
@@ -71,6 +71,10 @@ class Simulation:
         position[f.order] = np.arange(n)
         self.traced = {i: int(position[i]) for i in traced}  # original index -> sorted row
         self.trace_rows: dict[int, list[F]] = {i: [] for i in traced}
+        self._minute_draws: dict[int, F] = {}  # the last block's last minute of noise draws
+        # Whole cgroup weights: any group's total is exact in floats (see water_fill).
+        self.whole_weights = bool(np.all(f.weight == np.floor(f.weight)) and np.all(f.weight > 0)
+                                  and f.weight.sum() < 2.0 ** 53)
         self.kills: list[tuple[int, float]] = []  # (sorted row, time) of every OOM kill
         self.undo: list[tuple[int, float, bool, tuple[float, float, float, int]]] = []  # this block's kills
         self.totals = {k: np.zeros(n) for k in ("throttled", "unmet", "served", "fork", "peak")}
@@ -97,9 +101,15 @@ class Simulation:
         noisy = f.noise[rows] > 0
         if noisy.any():
             original = f.order[rows[noisy]]
-            for m in range(minutes):
-                z = np.random.default_rng([self.seed, 1, first + m]).standard_normal(len(f.order))
-                coef[noisy, m] = np.maximum(0.0, 1.0 + f.noise[rows[noisy]] * z[original])
+            # A minute that straddles two blocks is drawn once (the draws are the same anyway).
+            draws: dict[int, F] = {}
+            for m in range(first, first + minutes):
+                known = self._minute_draws.get(m)
+                draws[m] = np.random.default_rng([self.seed, 1, m]).standard_normal(len(f.order)) \
+                    if known is None else known
+            self._minute_draws = {first + minutes - 1: draws[first + minutes - 1]}
+            z = np.stack([draws[m][original] for m in range(first, first + minutes)], axis=1)
+            coef[noisy] = np.maximum(0.0, 1.0 + f.noise[rows[noisy], None] * z)
         return coef
 
     def _block(self, k0: int, k1: int) -> None:
@@ -131,11 +141,14 @@ class Simulation:
                 base_held: F = np.zeros((n_hosts, len(tt)))
                 base_hosts = np.zeros(n_hosts, dtype=bool)
                 if agg.any():
-                    _, _, held, _, _ = self._host_series(rows[agg], tt, table, coef[agg], m_idx)
-                    base_held = held[:n_hosts]
+                    agg_series = self._host_series(rows[agg], tt, table, coef[agg], m_idx)
+                    base_held = agg_series[2][:n_hosts]
                     summed = agg & ~by_tick
-                    if summed.any():
-                        base_served = self._host_series(rows[summed], tt, table, coef[summed], m_idx)[1][:n_hosts]
+                    if summed.any() and not by_tick.any():  # the same rows: the same sums
+                        base_served = agg_series[1][:n_hosts]
+                    elif summed.any():
+                        base_served = self._host_series(rows[summed], tt, table, coef[summed], m_idx,
+                                                        served_only=True)[1][:n_hosts]
                     base_hosts[f.host[rows[agg]][f.host[rows[agg]] < n_hosts]] = True
                     over_memory = (base_held > (self.memory - self.host_reserved)[:, None] + 1e-6).any(axis=1)
                     over_cpu = (base_served > self.usable[:, None] + 1e-12).any(axis=1)
@@ -144,8 +157,11 @@ class Simulation:
                         shared_cpu[:n_hosts] |= over_cpu
                         continue
                 extra = rows[by_tick]
-                extra_want = (f.cpu_mean[extra, None] * table[f.cpu_prof[extra]] * coef[by_tick][:, m_idx]
-                              * (self.state.down_until[extra] <= tt[0])[:, None])
+                # ((mean * profile) * noise) * up, in place: the same products, fewer big temporaries.
+                extra_want = table[f.cpu_prof[extra]]
+                np.multiply(f.cpu_mean[extra, None], extra_want, out=extra_want)
+                extra_want *= coef[by_tick][:, m_idx]
+                extra_want *= (self.state.down_until[extra] <= tt[0])[:, None]
                 saved = self._snapshot()
                 try:
                     dense = self._dense(rows[~agg], tt, table, coef[~agg], m_idx, base_served, base_held, base_hosts,
@@ -160,7 +176,7 @@ class Simulation:
                 committed = True
             if agg.any():
                 self._aggregate(rows[agg], tt, table, coef[agg], m_idx, active, host_served,
-                                by_tick=by_tick[agg], served_by_tick=dense.extra_served)
+                                by_tick=by_tick[agg], served_by_tick=dense.extra_served, series=agg_series)
         if not committed:  # a traced instance is never aggregated: none is present in this block
             for original in self.traced:
                 self.trace_rows[original].append(np.stack([tt] + [np.zeros_like(tt)] * 4))
@@ -238,21 +254,28 @@ class Simulation:
         if weights.ndim == 1:
             sums: F = np.bincount(key, weights, minlength=size).astype(np.float64)
             return sums.reshape(len(self.hosts) + 1, n_prof)
-        out: F = np.stack([np.bincount(key, weights[:, m], minlength=size) for m in range(weights.shape[1])],
-                          axis=-1).astype(np.float64)
-        return out.reshape(len(self.hosts) + 1, n_prof, weights.shape[1])
+        # One bincount over (key, column) pairs in row-major order adds each bin's values in row
+        # order, as one bincount per column did.
+        m = weights.shape[1]
+        pairs = (key[:, None] * m + np.arange(m)).reshape(-1)
+        out: F = np.bincount(pairs, weights.reshape(-1), minlength=size * m).astype(np.float64)
+        return out.reshape(len(self.hosts) + 1, n_prof, m)
 
     def _host_series(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F,
-                     m_idx: npt.NDArray[np.int64]) -> tuple[F, F, F, F, B]:
-        """Per host (+1 for "rejected") and tick: CPU demand, CPU served, memory held, in use."""
+                     m_idx: npt.NDArray[np.int64], *, served_only: bool = False) -> tuple[F, F, F, F, B]:
+        """Per host (+1 for "rejected") and tick: CPU demand, CPU served, memory held, in use
+        (with ``served_only``, the others are empty arrays)."""
         f = self.fleet
         self.block_start = tt[0]
         up, c0, c1, r1, u1 = self._coefficients(rows, table)
         scaled = f.cpu_mean[rows, None] * coef
-        demand_k = self._host_profile_sums(rows, scaled, f.cpu_prof[rows])
         served_k = self._host_profile_sums(rows, scaled * up[:, None], f.cpu_prof[rows])
-        demand = np.einsum("hpt,pt->ht", demand_k[:, :, m_idx], table)
         served = np.einsum("hpt,pt->ht", served_k[:, :, m_idx], table)
+        if served_only:
+            empty = np.zeros((0, 0))
+            return empty, served, empty, empty, up
+        demand_k = self._host_profile_sums(rows, scaled, f.cpu_prof[rows])
+        demand = np.einsum("hpt,pt->ht", demand_k[:, :, m_idx], table)
         held = np.bincount(f.host[rows], c0, minlength=len(self.hosts) + 1)[:, None] + \
             self._host_profile_sums(rows, c1, f.mem_prof[rows]) @ table
         if r1.any():
@@ -261,17 +284,19 @@ class Simulation:
         return demand, served, held, in_use, up
 
     def _aggregate(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F, m_idx: npt.NDArray[np.int64],
-                   active: B, host_served: F, *, by_tick: B, served_by_tick: F) -> None:
+                   active: B, host_served: F, *, by_tick: B, served_by_tick: F,
+                   series: tuple[F, F, F, F, B]) -> None:
         """Commit the plain rows; those in ``by_tick`` got ``served_by_tick`` CPU (rows x ticks,
-        from the sharing on a contended host) instead of what they wanted."""
+        from the sharing on a contended host) instead of what they wanted.  ``series`` is
+        :meth:`_host_series` of these rows, as the block's attempt computed it (the dense rows'
+        kills and high-water marks never touch the plain rows' state)."""
         f, dt, s, n_hosts = self.fleet, self.dt, self.series, len(self.hosts)
         k0, k1 = int(round(tt[0] / dt)), int(round(tt[0] / dt)) + len(tt)
-        demand, served, held, in_use, up = self._host_series(rows, tt, table, coef, m_idx)
+        demand, served, held, in_use, up = series
         if by_tick.any():
             late = rows[by_tick]
-            served = served - self._host_series(late, tt, table, coef[by_tick], m_idx)[1]
-            served[:n_hosts] += np.stack([np.bincount(f.host[late], served_by_tick[:, c], minlength=n_hosts)
-                                          for c in range(len(tt))], axis=1)
+            served = served - self._host_series(late, tt, table, coef[by_tick], m_idx, served_only=True)[1]
+            served[:n_hosts] += host_columns(f.host[late], served_by_tick, n_hosts)
         placed = f.host[rows] < n_hosts
         s["reserved_cpu"][k0:k1] += f.req_cpu[rows[placed]].sum()
         s["reserved_memory"][k0:k1] += f.req_mem[rows[placed]].sum()
@@ -407,13 +432,57 @@ class Simulation:
         clash = contended.any(axis=1) & summed
         if clash.any():
             raise Conflict(np.nonzero(clash)[0], memory=False)
+        # Groups are the contended (host, tick) pairs, numbered row-major; the elements are listed
+        # row by row, each row's contended ticks in order (as np.nonzero lists them): the order
+        # the water-filling adds each group's wants in.  A host's groups have consecutive numbers,
+        # so a row's group numbers are a run from its host's first.
+        host_of = f.host[both]
+        if self.whole_weights and np.all(np.isfinite(host_want[contended])):
+            self._share_contended(served, wants, both, host_of, contended)
+            return served
+        per_host = contended.sum(axis=1)
+        first_group = np.cumsum(per_host) - per_host
+        per_row = per_host[host_of]
+        element = np.flatnonzero(contended[host_of])
+        starts = np.cumsum(per_row) - per_row
+        group = np.repeat(first_group[host_of] - starts, per_row) + np.arange(len(element))
+        capacity = np.broadcast_to(usable[:, None], contended.shape)[contended]
+        shares = water_fill(wants.take(element), np.repeat(f.weight[both], per_row), group, capacity,
+                            whole=self.whole_weights)
+        np.put(served, element, shares)
+        return served
+
+    def _share_contended(self, served: F, wants: F, both: npt.NDArray[np.int64], host_of: npt.NDArray[np.int64],
+                         contended: B) -> None:
+        """:func:`water_fill` of the contended (host, tick) groups into ``served``, its first
+        round done here on the rows x ticks matrix (whole weights, finite wants only).
+
+        The first round is the same in every group of a host: the level is the host's usable
+        CPU over the weights of all its rows (exact: whole numbers), so each row has one
+        threshold, level times its weight, for all ticks.  The wants at most their row's
+        threshold are met (``served`` already holds them); they are added up per group in row
+        order, as the water-filling's bincount does (adding the others as exact zeros changes no
+        sum of wants >= 0), and taken off the capacity.  The wants left go through
+        :func:`water_fill` with what is left of the capacity: its rounds are then the next ones,
+        operation for operation (the weights left add up to the same whole number)."""
+        f, usable, ticks, n_hosts = self.fleet, self.usable, contended.shape[1], len(self.hosts)
+        busy: B = np.any(contended, axis=1)
+        sub = np.flatnonzero(busy[host_of])  # the rows on a contended host, in order
+        rows_host, rows_weight, rows_want = host_of[sub], f.weight[both[sub]], wants[sub]
+        level = usable / np.maximum(np.bincount(rows_host, rows_weight, minlength=n_hosts), 1e-300)
+        met = rows_want <= (level[rows_host] * rows_weight)[:, None]
+        first = host_columns(rows_host, rows_want * met, n_hosts)  # met wants per group, in row order
+        remaining = usable[:, None] - first
+        left = np.flatnonzero(contended[rows_host] & ~met)  # row-major: each group's elements in row order
+        if not len(left):
+            return
+        r, c = np.divmod(left, ticks)
         group_id = np.full(contended.shape, -1, dtype=np.int64)
         group_id[contended] = np.arange(int(contended.sum()))
-        gid = group_id[f.host[both]]  # (rows, C), in the given order
-        r, c = np.nonzero(gid >= 0)
-        capacity = np.broadcast_to(usable[:, None], contended.shape)[contended]
-        served[r, c] = water_fill(wants[r, c], f.weight[both[r]], gid[r, c], capacity)
-        return served
+        host_r = rows_host.take(r)
+        shares = water_fill(rows_want.reshape(-1).take(left), rows_weight.take(r),
+                            group_id.reshape(-1).take(host_r * ticks + c), remaining[contended], whole=True)
+        np.put(served, sub.take(r) * ticks + c, shares)
 
     # -- kills -------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from sim.containers._users import resolve_user
 from sim.containers.limits import Limits
 from sim.containers.userns import HOST_MAPS, IdMaps
 from sim.errors import BuildError, ConflictError, ContainerStateError, ImageNotFoundError, LayerFormatError
+from sim.images._durable import atomic_write
 from sim.images.store import ImageRecord
 from sim.interface import FileSystem, UnionMount
 from sim.layers.layer import _NO_CLAMP, Device, Directory, Fifo, Layer, RegularFile, Symlink, Whiteout
@@ -30,7 +31,7 @@ from sim.results import ExecResult
 
 __all__ = ["Container", "ProcessSpec", "FinishedProcess", "DEFAULT_PATH", "NAME_CHARS", "env_dict", "env_list",
            "user_ids", "home_of", "mkdir_p", "check_container_name", "check_mounts", "process_spec", "snapshot",
-           "atomic_write", "save_container", "load_container", "saved_upper"]
+           "save_container", "load_container", "saved_upper"]
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -219,12 +220,6 @@ def process_spec(container: Container, fs: FileSystem, argv: tuple[str, ...], *,
     env.setdefault("HOME", user.home)
     return ProcessSpec(argv=argv, env=env_list(env), cwd=container.workdir, uid=uid, gid=gid,
                        hostname=container.hostname, stdin=stdin, limits=container.limits, groups=user.groups)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def snapshot(upper: Layer, *, freeze: bool = True) -> Layer:

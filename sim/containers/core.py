@@ -479,7 +479,10 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
                 if container.auto_remove and container.state == "exited":
                     self.remove(container.id, volumes=True)
                     continue
-            self._save(container)
+            # Gone from the folder: another engine removed it meanwhile (`rm` from another terminal);
+            # saving it now would bring it back.
+            if (self.containers_dir / container.id).is_dir():
+                self._save(container)
             if container.mounted is not None:
                 container.mounted.unmount()
             del self._containers[container.id]

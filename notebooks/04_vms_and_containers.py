@@ -53,7 +53,6 @@ from sim.containers.limits import parse_limits
 from sim.errors import BackendUnavailableError
 from sim.figures import show
 
-
 # %% [markdown]
 # ## 默认值 The published numbers the model starts from
 #

@@ -33,6 +33,7 @@ from typing import Any
 
 from realrt.journal import start_time
 from sim.errors import BackendUnavailableError
+from sim.images._faults import FAULT_ACTION_VARIABLE, FAULT_VARIABLE
 
 __all__ = ["spawn", "main"]
 
@@ -48,7 +49,9 @@ def spawn(state_dir: Path, container_id: str, *, rootless: bool, timeout: float 
     errors = Path(state_dir) / "containers" / container_id / "monitor.err"
     # The monitor runs the code this process runs (a source checkout too, not only an installed one).
     source = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {name: value for name, value in os.environ.items() if name not in (FAULT_VARIABLE, FAULT_ACTION_VARIABLE)}
+    # A crash test's fault point is meant for the engine it stops, never for a monitor nobody waits for.
+    env["PYTHONPATH"] = os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])
     with open(errors, "ab") as err:
         os.set_inheritable(write_end, True)
         first = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,

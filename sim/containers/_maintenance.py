@@ -383,14 +383,17 @@ def _scan_locked(engine: _Host) -> _Scan:
                  tuple(orphans), tuple(leftovers), bool(damaged))
 
 
-def _repair(engine: _Host, scan: _Scan) -> list[str]:
-    """Remove what ``scan`` found untrustworthy; one line per thing removed.
+def _repair(engine: _Host) -> list[str]:
+    """Remove what a scan finds untrustworthy; one line per thing removed.
 
-    Broken images no container uses go with their tags (their intact blobs only when no kept image
-    references them); every corrupt blob goes; leftover ingest files and orphan container folders go.
-    A tagged intact image keeps every blob: only corrupt ones are ever deleted while referenced."""
+    The scan is made again inside the transaction: another process may have repaired or pulled
+    since the report's scan, and a blob that is whole now must not go.  Broken images no container
+    uses go with their tags (their intact blobs only when no kept image references them); every
+    corrupt blob goes; leftover ingest files and orphan container folders go.  A tagged intact
+    image keeps every blob: only corrupt ones are ever deleted while referenced."""
     done: list[str] = []
     with engine.store.transaction():
+        scan = _scan_locked(engine)
         if scan.damaged:
             result = engine.store.drop_damaged()
             done += [f"Untagged: {t}" for t in result.untagged] + ["Deleted damaged index entries"]
@@ -434,7 +437,7 @@ class MaintenanceCommands:
         scan = _scan(self)
         if not repair:
             return FsckReport(scan.blobs, scan.images, scan.problems, (), scan.problems)
-        done = _repair(self, scan)
+        done = _repair(self)
         return FsckReport(scan.blobs, scan.images, scan.problems, tuple(done), _scan(self).problems)
 
     def image_prune(self: _Host, all: bool = False) -> PruneResult:

@@ -58,7 +58,15 @@ class IndexState:
         decisions made in it (what a prune removes) and the changes they make see no one else's."""
         with self.content.lock.exclusive():
             self._refresh()
-            yield
+            try:
+                yield
+            except BaseException:
+                # A change that failed part-way (ENOSPC writing index.json, a refused remove) may have
+                # left this handle's memory ahead of the disk: the disk is the truth, read it again,
+                # or the next unrelated write would commit the failed change.
+                self._index_bytes = None
+                self._refresh()
+                raise
 
     def _write_index(self) -> None:
         if self.content.root is None:

@@ -369,3 +369,30 @@ def test_cli_fsck_prune_and_df(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert main(["fsck", "--repair"]) == 0
     assert "Untagged: app:1" in capsys.readouterr().out
     assert main(["fsck"]) == 0
+
+
+def test_repair_decides_on_the_store_as_it_is_then_not_on_the_report_scan(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob another process made whole again between fsck's scan and its repair is kept."""
+    import sim.containers._maintenance as maintenance
+
+    eng = sim.connect("sim", state_dir=str(tmp_path / "state"))
+    try:
+        _build(eng, tmp_path / "ctx", "hello", "demo:1")
+        digest = _layer_digest(eng, "demo:1")
+        flip_byte(eng, digest)
+        first_scan = maintenance._scan
+
+        def scan_then_fixed(engine: Any) -> Any:
+            found = first_scan(engine)
+            flip_byte(eng, digest)  # flipped back: whole again, as a re-pull elsewhere would make it
+            monkeypatch.setattr(maintenance, "_scan", first_scan)
+            return found
+
+        monkeypatch.setattr(maintenance, "_scan", scan_then_fixed)
+        report = eng.fsck(repair=True)
+        assert any(p.kind == "corrupt-blob" for p in report.problems)
+        assert not any(digest in line for line in report.repaired) and report.remaining == ()
+        assert eng.run("demo:1", ["cat", "/a.txt"], remove=True).stdout == b"hello\n"
+    finally:
+        eng.close()

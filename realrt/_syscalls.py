@@ -5,7 +5,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import math
 import os
+import select
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -114,12 +116,24 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
 
+def readable(fd: int, timeout: float | None) -> bool:
+    """``fd`` (a pipe, a socket, a pidfd: readable once its process exits) is readable within
+    ``timeout`` seconds (None or infinity: however long it takes).  poll(2), not select(2): a
+    long-lived engine's descriptors pass select's limit of 1024."""
+    wait_ms = -1 if timeout is None or math.isinf(timeout) else max(0, math.ceil(timeout * 1000))
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(wait_ms))
+
+
 def openat2_supported() -> bool:
+    root = os.open("/", os.O_PATH | os.O_CLOEXEC)
     try:
-        fd = openat2(os.open("/", os.O_PATH), ".", os.O_PATH)
+        os.close(openat2(root, ".", os.O_PATH))
     except OSError:
         return False
-    os.close(fd)
+    finally:
+        os.close(root)
     return True
 
 

@@ -19,7 +19,7 @@ __all__ = ["CJK_FAMILIES", "cjk_font", "font_rc", "use_cjk_font", "bi", "show", 
 
 # A unit in a numeric axis's label: "(ms)", "[MiB]", "(% of a core)", or a unitless quantity said so.
 _UNIT = re.compile(r"\([^)]+\)|\[[^\]]+\]|\b(count|number|ratio|fraction|share|layers|files|containers|hosts|"
-                   r"instances|steps|events|VMs|cores?|kills)\b|\S\s*/\s*\S", re.IGNORECASE)
+                   r"instances|steps|events|VMs|cores?|kills|tasks|processes)\b|\S\s*/\s*\S", re.IGNORECASE)
 
 #: Fonts with Chinese glyphs, in order of preference.
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",

@@ -13,6 +13,7 @@ import signal
 import threading
 import weakref
 
+from realrt import _syscalls
 from realrt.containers import cgroups
 from realrt.containers._plan import Plan
 from realrt.containers.spec import ContainerSpec
@@ -90,10 +91,8 @@ def exit_code(status: int) -> int:
 
 
 def wait_pidfd(pidfd: int, timeout: float | None) -> bool:
-    if timeout is not None and timeout == float("inf"):
-        timeout = None  # `stop -t -1`: wait as long as it takes (select takes no infinity)
-    ready, _, _ = select.select([pidfd], [], [], timeout)
-    return bool(ready)
+    """The process exited within ``timeout`` seconds (None or infinity, as `stop -t -1`: however long)."""
+    return _syscalls.readable(pidfd, timeout)
 
 
 class Process:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import select
 import selectors
 import signal
 import socket
@@ -93,8 +92,7 @@ def _wait(pid: int, limit: float) -> int:
     """The child's exit code; killed (and counted as a failure) if it is not done after ``limit``."""
     pidfd = os.pidfd_open(pid)
     try:
-        ready, _, _ = select.select([pidfd], [], [], limit)
-        if not ready:
+        if not _syscalls.readable(pidfd, limit):
             os.kill(pid, signal.SIGKILL)
     finally:
         os.close(pidfd)

@@ -28,7 +28,6 @@ import ctypes
 import errno
 import ipaddress
 import os
-import select
 import selectors
 import signal
 import socket
@@ -37,6 +36,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
+
+from realrt import _syscalls
 
 if TYPE_CHECKING:
     from realrt.journal import Journal, Record
@@ -325,7 +326,7 @@ def _first_line(fd: int, limit: float) -> str:
     data = b""
     while b"\n" not in data:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not _syscalls.readable(fd, left):
             return "error 0 no answer within %.0f s" % limit
         chunk = os.read(fd, 256)
         if not chunk:

@@ -95,6 +95,9 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
         self._init_networks(containers_dir.parent / "networks.json" if containers_dir is not None else None)
         self.containers_dir = containers_dir  # where containers outlive this engine (None: they do not)
         self._containers: dict[str, Container] = {}
+        # What each container loaded from the folder looked like: close() saves back only what changed
+        # here, never a stale copy over what another engine (a monitor, another command) wrote since.
+        self._as_loaded: dict[str, tuple[object, ...]] = {}
         self._volumes: dict[str, Any] = {}
         self._build_cache = BuildCache(containers_dir.parent / "build-cache.json" if containers_dir is not None else None)
         self._layer_cache = LayerCache(store)
@@ -480,8 +483,9 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
                     self.remove(container.id, volumes=True)
                     continue
             # Gone from the folder: another engine removed it meanwhile (`rm` from another terminal);
-            # saving it now would bring it back.
-            if (self.containers_dir / container.id).is_dir():
+            # saving it now would bring it back.  Unchanged here: the folder may hold newer news.
+            unchanged = container.mounted is None and self._as_loaded.get(container.id) == _as_saved(container)
+            if (self.containers_dir / container.id).is_dir() and not unchanged:
                 self._save(container)
             if container.mounted is not None:
                 container.mounted.unmount()
@@ -512,6 +516,7 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
                 continue  # half-written or its image is gone: nothing to show
             container.mounter = self._remounter(container, folder / "upper.tar")
             self._containers[container.id] = container
+            self._as_loaded[container.id] = _as_saved(container)  # before _resume: a run found dead is news
             if container.state in ("running", "restarting"):
                 self._resume(container)
 
@@ -527,3 +532,9 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
             return self.union(self._with_init(self._layers(container.image), container.network_mode), upper)
 
         return mount
+
+
+def _as_saved(container: Container) -> tuple[object, ...]:
+    """What :meth:`EngineCore.close` compares to tell a container this engine changed from one it only read."""
+    return (container.state, container.exit_code, container.started_at, container.finished_at,
+            container.restart_count, container.restart_at, len(container.logs), container.name)

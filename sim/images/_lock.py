@@ -41,25 +41,30 @@ class StoreLock:
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._cond = threading.Condition()
-        self._fd: int | None = None
-        self._pid = 0
+        self._fd: int | None = None  # the folder, open while this handle holds its flock
         self._shared = 0  # threads of this process in a shared section (outside an exclusive one)
         self._owner: int | None = None  # the thread in an exclusive section
         self._depth = 0  # its nesting depth (shared sections inside it included)
         self._local = threading.local()
 
-    def _file(self) -> int | None:
-        if self._path is None:
-            return None
-        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
-            self._fd = os.open(self._path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            self._pid = os.getpid()
-        return self._fd
-
     def _flock(self, op: int) -> None:
-        fd = self._file()
-        if fd is not None:
+        """Take (``LOCK_SH``/``LOCK_EX``) or drop (``LOCK_UN``) the folder's flock.  The folder is
+        opened for each outermost hold and closed when it ends, so a handle never keeps a
+        descriptor between calls (nor carries one across a fork)."""
+        if self._path is None:
+            return
+        if op == fcntl.LOCK_UN:
+            if self._fd is not None:
+                os.close(self._fd)  # closing the only descriptor of the open file drops its flock
+                self._fd = None
+            return
+        fd = os.open(self._path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
             fcntl.flock(fd, op)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
 
     def _mine(self) -> int:
         return int(getattr(self._local, "shared", 0))

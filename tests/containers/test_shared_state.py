@@ -46,3 +46,30 @@ def test_a_container_removed_by_another_engine_is_not_saved_back(connect: Callab
         assert [c.id for c in after.containers()] == [kept]
     finally:
         after.close()
+
+
+@pytest.mark.parametrize("connect", [pytest.param(_sim, id="sim"),
+                                     pytest.param(_real, id="real", marks=pytest.mark.real)])
+def test_an_engine_that_only_read_a_container_never_writes_its_stale_copy_back(connect: Callable[[Path], Engine],
+                                                                                 tmp_path: Path) -> None:
+    first = connect(tmp_path / "state")
+    try:
+        box = first.create("busybox", "echo ran", name="box").id
+    finally:
+        first.close()
+    reader = connect(tmp_path / "state")  # loaded "box" while it was created
+    try:
+        runner = connect(tmp_path / "state")
+        try:
+            assert runner.start(box) is not None  # ran to the end there: exited (0)
+        finally:
+            runner.close()
+    finally:
+        reader.close()  # its copy still says "created": it must not overwrite the exit
+    after = connect(tmp_path / "state")
+    try:
+        (info,) = after.containers()
+        assert (info.state, info.exit_code) == ("exited", 0)
+        assert after.logs(box) == b"ran\n"
+    finally:
+        after.close()

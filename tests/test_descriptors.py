@@ -1,0 +1,61 @@
+"""An engine opened and closed leaves no descriptor behind, and waits work on descriptors past
+select(2)'s limit of 1024 (a long-lived notebook or test process reaches them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim.interface import Engine
+from tests.backends import require_real
+
+
+def _open_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def _sim(state: Path) -> Engine:
+    return sim.connect("sim", state_dir=str(state))
+
+
+def _real(state: Path) -> Engine:
+    return require_real(state_dir=str(state))
+
+
+@pytest.mark.parametrize("connect", [pytest.param(_sim, id="sim"),
+                                     pytest.param(_real, id="real", marks=pytest.mark.real)])
+def test_engines_leave_no_descriptor_open(connect: Callable[[Path], Engine], tmp_path: Path) -> None:
+    def one_round(n: int) -> None:
+        engine = connect(tmp_path / f"state{n}")
+        try:
+            context = tmp_path / f"ctx{n}"
+            context.mkdir()
+            (context / "Buildfile").write_text("FROM busybox\nRUN echo hi > /x\n")
+            engine.build(context, tag="t:1")
+            assert engine.run("t:1", ["cat", "/x"], remove=True).stdout == b"hi\n"
+        finally:
+            engine.close()
+
+    one_round(0)  # whatever a first engine sets up once per process (libraries, caches)
+    before = _open_fds()
+    for n in range(1, 4):
+        one_round(n)
+    assert _open_fds() - before == set()
+
+
+def test_readable_works_past_selects_limit() -> None:
+    from realrt._syscalls import readable
+
+    read_end, write_end = os.pipe()
+    high = os.dup2(read_end, 2000)
+    try:
+        assert not readable(high, 0.01)
+        os.write(write_end, b"x")
+        assert readable(high, 1.0) and readable(high, None)
+    finally:
+        for fd in (read_end, write_end, high):
+            os.close(fd)

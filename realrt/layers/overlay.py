@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import os
 import pickle
@@ -115,23 +116,63 @@ def _layer_dir(layer: Layer, private: Path, cache: Path | None, *, userxattr: bo
     folder = cache / _cache_name(layer, userxattr)
     if not folder.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        _sweep_staging(cache)
-        staging = cache / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        layer.to_directory(staging, userxattr=userxattr)
+        # Held while the layer is written and renamed: a sweeper skips what a live writer holds,
+        # and a second writer of the same layer waits, then finds it written.
+        lock = _lock_layer(cache, folder.name, blocking=True)
+        assert lock is not None  # a blocking lock is always granted
         try:
-            os.rename(staging, folder)  # atomic: a half-written layer is never visible under its name
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)  # another mount wrote it first
+            if not folder.exists():
+                _sweep_staging(cache, held=folder.name)
+                staging = cache / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+                layer.to_directory(staging, userxattr=userxattr)
+                try:
+                    os.rename(staging, folder)  # atomic: a half-written layer is never visible under its name
+                except OSError:
+                    shutil.rmtree(staging, ignore_errors=True)  # written meanwhile by another kind of writer
+        finally:
+            os.close(lock)
     return folder
 
 
-def _sweep_staging(cache: Path) -> None:
-    """Remove the staging folders of writers that died half-way (``.<layer>.<pid>.<random>``, the pid gone):
-    a layer is only ever visible under its name once whole, but a killed writer's half stays here."""
-    for entry in os.listdir(cache):
+def _lock_layer(cache: Path, name: str, *, blocking: bool) -> int | None:
+    """An exclusive ``flock`` on ``<cache>/.<name>.lock`` (made if missing; never removed, so no
+    holder's lock can end up on an unlinked file); ``None`` if a live writer holds it and not ``blocking``."""
+    fd = os.open(cache / f".{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _sweep_staging(cache: Path, *, held: str | None = None) -> list[str]:
+    """Remove the staging folders (``.<layer>.<pid>.<random>``) of writers that died half-way; the names.
+
+    A layer is only ever visible under its name once whole, but a killed writer's half stays
+    here.  Its writer held ``.<layer>.lock`` while it wrote: a staging folder whose lock this can
+    take (``LOCK_NB``) has no live writer, one whose lock is held is skipped (the pid in the name
+    says nothing: another pid namespace, a reused pid, no ``/proc``).  ``held``: the layer whose
+    lock the caller holds itself (its old staging folders are dead: writers of a layer take turns)."""
+    removed: list[str] = []
+    for entry in sorted(os.listdir(cache)):
         parts = entry.split(".")
-        if entry.startswith(".") and len(parts) == 4 and parts[2].isdigit() and not os.path.exists(f"/proc/{parts[2]}"):
+        if not (entry.startswith(".") and len(parts) == 4 and parts[2].isdigit()) or not (cache / entry).is_dir():
+            continue
+        lock = None if parts[1] == held else _lock_layer(cache, parts[1], blocking=False)
+        if lock is None and parts[1] != held:
+            continue  # a live writer is at it
+        try:
             shutil.rmtree(cache / entry, ignore_errors=True)
+            if not os.path.lexists(cache / entry):
+                removed.append(entry)
+        finally:
+            if lock is not None:
+                os.close(lock)
+    return removed
 
 
 def _mount(lowers: list[str], up: str, work: str, mnt: str, options: UnionOptions, *, userxattr: bool) -> None:

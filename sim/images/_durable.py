@@ -4,10 +4,14 @@
 writer killed half-way leaves nothing anyone can see: the kernel frees the inode when the
 process dies.  Only once every byte is written and fsync'ed is the inode linked under a
 temporary name and renamed over the target, and the folder fsync'ed (a rename is durable only
-then).  On a file system without ``O_TMPFILE`` the bytes go to a named temporary file
-``.<name>.<random>.tmp``, held under an exclusive ``flock`` while it is written:
-:func:`clean_temporaries` removes the ones no live writer holds (a killed writer's), and
-every :class:`AtomicFile` for a target runs it for that target's folder first.
+then).  Linking an unnamed file goes through ``/proc/self/fd`` (``linkat(AT_EMPTY_PATH)``
+needs ``CAP_DAC_READ_SEARCH``).  On a file system without ``O_TMPFILE``, or where ``/proc`` is
+not mounted (a chroot, a pid namespace without its ``/proc``), the bytes go to a named temporary
+file ``.<name>.<random>.tmp`` instead, held under an exclusive ``flock`` while it is written;
+if the link fails anyway at commit (``ENOENT``, ``EACCES``, ``EPERM``, ``EXDEV``) the bytes are
+copied into such a file.  :func:`clean_temporaries` removes the ones no live writer holds (a
+killed writer's), and every :class:`AtomicFile` for a target runs it for that target's folder
+first.  A commit that fails (the rename refused) aborts: no temporary name is left.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +29,9 @@ from sim.images._faults import fault_point
 __all__ = ["fsync_dir", "atomic_write", "AtomicFile", "clean_temporaries"]
 
 _TMP_SUFFIX = ".tmp"
+_PROC_FD = "/proc/self/fd"  # where an unnamed file can be linked from by anyone
+_LINK_REFUSED = (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EXDEV)  # /proc gone, hidden or not ours
+_CHUNK = 1 << 20
 
 
 def fsync_dir(path: Path) -> None:
@@ -36,6 +44,21 @@ def fsync_dir(path: Path) -> None:
 
 def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
+
+
+def _open_named(path: Path, mode: int) -> tuple[Path, int]:
+    """A new ``.<name>.<random>.tmp`` beside ``path``, open for writing and held under an exclusive ``flock``."""
+    while True:
+        named = _temporary_name(path)
+        fd = os.open(named, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # a cleaner may have removed the name between our create and our lock
+            same = os.stat(named, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return named, fd
+        os.close(fd)
 
 
 def clean_temporaries(path: Path) -> list[str]:
@@ -89,23 +112,15 @@ class AtomicFile:
         self._named: Path | None = None
         folder = self.path.parent
         clean_temporaries(self.path)
-        try:
-            fd = os.open(folder, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT) or not folder.is_dir():
-                raise
-            while True:  # no O_TMPFILE here: a named, locked temporary file
-                named = _temporary_name(self.path)
-                fd = os.open(named, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                try:  # a cleaner may have removed the name between our create and our lock
-                    same = os.stat(named, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-                except FileNotFoundError:
-                    same = False
-                if same:
-                    break
-                os.close(fd)
-            self._named = named
+        fd: int | None = None
+        if os.path.isdir(_PROC_FD):  # without it an unnamed file could not be linked at commit
+            try:  # read-write: should the link fail at commit, the bytes are copied out of it
+                fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, mode)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT) or not folder.is_dir():
+                    raise
+        if fd is None:  # a named, locked temporary file
+            self._named, fd = _open_named(self.path, mode)
         else:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held through the link-then-rename window below
         self._fd: int | None = fd
@@ -129,25 +144,55 @@ class AtomicFile:
         """Nothing is buffered here (each write is a system call); for file-object callers."""
 
     def commit(self) -> None:
-        """fsync the bytes, then make them appear under ``path`` at once; fsync the folder."""
+        """fsync the bytes, then make them appear under ``path`` at once; fsync the folder.
+
+        On any failure (the rename refused: ``path`` is a folder, the folder went away) the file is
+        aborted (its temporary name unlinked, the descriptor and its lock released) and the
+        :class:`OSError` raised; nothing appears under ``path``."""
         fd = self.fileno()
-        os.fsync(fd)
-        os.fchmod(fd, self._mode)
-        fault_point(f"{self._fault}.synced")
-        if self._named is None:
-            named = _temporary_name(self.path)
+        try:
+            os.fchmod(fd, self._mode)  # before the fsync, so the mode is as durable as the bytes
+            os.fsync(fd)
+            fault_point(f"{self._fault}.synced")
+            if self._named is None:
+                self._named = self._link(fd)
+            os.rename(self._named, self.path)  # the name appears with all its bytes, or not at all
+        except BaseException:
+            self.abort()
+            raise
+        self._named = None
+        self._close()
+        fsync_dir(self.path.parent)
+
+    def _link(self, fd: int) -> Path:
+        """Give the unnamed file a temporary name beside ``path``; copy it into a named one if linking is refused."""
+        named = _temporary_name(self.path)
+        try:
             # linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; following the /proc link works for anyone
             # (a src_dir_fd makes Python call linkat with AT_SYMLINK_FOLLOW, plain link() would not follow).
-            proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            proc = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 os.link(str(fd), named, src_dir_fd=proc, follow_symlinks=True)
             finally:
                 os.close(proc)
-            self._named = named
-        os.rename(self._named, self.path)  # the name appears with all its bytes, or not at all
-        self._named = None
-        self._close()
-        fsync_dir(self.path.parent)
+            return named
+        except OSError as exc:
+            if exc.errno not in _LINK_REFUSED:
+                raise
+        named, out = _open_named(self.path, self._mode)
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            with os.fdopen(os.dup(fd), "rb") as src, os.fdopen(os.dup(out), "wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+            os.fchmod(out, self._mode)
+            os.fsync(out)
+        except BaseException:
+            os.unlink(named)  # before the close: the lock keeps cleaners off until then
+            os.close(out)
+            raise
+        os.close(fd)  # the unnamed copy: the kernel frees it
+        self._fd = out
+        return named
 
     def abort(self) -> None:
         """Drop what was written (idempotent)."""

@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import stat
+import threading
 import uuid
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -32,6 +33,7 @@ from typing import IO, TypeVar
 
 from sim.digest import Digest, sha256_digest
 from sim.errors import DigestMismatchError, NotFoundError
+from sim.images._download import DOWNLOAD_SUFFIX, Download, open_locked
 from sim.images._durable import fsync_dir
 from sim.images._faults import fault_point
 from sim.images._lock import Leases, StoreLock
@@ -140,8 +142,8 @@ class _FolderWriter(_Writer):
 
     def commit(self, hex_digest: str) -> None:
         assert self._path is not None
+        os.fchmod(self._fd, 0o444)  # blobs are read-only, as containerd keeps them; before the fsync, so it is durable
         os.fsync(self._fd)
-        os.fchmod(self._fd, 0o444)  # blobs are read-only, as containerd keeps them
         self._store._publish(self._path, hex_digest)
         self._path = None
         os.close(self._fd)
@@ -156,119 +158,6 @@ class _FolderWriter(_Writer):
             os.close(self._fd)
 
 
-# -- resumable downloads ---------------------------------------------------------------------------
-
-_DOWNLOAD_SUFFIX = ".download"
-
-
-class Download:
-    """A blob being downloaded under its promised digest and size, resumable across runs.
-
-    The bytes so far live in ``ingest/<hex>.download`` (held under an exclusive
-    lock while this object is open) and are hashed as they arrive.  ``offset``
-    is how many are there: a puller asks the registry for the rest with
-    ``Range``.  :meth:`commit` checks size and sha256 and only then renames the
-    file into ``blobs/``; a wrong digest, too few or too many bytes raise
-    :class:`~sim.errors.DigestMismatchError` and delete the partial file.
-    :meth:`close` without a commit keeps it for the next attempt.
-    """
-
-    def __init__(self, store: ContentStore, digest: str, size: int) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"size must be a non-negative int, got {size!r}")
-        self.digest = as_sha256(digest)
-        self.size = size
-        self._store = store
-        self._hasher = hashlib.sha256()
-        self._fd: int | None = None
-        self._memory: bytearray | None = None
-        if store._memory is not None:
-            self._memory = store._partials.setdefault(self.digest.hex, bytearray())
-            self._hasher.update(self._memory)
-            self.offset = len(self._memory)
-        else:
-            self._path = store._ingest / f"{self.digest.hex}{_DOWNLOAD_SUFFIX}"
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)  # a second puller of the same blob waits for the first
-            self._fd = fd
-            self.offset = 0
-            while chunk := os.read(fd, _CHUNK):
-                self._hasher.update(chunk)
-                self.offset += len(chunk)
-        if self.offset > size:
-            self.restart()
-
-    def restart(self) -> None:
-        """Drop what is there (the registry ignored the range, or the partial file is too long)."""
-        self._hasher = hashlib.sha256()
-        self.offset = 0
-        if self._memory is not None:
-            del self._memory[:]
-        elif self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            os.lseek(self._fd, 0, os.SEEK_SET)
-
-    def write(self, chunk: bytes) -> None:
-        if self.offset + len(chunk) > self.size:
-            self.discard()
-            raise DigestMismatchError(f"blob {self.digest} is longer than the promised {self.size} bytes")
-        self._hasher.update(chunk)
-        self.offset += len(chunk)
-        if self._memory is not None:
-            self._memory += chunk
-        elif self._fd is not None:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(self._fd, view):]
-
-    def commit(self, media_type: str = _OCTET_STREAM) -> Descriptor:
-        """Verify and publish; on a mismatch nothing is published and the partial file is gone."""
-        actual = Digest("sha256:" + self._hasher.hexdigest())
-        if self.offset != self.size or actual != self.digest:
-            self.discard()
-            if self.offset != self.size:
-                raise DigestMismatchError(f"blob {self.digest} is truncated: {self.offset} of {self.size} bytes")
-            raise DigestMismatchError(f"blob digest mismatch: expected {self.digest}, got {actual}")
-        if self._memory is not None:
-            assert self._store._memory is not None
-            self._store._memory.setdefault(self.digest.hex, bytes(self._memory))
-            self._store._partials.pop(self.digest.hex, None)
-            self._memory = None
-        elif self._fd is not None:
-            os.fsync(self._fd)
-            os.fchmod(self._fd, 0o444)
-            self._store._publish(self._path, self.digest.hex, fault="download.committed")
-            os.close(self._fd)
-            self._fd = None
-        return Descriptor(media_type, self.digest, self.size)
-
-    def discard(self) -> None:
-        """Delete the partial bytes (they cannot be trusted) and release the lock."""
-        if self._memory is not None:
-            self._store._partials.pop(self.digest.hex, None)
-            self._memory = None
-        elif self._fd is not None:
-            try:
-                os.unlink(self._path)
-            except FileNotFoundError:
-                pass
-            os.close(self._fd)
-            self._fd = None
-
-    def close(self) -> None:
-        """Keep the partial bytes for a resumed download; release the lock.  Idempotent."""
-        self._memory = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> Download:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 # -- ContentStore --------------------------------------------------------------------------------
 
 
@@ -278,6 +167,8 @@ class ContentStore:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self._memory: dict[str, bytes] | None = None
         self._partials: dict[str, bytearray] = {}  # the in-memory store's resumable downloads
+        self._partials_busy: set[str] = set()  # ...the digests a Download holds (the twin of its file lock)
+        self._partials_cond = threading.Condition()
         self._root: Path | None = None
         self.cleaned_up: list[str] = []  # what clean_ingest() removed when the folder was opened
         self._published = 0  # blobs this handle renamed into blobs/ (the detail of the fault point)
@@ -308,15 +199,33 @@ class ContentStore:
         caller has committed the image that references them, or they are garbage again."""
         return self.leases.scope()
 
-    def _publish(self, path: Path, hex_digest: str, *, fault: str = "blob.committed") -> None:
+    @property
+    def ingest_folder(self) -> Path:
+        """``<root>/ingest``, where blobs are written before they are verified (a folder store only)."""
+        if self._root is None:
+            raise ValueError("an in-memory store has no ingest folder")
+        return self._ingest
+
+    def _publish(self, path: Path, hex_digest: str, *, fault: str = "blob.committed", replace: bool = True) -> bool:
         """Rename a verified ingest file into ``blobs/``, written down in the open lease first; then
-        the fault point ``fault`` (detail: how many blobs this handle published)."""
+        the fault point ``fault`` (detail: how many blobs this handle published).
+
+        ``replace=False`` (a download, as containerd's writer commits): if the blob is stored
+        already the ingest file is removed instead and ``False`` returned; the stored blob is kept
+        (and leased).  ``True``: the file was renamed into place."""
+        target = self._blobs / hex_digest
         with self.lock.shared():
             self.leases.protect(hex_digest)
-            os.rename(path, self._blobs / hex_digest)  # atomic: the name appears with all its bytes, or not at all
+            if not replace and os.path.lexists(target):
+                os.unlink(path)
+                return False
+            # Two publishers of one digest may both pass the look above: a rename over an identical,
+            # verified blob is harmless (a reader keeps the inode it opened).
+            os.rename(path, target)  # atomic: the name appears with all its bytes, or not at all
         fsync_dir(self._blobs)
         self._published += 1
         fault_point(fault, self._published)
+        return True
 
     # -- integrity of the folder form
 
@@ -331,7 +240,7 @@ class ContentStore:
         removed = []
         for name in sorted(os.listdir(self._ingest)):
             path = self._ingest / name
-            if name.endswith(_DOWNLOAD_SUFFIX) and HEX64.match(name[:-len(_DOWNLOAD_SUFFIX)]) and not path.is_symlink():
+            if name.endswith(DOWNLOAD_SUFFIX) and HEX64.match(name[:-len(DOWNLOAD_SUFFIX)]) and not path.is_symlink():
                 continue
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -410,21 +319,25 @@ class ContentStore:
 
     def discard_downloads(self) -> list[str]:
         """Remove every resumable download nobody holds (``docker builder prune`` of ingest); the names."""
-        removed = [name for name in self._partials]
-        self._partials.clear()
+        with self._partials_cond:
+            removed = [name for name in self._partials if name not in self._partials_busy]
+            for name in removed:
+                del self._partials[name]
         if self._root is None:
             return removed
         for name in sorted(os.listdir(self._ingest)):
-            if not name.endswith(_DOWNLOAD_SUFFIX):
+            if not name.endswith(DOWNLOAD_SUFFIX):
                 continue
-            fd = os.open(self._ingest / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:  # a pull may commit (rename) or discard the file between the listing and here
+                fd = open_locked(self._ingest / name, os.O_RDONLY | os.O_NONBLOCK, blocking=False)
+            except OSError:
+                continue  # not a file of ours (a symlink, a fifo): left alone, as clean_ingest does
+            if fd is None:
+                continue  # held by a live download, or gone
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                os.unlink(self._ingest / name)
-                removed.append(name)
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.unlink(self._ingest / name)  # the file we locked is still at this name: ours to drop
+                    removed.append(name)
             finally:
                 os.close(fd)
         return removed

@@ -275,6 +275,8 @@ def pull(
     if not isinstance(document, Manifest):
         raise ImageFormatError(f"{repository}:{reference} is an index inside an index: not an image")
     work = [(document.config, "config")] + [(d, "layer") for d in document.layers]
+    # An image may list one layer twice: one download per digest (a second would only wait for the first's lock).
+    work = [item for i, item in enumerate(work) if all(item[0].digest != seen[0].digest for seen in work[:i])]
     blobs = _each(lambda item: _pull_blob(store.content, client, repository, item[0], item[1], retries, progress),
                   work, jobs)
     record = store.add_pulled(data, media_type, tags=tags)
@@ -294,6 +296,9 @@ def _pull_blob(content: ContentStore, client: RegistryClient, repository: str, d
     resumed = False
     origin: str | None = None
     with content.download(digest, desc.size) as download:
+        if download.present:  # another pull stored it while this one waited for the download's lock
+            progress.finish(digest, "Already exists")
+            return BlobTransfer(digest, desc.size, kind, "present", 0)
         progress.start(digest, desc.size, download.offset, what="Downloading")
         for attempt in range(retries + 1):
             resumed = resumed or download.offset > 0

@@ -82,7 +82,7 @@ class ContainerInfo:
     restart_count: int = 0  # restarts its --restart policy made since it was last started
     restart_policy: str = "no"  # no, on-failure[:N], always, unless-stopped
     auto_remove: bool = False  # --rm
-    status: str = ""  # docker ps's STATUS: "running (up 5 seconds)", "exited (0) 3 seconds ago" ...
+    status: str = ""  # docker ps's STATUS: "Up 5 seconds", "Exited (0) 3 seconds ago" ...
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 from sim.containers._container import Container, ProcessSpec, env_dict
 from sim.containers._policy import SIGKILL, parse_signal, restart_delay
 from sim.containers._vclock import TimelineProcess, VirtualClock
-from sim.errors import ContainerStateError, LayerlabError
+from sim.errors import ContainerStateError, InvalidSpecError, LayerlabError
 from sim.interface import FileSystem
 from sim.results import ExecResult
 
@@ -281,7 +281,12 @@ class LifecycleCommands:
         """``docker stop``: SIGTERM, then SIGKILL after ``grace`` seconds (``-t``; negative: no
         SIGKILL); the exit code (143 for a process that dies of SIGTERM, 137 after SIGKILL).  A
         stopped container is never restarted by its policy.  Not running: nothing happens."""
-        grace = float(grace)
+        try:
+            grace = float(grace)
+        except (TypeError, ValueError):
+            raise InvalidSpecError(f"invalid stop timeout {grace!r}: a number of seconds") from None
+        if math.isnan(grace):
+            raise InvalidSpecError("invalid stop timeout nan: a number of seconds")
         container = self._container(ref)
         self._refresh(container)
         remote = getattr(container.process, "remote", False)
@@ -304,10 +309,15 @@ class LifecycleCommands:
         """``docker kill [-s SIG]``: send a signal (a number or a name, default SIGKILL) to PID 1.
         :class:`~sim.errors.InvalidSpecError` for an unknown signal and :class:`ContainerStateError`
         ("is not running") before anything is sent.  PID 1 ignores the signals it has no handler for
-        (every one but SIGKILL in the model); a killed container is not restarted by its policy."""
+        (every one but SIGKILL in the model); a killed container is not restarted by its policy, and
+        killing one that waits to restart cancels the restart (as moby does)."""
         sig = parse_signal(signal)
         container = self._container(ref)
         self._refresh(container)
+        if container.state == "restarting":
+            # moby: a restarting container counts as running; the signal goes nowhere, the restart is off.
+            self.stop(ref, grace=0)
+            return
         if container.process is None or container.state != "running":
             raise ContainerStateError(f"Cannot kill container: {ref}: container {container.id[:12]} is not running")
         container.stopped_by_user = True
@@ -335,7 +345,10 @@ class LifecycleCommands:
         """``docker logs -f``: the logs so far, then each new piece as it comes, until the current run
         ends.  The model moves its clock from one write to the next; a model process blocked forever
         has nothing more to say, so following it ends there (on the kernel it would go on)."""
-        container = self._container(ref)
+        # Looked up now, not at the first next(): an unknown container is an error before anything is read.
+        return self._follow(self._container(ref))
+
+    def _follow(self, container: Container) -> Iterator[bytes]:
         sent = 0
         while True:
             self._refresh(container)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sim.errors import InvalidSpecError
 
-__all__ = ["RestartPolicy", "NO_RESTART", "parse_restart_policy", "parse_signal", "restart_delay", "status_text",
+__all__ = ["RestartPolicy", "NO_RESTART", "parse_restart_policy", "parse_signal", "restart_delay", "status_text", "human_duration",
            "SIGKILL", "SIGTERM"]
 
 SIGKILL = int(_signal.SIGKILL)
@@ -99,27 +99,42 @@ def restart_delay(previous: float, ran_for: float) -> float:
     return min(previous * 2, _MAX_DELAY)
 
 
-def _ago(seconds: float) -> str:
-    """Docker's ``units.HumanDuration``, coarsely."""
-    s = max(0, int(seconds))
+def human_duration(seconds: float) -> str:
+    """go-units' ``HumanDuration``, which ``docker ps`` prints: "Less than a second", "1 second",
+    "About a minute", "3 hours", "2 weeks" ..."""
+    s = int(seconds)
     if s < 1:
         return "Less than a second"
+    if s == 1:
+        return "1 second"
     if s < 60:
-        return f"{s} second{'s' if s != 1 else ''}"
-    if s < 3600:
-        return f"{s // 60} minute{'s' if s // 60 != 1 else ''}"
-    if s < 48 * 3600:
-        return f"{s // 3600} hour{'s' if s // 3600 != 1 else ''}"
-    return f"{s // 86400} days"
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def status_text(state: str, exit_code: int | None, now: float, started_at: float | None,
                 finished_at: float | None) -> str:
-    """``docker ps``'s STATUS, lower case where layerlab's state names are: ``created``,
-    ``running (up 5 seconds)``, ``restarting (1) 2 seconds ago``, ``exited (0) 3 seconds ago``."""
+    """``docker ps``'s STATUS as moby's ``State.String`` writes it: ``Created``, ``Up 5 seconds``,
+    ``Restarting (1) 2 seconds ago``, ``Exited (0) 3 seconds ago``."""
     if state == "running":
-        return f"running (up {_ago(now - (started_at or now)).lower()})"
+        return f"Up {human_duration(now - (started_at or now))}"
     if state in ("exited", "restarting") and exit_code is not None:
-        when = f" {_ago(now - finished_at).lower()} ago" if finished_at is not None else ""
-        return f"{state} ({exit_code}){when}"
-    return state
+        when = f" {human_duration(now - finished_at)} ago" if finished_at is not None else ""
+        return f"{state.capitalize()} ({exit_code}){when}"
+    return state.capitalize()

@@ -18,8 +18,10 @@ docs/containers.md).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any
 
 from sim.containers._policy import SIGKILL
 from sim.errors import ContainerStateError
+from sim.images._durable import atomic_write
 
 __all__ = ["VirtualClock", "TimelineProcess", "Timeline"]
 
@@ -38,29 +41,56 @@ class VirtualClock:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._now = time.time()
-        if path is not None and path.exists():
-            try:
-                self._now = float(json.loads(path.read_text())["now"])
-                return
-            except (OSError, ValueError, KeyError, TypeError):
-                pass  # a damaged clock file: start again from the wall clock
-        if path is not None and path.parent.is_dir():
+        self._seen: tuple[int, int] | None = None  # (inode, mtime) of the clock file when last read
+        on_disk = self._on_disk()
+        if on_disk is not None:
+            self._now = on_disk
+        elif path is not None and path.parent.is_dir():
             self._write()  # from now on the state folder's time moves only when told to
 
+    def _on_disk(self) -> float | None:
+        """The folder's time as another engine may have moved it; None without one (or damaged:
+        the clock starts again from this engine's)."""
+        if self.path is None:
+            return None
+        try:
+            return float(json.loads(self.path.read_text())["now"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _changed_on_disk(self) -> bool:
+        """The clock file was replaced since this engine last read or wrote it (a stat, not a read)."""
+        try:
+            st = os.stat(self.path) if self.path is not None else None
+        except OSError:
+            return False
+        seen = (st.st_ino, st.st_mtime_ns) if st is not None else None
+        changed, self._seen = seen != self._seen, seen
+        return changed
+
     def now(self) -> float:
+        """The virtual time: this engine's, or the folder's if another engine moved it further."""
+        if self._changed_on_disk():
+            on_disk = self._on_disk()
+            if on_disk is not None and on_disk > self._now:
+                self._now = on_disk
         return self._now
 
     def advance_to(self, when: float) -> None:
-        """Move forward to ``when`` (never back)."""
-        if when > self._now and math.isfinite(when):
+        """Move forward to ``when`` (never back: not behind where another engine moved the folder's time)."""
+        if when > self.now() and math.isfinite(when):
             self._now = when
             self._write()
 
     def _write(self) -> None:
         if self.path is not None:
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text(json.dumps({"now": self._now}))
-            tmp.replace(self.path)
+            # Under the folder's lock: two engines moving the clock at once keep the later time.
+            with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                on_disk = self._on_disk()
+                self._now = max(self._now, on_disk) if on_disk is not None else self._now
+                atomic_write(self.path, json.dumps({"now": self._now}).encode(), fault="clock")
+                self._changed_on_disk()  # this engine's own write is no news to it
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,9 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
     def containers(self, *, all: bool = True) -> list[ContainerInfo]:
         for c in list(self._containers.values()):
             self._refresh(c)  # an --rm container that ended goes from the list
-        return [self.container_info(c) for c in self._containers.values() if all or c.state == "running"]
+        # Without ``all``, as `docker ps`: running ones, and restarting ones (moby keeps Running set on them).
+        return [self.container_info(c) for c in self._containers.values()
+                if all or c.state in ("running", "restarting")]
 
     def container_info(self, container: Container) -> ContainerInfo:
         return ContainerInfo(

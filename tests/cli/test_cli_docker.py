@@ -42,7 +42,7 @@ def test_build_images_history_and_run(layerlab) -> None:  # type: ignore[no-unty
 def test_containers_live_between_commands(layerlab) -> None:  # type: ignore[no-untyped-def]
     assert layerlab("create", "--name", "web", "busybox", "sh", "-c", "echo hi > /hello; rm /bin/ls")[0] == 0
     assert layerlab("start", "web")[0] == 0
-    assert "exited (0)" in layerlab("ps", "-a")[1]
+    assert "Exited (0)" in layerlab("ps", "-a")[1]
     assert layerlab("diff", "web")[1].split("\n")[:3] == ["C /bin", "D /bin/ls", "A /hello"]
     assert layerlab("exec", "web", "cat", "/hello")[1] == "hi\n"
     assert layerlab("commit", "web", "snap:1")[0] == 0

@@ -85,13 +85,13 @@ class LifecycleSuite:
     def test_a_detached_run_is_running_then_exits_with_its_code(self, eng: Any) -> None:
         self.detach(eng, "echo started; sleep 2; echo done; exit 3", name="bg")
         first = info(eng, "bg")
-        assert first.state == "running" and first.status.startswith("running (up") and first.exit_code is None
+        assert first.state == "running" and first.status.startswith("Up ") and first.exit_code is None
         settle(eng, lambda: eng.logs("bg") == b"started\n")
         assert eng.wait("bg") == 3
         assert eng.logs("bg") == b"started\ndone\n"
         last = info(eng, "bg")
         assert (last.state, last.exit_code, last.restart_count) == ("exited", 3, 0)
-        assert last.status.startswith("exited (3)") and last.status.endswith("ago")
+        assert last.status.startswith("Exited (3)") and last.status.endswith("ago")
         assert 1.9 <= last.finished_at - last.started_at < 9  # the run took its `sleep 2`
         assert eng.wait("bg") == 3  # not running: at once
 

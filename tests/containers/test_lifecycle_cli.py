@@ -65,13 +65,13 @@ def row(layerlab: Layerlab, name: str) -> str:
 def test_run_d_then_ps_logs_wait_from_other_processes(layerlab: Layerlab) -> None:
     done = layerlab("run", "-d", "--name", "w", "busybox", "sh", "-c", "echo hi; sleep 6; echo done >&2; exit 3")
     assert done.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}\n", done.stdout), done
-    assert "running (up" in row(layerlab, "w")
+    assert "Up " in row(layerlab, "w")
     settle(layerlab, lambda: layerlab("logs", "w").stdout == "hi\n")
     follow = layerlab("logs", "-f", "w")
     assert (follow.returncode, follow.stdout) == (0, "hi\ndone\n")
     waited = layerlab("wait", "w")
     assert (waited.returncode, waited.stdout) == (0, "3\n")
-    assert re.search(r"exited \(3\) .* ago +0 ", row(layerlab, "w"))
+    assert re.search(r"Exited \(3\) .* ago +0 ", row(layerlab, "w"))
     assert layerlab("rm", "w").returncode == 0 and "w" not in layerlab("ps", "-a").stdout
 
 
@@ -79,10 +79,10 @@ def test_stop_kill_and_their_errors(layerlab: Layerlab) -> None:
     assert layerlab("run", "-d", "--name", "s", "busybox", "sleep", "30").returncode == 0
     bad = layerlab("kill", "-s", "FOO", "s")
     assert bad.returncode == 1 and "InvalidSpecError: Invalid signal: FOO" in bad.stderr
-    assert "running" in row(layerlab, "s")
+    assert "   Up " in row(layerlab, "s")
     stopped = layerlab("stop", "-t", "1", "s")
     assert (stopped.returncode, stopped.stdout) == (0, "s\n")
-    assert "exited (137)" in row(layerlab, "s")
+    assert "Exited (137)" in row(layerlab, "s")
     again = layerlab("kill", "s")
     assert again.returncode == 1 and "is not running" in again.stderr
     missing = layerlab("wait", "nope")  # stop, kill and logs: the same error (test_lifecycle.py)
@@ -96,7 +96,7 @@ def test_restart_on_failure_and_rm(layerlab: Layerlab) -> None:
     assert layerlab("run", "-d", "--name", "r", "--restart", "on-failure:2", "busybox", "sh", "-c",
                     "echo x; exit 1").returncode == 0
     assert [layerlab("wait", "r").stdout for _ in range(3)] == ["1\n", "1\n", "1\n"]
-    assert re.search(r"exited \(1\) .* ago +2 ", row(layerlab, "r"))
+    assert re.search(r"Exited \(1\) .* ago +2 ", row(layerlab, "r"))
     assert layerlab("logs", "r").stdout == "x\nx\nx\n"
     cid = layerlab("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 6; exit 2").stdout.strip()
     assert layerlab("wait", cid).stdout == "2\n"

@@ -399,9 +399,19 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
                 return c
         raise ContainerNotFoundError(f"No such container: {ref}")
 
+    @staticmethod
+    def _require_layer_here(container: Container, what: str) -> None:
+        """Refuse ``what`` on a container whose monitor (another process) holds its layer: this
+        engine would read the layer as the monitor last saved it, not as it is now."""
+        if getattr(container.process, "remote", False):
+            raise ContainerStateError(f"{what} of container {container.name}: it is run by its monitor (run -d from "
+                                      "another process), which holds its layer; stop it first")
+
     def diff(self, ref: str) -> list[Change]:
         """``docker diff``: A/C/D from the container layer (see :mod:`sim.layers.changes`)."""
         container = self._container(ref)
+        self._refresh(container)
+        self._require_layer_here(container, "diff")
         below = self._layer_cache.lower_view(container.image).nodes
         return upper_changes(self._upper_of(container), lambda p: p in below)
 
@@ -418,6 +428,8 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
         container = self._container(ref)
         if tag is not None:
             parse_reference(tag)
+        self._refresh(container)
+        self._require_layer_here(container, "commit")
         upper = snapshot(self._upper_of(container))
         layers = [*self._layers(container.image), upper]
         base = container.image.config

@@ -126,3 +126,24 @@ def test_kill_of_a_restarting_container_cancels_the_restart() -> None:
         assert (info.state, info.exit_code) == ("exited", 1)
     finally:
         engine.close()
+
+
+@pytest.mark.real
+def test_diff_and_commit_of_a_container_its_monitor_runs_are_refused(tmp_path: Path) -> None:
+    from sim.errors import ContainerStateError
+
+    engine = _real(tmp_path / "state")
+    try:
+        box = engine.run_detached("busybox", "echo hi > /new; sleep 30", name="box", monitor=True).id  # type: ignore[attr-defined]
+        other = _real(tmp_path / "state")
+        try:
+            for call in (lambda: other.diff(box), lambda: other.commit(box, "snap:1")):
+                with pytest.raises(ContainerStateError, match="run by its monitor"):
+                    call()
+            assert other.images() == engine.images()  # nothing was committed
+        finally:
+            other.close()
+        engine.stop(box, grace=0)
+        assert engine.wait(box) == 137
+    finally:
+        engine.close()

@@ -7,7 +7,9 @@ of a leak), how often it was killed (the back-off doubles) and a VM's high-water
 are found as the first tick that crosses a limit; the killed rows alone are recomputed from that
 tick on, until no row and no host crosses anything.  CPU is shared on each host at each tick by
 water-filling (max-min fairness by weight, capped per instance), computed only where a host is
-contended.  Instances are kept sorted by host so host totals are segment sums (:mod:`._sharing`).
+contended, by the compiled loops of :mod:`._fill` (which also add up each host's wants to find
+where it is).  Instances are kept sorted by host so other host totals are segment sums
+(:mod:`._sharing`).
 
 Instances that change nothing in a block (the "plain" ones) are not computed tick by tick: their
 hosts' totals come from per-host sums of shared profiles (the aggregated path); the rest go
@@ -23,8 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from sim.capacity._demand import cpu_demand
+from sim.capacity._fill import fill_hosts, host_totals
 from sim.capacity._memory import Block, Conflict
-from sim.capacity._sharing import B, F, host_columns, host_sum, water_fill
+from sim.capacity._sharing import B, F, host_columns, host_sum
 from sim.capacity._state import Fleet, State
 from sim.capacity.defaults import value
 from sim.capacity.run import InstanceTotals, Run
@@ -72,9 +76,6 @@ class Simulation:
         self.traced = {i: int(position[i]) for i in traced}  # original index -> sorted row
         self.trace_rows: dict[int, list[F]] = {i: [] for i in traced}
         self._minute_draws: dict[int, F] = {}  # the last block's last minute of noise draws
-        # Whole cgroup weights: any group's total is exact in floats (see water_fill).
-        self.whole_weights = bool(np.all(f.weight == np.floor(f.weight)) and np.all(f.weight > 0)
-                                  and f.weight.sum() < 2.0 ** 53)
         self.kills: list[tuple[int, float]] = []  # (sorted row, time) of every OOM kill
         self.undo: list[tuple[int, float, bool, tuple[float, float, float, int]]] = []  # this block's kills
         self.totals = {k: np.zeros(n) for k in ("throttled", "unmet", "served", "fork", "peak")}
@@ -157,11 +158,9 @@ class Simulation:
                         shared_cpu[:n_hosts] |= over_cpu
                         continue
                 extra = rows[by_tick]
-                # ((mean * profile) * noise) * up, in place: the same products, fewer big temporaries.
-                extra_want = table[f.cpu_prof[extra]]
-                np.multiply(f.cpu_mean[extra, None], extra_want, out=extra_want)
-                extra_want *= coef[by_tick][:, m_idx]
-                extra_want *= (self.state.down_until[extra] <= tt[0])[:, None]
+                # ((mean * profile) * noise) * up
+                extra_want = cpu_demand(f.cpu_mean[extra], f.cpu_prof[extra], table, coef[by_tick], m_idx,
+                                        (self.state.down_until[extra] <= tt[0])[:, None])
                 saved = self._snapshot()
                 try:
                     dense = self._dense(rows[~agg], tt, table, coef[~agg], m_idx, base_served, base_held, base_hosts,
@@ -254,12 +253,8 @@ class Simulation:
         if weights.ndim == 1:
             sums: F = np.bincount(key, weights, minlength=size).astype(np.float64)
             return sums.reshape(len(self.hosts) + 1, n_prof)
-        # One bincount over (key, column) pairs in row-major order adds each bin's values in row
-        # order, as one bincount per column did.
-        m = weights.shape[1]
-        pairs = (key[:, None] * m + np.arange(m)).reshape(-1)
-        out: F = np.bincount(pairs, weights.reshape(-1), minlength=size * m).astype(np.float64)
-        return out.reshape(len(self.hosts) + 1, n_prof, m)
+        # Each bin's values added in row order, as one bincount per column did.
+        return host_columns(key, weights, size).reshape(len(self.hosts) + 1, n_prof, weights.shape[1])
 
     def _host_series(self, rows: npt.NDArray[np.int64], tt: F, table: F, coef: F,
                      m_idx: npt.NDArray[np.int64], *, served_only: bool = False) -> tuple[F, F, F, F, B]:
@@ -354,7 +349,7 @@ class Simulation:
                                      base_served, base_hosts)
             return _Dense(None, np.zeros((0, len(tt))), np.zeros((0, len(tt))), served)
         present = (f.arrival[rows, None] <= tt) & (tt < f.depart[rows, None])
-        cpu_d = f.cpu_mean[rows, None] * table[f.cpu_prof[rows]] * coef[:, m_idx] * present
+        cpu_d = cpu_demand(f.cpu_mean[rows], f.cpu_prof[rows], table, coef, m_idx, present)
         mem_base = f.mem_mean[rows, None] * table[f.mem_prof[rows]]
         b = Block(self, rows, tt, present, mem_base)
         b.resolve_memory(base_held, base_hosts)
@@ -416,73 +411,23 @@ class Simulation:
         a host whose aggregated rows are not all in ``extra`` is a CPU :class:`Conflict`."""
         f = self.fleet
         both = np.concatenate([rows, extra])
-        wants = np.concatenate([want, extra_want])
-        served = wants.copy()
+        wants = np.concatenate([want, extra_want])  # a new array: returned as the shares where no host contends
         if not len(both):
-            return served
-        order = np.argsort(f.host[both], kind="stable")
-        hosts_of = f.host[both][order]
-        bounds = np.searchsorted(hosts_of, np.arange(len(self.hosts) + 1))
-        host_want = host_sum(wants[order], bounds) + base_served
+            return wants
+        host_of = f.host[both]
+        host_want = host_totals(wants, host_of, base_served)  # as host_sum over the rows sorted by host
         usable = self.usable
         contended = host_want > usable[:, None] + 1e-12
         if not contended.any():
-            return served
+            return wants
         summed = base_hosts & (np.abs(base_served).sum(axis=1) > 0)  # aggregated rows with their CPU summed
         clash = contended.any(axis=1) & summed
         if clash.any():
             raise Conflict(np.nonzero(clash)[0], memory=False)
-        # Groups are the contended (host, tick) pairs, numbered row-major; the elements are listed
-        # row by row, each row's contended ticks in order (as np.nonzero lists them): the order
-        # the water-filling adds each group's wants in.  A host's groups have consecutive numbers,
-        # so a row's group numbers are a run from its host's first.
-        host_of = f.host[both]
-        if self.whole_weights and np.all(np.isfinite(host_want[contended])):
-            self._share_contended(served, wants, both, host_of, contended)
-            return served
-        per_host = contended.sum(axis=1)
-        first_group = np.cumsum(per_host) - per_host
-        per_row = per_host[host_of]
-        element = np.flatnonzero(contended[host_of])
-        starts = np.cumsum(per_row) - per_row
-        group = np.repeat(first_group[host_of] - starts, per_row) + np.arange(len(element))
-        capacity = np.broadcast_to(usable[:, None], contended.shape)[contended]
-        shares = water_fill(wants.take(element), np.repeat(f.weight[both], per_row), group, capacity,
-                            whole=self.whole_weights)
-        np.put(served, element, shares)
-        return served
-
-    def _share_contended(self, served: F, wants: F, both: npt.NDArray[np.int64], host_of: npt.NDArray[np.int64],
-                         contended: B) -> None:
-        """:func:`water_fill` of the contended (host, tick) groups into ``served``, its first
-        round done here on the rows x ticks matrix (whole weights, finite wants only).
-
-        The first round is the same in every group of a host: the level is the host's usable
-        CPU over the weights of all its rows (exact: whole numbers), so each row has one
-        threshold, level times its weight, for all ticks.  The wants at most their row's
-        threshold are met (``served`` already holds them); they are added up per group in row
-        order, as the water-filling's bincount does (adding the others as exact zeros changes no
-        sum of wants >= 0), and taken off the capacity.  The wants left go through
-        :func:`water_fill` with what is left of the capacity: its rounds are then the next ones,
-        operation for operation (the weights left add up to the same whole number)."""
-        f, usable, ticks, n_hosts = self.fleet, self.usable, contended.shape[1], len(self.hosts)
-        busy: B = np.any(contended, axis=1)
-        sub = np.flatnonzero(busy[host_of])  # the rows on a contended host, in order
-        rows_host, rows_weight, rows_want = host_of[sub], f.weight[both[sub]], wants[sub]
-        level = usable / np.maximum(np.bincount(rows_host, rows_weight, minlength=n_hosts), 1e-300)
-        met = rows_want <= (level[rows_host] * rows_weight)[:, None]
-        first = host_columns(rows_host, rows_want * met, n_hosts)  # met wants per group, in row order
-        remaining = usable[:, None] - first
-        left = np.flatnonzero(contended[rows_host] & ~met)  # row-major: each group's elements in row order
-        if not len(left):
-            return
-        r, c = np.divmod(left, ticks)
-        group_id = np.full(contended.shape, -1, dtype=np.int64)
-        group_id[contended] = np.arange(int(contended.sum()))
-        host_r = rows_host.take(r)
-        shares = water_fill(rows_want.reshape(-1).take(left), rows_weight.take(r),
-                            group_id.reshape(-1).take(host_r * ticks + c), remaining[contended], whole=True)
-        np.put(served, sub.take(r) * ticks + c, shares)
+        # Each contended (host, tick) is one group: every row of ``both`` on that host, in the
+        # order of ``both`` (the order its wants are added up in).
+        fill_hosts(wants, host_of, f.weight[both], contended, usable)
+        return wants
 
     # -- kills -------------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """The real engine's half of a container's network: a named namespace while it runs.
 
 :class:`ContainerNetworking` turns the engine's :class:`~sim.network.NetworkModel` into kernel
-state at the moments Docker does: a network's bridge when it is made (and again when an engine
-starts, after the sweep removed a dead engine's); a container's namespace, veth pairs, addresses,
-routes, ``/etc/hosts`` and ``/etc/resolv.conf`` when its process starts; its published ports as
-forwarders on 127.0.0.1 for as long as it runs; all of it gone when the process ends.  A
+state at the moments Docker does: a network's bridge when it is made, kept for as long as the
+network is in the store (every engine over the store adopts it; made again if it is missing); a
+container's namespace, veth pairs, addresses, routes, ``/etc/hosts`` and ``/etc/resolv.conf`` when
+its process starts; its published ports as forwarders on 127.0.0.1 for as long as it runs; all of it gone when the process ends.  A
 container that joins or leaves a network while it runs is attached or detached at once, and the
 hosts files of the running containers on that network are rewritten in place (the same inode: a
 bind mount keeps showing the file).
@@ -65,9 +65,13 @@ class ContainerNetworking:
         require_net_admin()
 
     def restore(self) -> None:
-        """Make every network's bridge again (an engine starting after the sweep)."""
+        """Every saved network's bridge up: made again where it is missing (after a reboot, or a
+        sweep of a store whose networks file was damaged), adopted where it exists with the
+        network's address (the engine or monitor that made it, or a sibling engine open on the
+        same store: ``ps`` while ``logs -f`` runs, a ``run -d`` monitor).  The bridge is the
+        network's, not this engine's: it stays when the engine closes and goes with ``network rm``."""
         for info in self._model.networks():
-            self.kernel.add_bridge(info)
+            self.kernel.add_bridge(info, adopt=True)
 
     def network_made(self, info: NetworkInfo) -> None:
         self.kernel.add_bridge(info)

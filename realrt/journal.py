@@ -120,8 +120,9 @@ class Journal:
             except (OSError, ValueError, TypeError):
                 file.unlink(missing_ok=True)
 
-    def release(self, rec: Record) -> None:
-        """Undo one resource, then forget it.  Idempotent."""
+    def release(self, rec: Record) -> bool:
+        """Undo one resource, then forget it, and return True; False when it is still in use and its
+        record stays (a busy cgroup, a bridge that is still a saved network or has ports).  Idempotent."""
         if rec.kind == "mount":
             while os.path.exists(rec.path) and _mounted(rec.path):
                 try:
@@ -133,29 +134,35 @@ class Journal:
         elif rec.kind == "process" and rec.pid and rec.pid != os.getpid() and _alive(rec.pid):
             if rec.start_time and start_time(rec.pid) != rec.start_time:
                 self.forget(rec)  # the pid now names another process: ours is gone already
-                return
+                return True
             try:
                 os.kill(rec.pid, 9)
             except ProcessLookupError:
                 pass
         elif rec.kind == "cgroup" and not remove_dir(rec.path):
-            return  # still busy: the record stays for the next sweep
+            return False  # still busy: the record stays for the next sweep
         elif rec.kind in _NETWORK_KINDS:
             from realrt.network import _undo  # pyroute2 is imported only when a network record is left
             from sim.errors import InvalidNetworkError
 
             try:
-                _undo.release(rec.kind, rec.path)
+                if not _undo.release(rec.kind, rec.path, self.root.parent):
+                    return False  # a network's bridge lives with the network in the store, not its maker
             except InvalidNetworkError:
                 pass  # a damaged record naming something layerlab never makes: nothing of ours to undo
         self.forget(rec)
+        return True
 
     def sweep(self) -> list[Record]:
-        """Release what processes that are gone left behind (a killed run); returns it."""
+        """Release what processes that are gone left behind (a killed run); returns what it released
+        (not what is still in use and stays, see :meth:`release`)."""
         records = [r for r in self.records() if not _alive(r.owner)]
         # Processes first, folders last; links before namespaces (a veth's host side goes at once,
-        # not when the kernel frees the namespace) and the table after both (it stays while a bridge does).
+        # not when the kernel frees the namespace), veths before bridges (a bridge with ports is
+        # kept), and the table after both (it stays while a bridge does).
         order = {"process": 0, "link": 1, "netns": 2, "nft": 3, "cgroup": 4, "mount": 5, "tree": 6}
-        for rec in sorted(records, key=lambda r: order.get(r.kind, 6)):
-            self.release(rec)
-        return records
+
+        def rank(r: Record) -> tuple[int, bool]:
+            return order.get(r.kind, 6), r.kind == "link" and r.path.startswith("llbr-")
+
+        return [rec for rec in sorted(records, key=rank) if self.release(rec)]

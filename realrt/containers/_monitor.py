@@ -27,6 +27,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,16 @@ from sim.images._faults import FAULT_ACTION_VARIABLE, FAULT_VARIABLE
 __all__ = ["spawn", "main"]
 
 _TICK = 0.05  # how often the monitor looks at its container when nothing wakes it
+_GRACE = 10.0  # how long a monitor that did not start in time has for SIGTERM, then SIGKILL
 
 
 def spawn(state_dir: Path, container_id: str, *, rootless: bool, timeout: float = 120.0) -> tuple[int, int]:
     """Start the monitor of ``container_id`` and return ``(pid, start time)`` once the container runs;
-    raise what the start raised (the same errors as a foreground start)."""
+    raise what the start raised (the same errors as a foreground start).  A monitor that has not
+    reported within ``timeout`` seconds is sent SIGTERM (through a pidfd checked against its start
+    time), then SIGKILL if it is still there after :data:`_GRACE` seconds, and waited for; the call then
+    raises :class:`~sim.errors.BackendUnavailableError` (what it held is the next engine's sweep's)."""
+    deadline = time.monotonic() + timeout
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     argv = [sys.executable, "-m", "realrt.containers", "monitor", str(state_dir), container_id,
             "rootless" if rootless else "root", str(write_end)]
@@ -52,20 +58,32 @@ def spawn(state_dir: Path, container_id: str, *, rootless: bool, timeout: float 
     env = {name: value for name, value in os.environ.items() if name not in (FAULT_VARIABLE, FAULT_ACTION_VARIABLE)}
     # A crash test's fault point is meant for the engine it stops, never for a monitor nobody waits for.
     env["PYTHONPATH"] = os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])
-    with open(errors, "ab") as err:
-        os.set_inheritable(write_end, True)
-        first = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                 pass_fds=(write_end,), start_new_session=True, env=env, cwd="/")
-    os.close(write_end)
     try:
-        first.wait(timeout)  # it exits as soon as the monitor is forked off
-        report = b""
-        with os.fdopen(read_end, "rb") as fh:
-            read_end = -1
-            report = fh.read()  # EOF once the monitor has said how the start went
+        with open(errors, "ab") as err:
+            first = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                     pass_fds=(write_end,), start_new_session=True, env=env, cwd="/")
+        os.close(write_end)
+        write_end = -1
+        try:
+            first.wait(max(0.0, deadline - time.monotonic()))  # it exits as soon as the monitor is forked off
+            late = False
+        except subprocess.TimeoutExpired:
+            first.kill()  # not forked yet, or just now: a monitor it made has written its pid below
+            first.wait()
+            late = True
+        data, complete = _read_until(read_end, deadline)
+        complete = complete and not late
     finally:
-        if read_end >= 0:
-            os.close(read_end)
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    header, _, report = data.partition(b"\n")
+    if not complete:
+        fields = header.split()
+        if len(fields) == 2:
+            _terminate(int(fields[0]), int(fields[1]))
+        raise BackendUnavailableError(f"the monitor of container {container_id[:12]} did not start it within "
+                                      f"{timeout:g} s: it was stopped (see {errors})")
     if not report:
         detail = errors.read_text(errors="replace").strip().splitlines()[-1:] if errors.exists() else []
         raise BackendUnavailableError(f"the container's monitor died before starting it: {' '.join(detail)}")
@@ -76,44 +94,110 @@ def spawn(state_dir: Path, container_id: str, *, rootless: bool, timeout: float 
     return int(pid), int(started)
 
 
+def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
+    """What the pipe ``fd`` gives until EOF (True) or ``deadline`` (False)."""
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0.0, left))
+        if not ready:
+            return b"".join(chunks), False
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+
+
+def _terminate(pid: int, started: int) -> None:
+    """SIGTERM, then SIGKILL after :data:`_GRACE` s, to the monitor ``pid`` (never to a process that
+    was given its pid since: the pidfd is checked against ``started``), and wait until it is gone."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if start_time(pid) != started:
+            return
+        for sig, wait in ((signal.SIGTERM, _GRACE), (signal.SIGKILL, _GRACE)):
+            try:
+                signal.pidfd_send_signal(pidfd, sig)
+            except ProcessLookupError:
+                return
+            if select.select([pidfd], [], [], wait)[0]:  # a pidfd is readable once its process has ended
+                return
+    finally:
+        os.close(pidfd)
+
+
+class _AskedToGo(BaseException):
+    """SIGTERM or SIGINT reached the monitor before the container ran (see :func:`main`)."""
+
+
+def _reportable(exc: BaseException) -> BaseException:
+    if isinstance(exc, _AskedToGo):
+        return BackendUnavailableError(f"the monitor was stopped (signal {exc.args[0]}) before the container started")
+    return exc
+
+
 def _report(fd: int, value: Any) -> None:
-    with os.fdopen(fd, "wb") as fh:
-        try:
-            fh.write(pickle.dumps(value))
-        except (pickle.PicklingError, TypeError, AttributeError):
-            fh.write(pickle.dumps(BackendUnavailableError(f"{type(value).__name__}: {value}")))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            try:
+                fh.write(pickle.dumps(value))
+            except (pickle.PicklingError, TypeError, AttributeError):
+                fh.write(pickle.dumps(BackendUnavailableError(f"{type(value).__name__}: {value}")))
+    except OSError:
+        pass  # the caller gave up waiting (spawn's timeout) and stops this monitor: nothing to tell
 
 
 def main(argv: list[str], engine_class: Callable[..., Any]) -> int:
     """The monitor: ``argv`` is ``STATE_DIR CONTAINER_ID root|rootless FD``; ``engine_class`` opens the
     engine (:class:`~realrt.engine.RealEngine`)."""
     state_dir, container_id, mode, fd = Path(argv[0]), argv[1], argv[2], int(argv[3])
-    if os.fork() != 0:
-        os._exit(0)  # the first process goes at once: the monitor is re-parented and outlives the caller
+    child = os.fork()
+    if child != 0:
+        # Who the monitor is, before the first process goes (so spawn can stop a monitor that hangs);
+        # then the monitor is re-parented and outlives the caller.
+        os.write(fd, f"{child} {start_time(child)}\n".encode())
+        os._exit(0)
+    # The handlers come first: engine.start() below publishes this pid (config.json's run_state), and a
+    # stop or kill from another process must never meet SIGUSR1's default action (death).  Requests wake
+    # the monitor through SIGUSR1 (a handler that only writes to the wake-up pipe; handlers, unlike a
+    # blocked mask, are not inherited across the container's execve).
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    signal.set_wakeup_fd(wake_w)
+    asked_to_go: list[int] = []
+    starting = [True]
+
+    def go(signum: int, frame: object) -> None:
+        # While it starts, SIGTERM/SIGINT (spawn gave up waiting, or the user) abandon the start at
+        # once, as Ctrl-C does a foreground run, even in a blocking call; once it runs, a stop.
+        if starting:
+            starting.clear()  # only the first: the cleanup that follows is not interrupted again
+            raise _AskedToGo(signum)
+        asked_to_go.append(signum)
+
+    signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, go)
     try:
         engine = engine_class(rootless=mode == "rootless", state_dir=state_dir)
     except BaseException as exc:
-        _report(fd, exc)
+        _report(fd, _reportable(exc))
         return 1
     try:
         container = engine._container(container_id)
         container.run_state = {"monitor": os.getpid(), "monitor_start": start_time(os.getpid())}
         engine.start(container_id, detach=True)
+        starting.clear()  # inside the try: a signal up to here abandons the start (the except below)
     except BaseException as exc:
+        starting.clear()
         container_gone = container_id not in engine._containers
         if not container_gone:
             engine._containers[container_id].run_state = None
         engine.close()
-        _report(fd, exc)
+        _report(fd, _reportable(exc))
         return 1
-    # Requests wake the monitor through SIGUSR1 (a handler that only writes to the wake-up pipe; handlers,
-    # unlike a blocked mask, are not inherited across the container's execve).
-    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    signal.set_wakeup_fd(wake_w)
-    asked_to_go: list[int] = []
-    signal.signal(signal.SIGUSR1, lambda signum, frame: None)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, frame: asked_to_go.append(signum))
     _report(fd, (os.getpid(), start_time(os.getpid())))
     try:
         _supervise(engine, container_id, wake_r, asked_to_go)
@@ -127,9 +211,13 @@ def _supervise(engine: Any, container_id: str, wake: int, asked_to_go: list[int]
     container = engine._containers[container_id]
     while True:
         for done, request in _take_requests(folder):
-            _serve(engine, container_id, request)
+            failure = _serve(engine, container_id, request)
             try:
-                done.touch()  # served, and the state it left is in config.json: the requester reads it now
+                # Served, and the state it left is in config.json: the requester reads it now (and the
+                # error, if the request failed: written whole before the name appears).
+                tmp = done.with_suffix(".tmp")
+                tmp.write_text(failure)
+                os.replace(tmp, done)
             except FileNotFoundError:
                 pass  # --rm removed the folder: the requester sees that
         engine._refresh(container)
@@ -162,7 +250,10 @@ def _take_requests(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     return requests
 
 
-def _serve(engine: Any, container_id: str, request: dict[str, Any]) -> None:
+def _serve(engine: Any, container_id: str, request: dict[str, Any]) -> str:
+    """Serve one request; "" when it was served (or the container ended or went meanwhile: the requester
+    reads the state), else what went wrong, also on stderr (``monitor.err``).  No failure of one request
+    ends the supervision: the monitor going would take the container with it."""
     from sim.errors import ContainerStateError
 
     try:
@@ -171,7 +262,13 @@ def _serve(engine: Any, container_id: str, request: dict[str, Any]) -> None:
         elif request.get("op") == "kill":
             engine.kill(container_id, int(request.get("signal", signal.SIGKILL)))
     except (ContainerStateError, LookupError):
-        pass  # it ended (or went) meanwhile: the requester reads the state
+        pass
+    except Exception as exc:
+        failure = f"{type(exc).__name__}: {exc}"
+        print(f"layerlab monitor of {container_id[:12]}: {request.get('op')} failed: {failure}", file=sys.stderr,
+              flush=True)
+        return failure
+    return ""
 
 
 def _flush_logs(engine: Any, container: Any, folder: Path) -> None:

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from realrt.journal import Journal, start_time
-from sim.errors import ContainerStateError
+from sim.errors import BackendUnavailableError, ContainerStateError
 
 __all__ = ["RemoteProcess", "monitor_alive", "TOMBSTONES", "write_tombstone", "read_tombstone"]
 
 _POLL = 0.05
+_READS = 3  # looks at a config.json that is not JSON before it counts as damaged
 #: Where a monitor leaves the exit code of an ``--rm`` container it removed, for a ``wait`` under way.
 TOMBSTONES = ".exited"
 
@@ -72,15 +73,20 @@ class RemoteProcess:
     # -- reading what the monitor recorded -----------------------------------------------------------
 
     def _meta(self) -> dict[str, Any] | None:
-        """The container's config.json, or None once the monitor removed it (``--rm``)."""
-        try:
-            meta: dict[str, Any] = json.loads((self.folder / "config.json").read_text())
-            return meta
-        except FileNotFoundError:
-            return None
-        except ValueError:  # never half-written (atomic), but be safe: read again
-            time.sleep(_POLL)
-            return self._meta()
+        """The container's config.json, or None once the monitor removed it (``--rm``).  A file that
+        is not JSON on :data:`_READS` reads :data:`_POLL` s apart raises
+        :class:`~sim.errors.ContainerStateError` naming the container."""
+        for attempt in range(_READS):
+            try:
+                meta: dict[str, Any] = json.loads((self.folder / "config.json").read_text())
+                return meta
+            except FileNotFoundError:
+                return None
+            except ValueError:  # never half-written (atomic), but be safe: read again
+                if attempt + 1 < _READS:
+                    time.sleep(_POLL)
+        raise ContainerStateError(f"container {self.folder.name[:12]}: its config.json ({self.folder / 'config.json'}) "
+                                  f"is damaged (not JSON on {_READS} reads): run layerlab fsck")
 
     def _tombstone(self) -> dict[str, Any]:
         """The monitor's last word on an ``--rm`` container it removed (137 if it left none)."""
@@ -187,7 +193,14 @@ class RemoteProcess:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"the monitor of {self.folder.name[:12]} did not answer in {timeout} s")
             time.sleep(_POLL / 5)
+        try:
+            failure = done.read_text()  # the monitor's error, if serving the request failed
+        except FileNotFoundError:
+            failure = ""
         done.unlink(missing_ok=True)
+        if failure:
+            raise BackendUnavailableError(f"the monitor of {self.folder.name[:12]} could not {request.get('op')} it: "
+                                          f"{failure} (it goes on supervising the container)")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         meta = self._meta()

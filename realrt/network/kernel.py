@@ -130,13 +130,21 @@ class KernelNetworks:
     # -- bridges -------------------------------------------------------------------------------
 
     @loop_safe
-    def add_bridge(self, info: NetworkInfo) -> None:
+    def add_bridge(self, info: NetworkInfo, *, adopt: bool = False) -> None:
         """Make ``info.bridge`` up with ``info.gateway`` on it (prefix of ``info.subnet``), after
         making sure the isolation table exists and knows the bridge (:mod:`realrt.network._nft`).
         Refused: ``info.bridge`` is not ``bridge_name(info.name)``, the gateway is not a host
         address of the subnet (:class:`~sim.errors.InvalidNetworkError`); the bridge exists, or the
         subnet overlaps a network the host routes to already -- its own LAN, another layerlab
-        engine's bridge (:class:`~sim.errors.ConflictError`)."""
+        engine's bridge (:class:`~sim.errors.ConflictError`).
+
+        With ``adopt`` (an engine opening a store whose networks another engine, or a monitor, made
+        already): a bridge ``info.bridge`` that exists with exactly ``info.gateway``/prefix as its
+        IPv4 addresses is taken as it is -- brought up and known to the isolation table, nothing
+        journalled (the store owns it: :mod:`realrt.network._undo` spares a saved network's
+        bridge) -- and one with other addresses is refused (:class:`~sim.errors.ConflictError`).
+        The look and the make are one step under the host lock: two engines restoring at once
+        never both make the bridge, nor does one's failed attempt delete the other's."""
         if not isinstance(info, NetworkInfo):
             raise InvalidNetworkError(f"add_bridge takes a NetworkInfo, not {type(info).__name__}")
         check_network_name(info.name)
@@ -144,30 +152,43 @@ class KernelNetworks:
             raise InvalidNetworkError(f"bridge {info.bridge!r} is not network {info.name!r}'s ({bridge_name(info.name)})")
         subnet = parse_subnet(info.subnet)
         gateway = _host_address(info.gateway, subnet, "gateway")
-        with self._lock:
-            if self._index(self._ipr, info.bridge) is not None:
-                raise ConflictError(f"bridge {info.bridge} of network {info.name} exists already")
+        with self._lock, _netns.host_lock():
+            existing = self._index(self._ipr, info.bridge)
+            if existing is not None:
+                if not adopt:
+                    raise ConflictError(f"bridge {info.bridge} of network {info.name} exists already")
+                self._adopt_locked(info, existing, f"{gateway}/{subnet.prefixlen}")
+                return
             clash = self._overlapping_route(subnet)
             if clash is not None:
                 raise ConflictError(f"subnet {subnet} of network {info.name} overlaps {clash} on the host: "
                                     "give the network another subnet")
-            with _netns.host_lock():
-                if self._nft is None:
-                    self._nft = self._journal.record("nft", f"{_nft.FAMILY} {_nft.TABLE}")
-                self._bridges[info.bridge] = self._journal.record("link", info.bridge)
-                try:
-                    _nft.ensure(info.bridge)  # before the link: no moment without the drop rules
-                    self._ipr.link("add", ifname=info.bridge, kind="bridge")
-                    index = self._require(self._ipr, info.bridge)
-                    _no_ipv6(self._ipr, index)
-                    self._ipr.addr("add", index=index, address=str(gateway), prefixlen=subnet.prefixlen)
-                    self._ipr.link("set", index=index, state="up")
-                except BaseException:
-                    # The first failure is the one to report; if the cleanup fails too, its records
-                    # stay and the journal's sweep finishes the job.
-                    with contextlib.suppress(Exception):
-                        self._drop_bridge_locked(info.bridge)
-                    raise
+            if self._nft is None:
+                self._nft = self._journal.record("nft", f"{_nft.FAMILY} {_nft.TABLE}")
+            self._bridges[info.bridge] = self._journal.record("link", info.bridge)
+            try:
+                _nft.ensure(info.bridge)  # before the link: no moment without the drop rules
+                self._ipr.link("add", ifname=info.bridge, kind="bridge")
+                index = self._require(self._ipr, info.bridge)
+                _no_ipv6(self._ipr, index)
+                self._ipr.addr("add", index=index, address=str(gateway), prefixlen=subnet.prefixlen)
+                self._ipr.link("set", index=index, state="up")
+            except BaseException:
+                # The first failure is the one to report; if the cleanup fails too, its records
+                # stay and the journal's sweep finishes the job.
+                with contextlib.suppress(Exception):
+                    self._drop_bridge_locked(info.bridge)
+                raise
+
+    def _adopt_locked(self, info: NetworkInfo, index: int, address: str) -> None:
+        # Under host_lock: the table's "is a bridge left?" check must not run between our look and ensure.
+        links = self._ipr.get_links(index)
+        found = sorted(f"{m.get('IFA_ADDRESS')}/{m['prefixlen']}" for m in self._ipr.get_addr(family=socket.AF_INET, index=index))
+        if not links or _kind(links[0]) != "bridge" or found != [address]:
+            raise ConflictError(f"bridge {info.bridge} of network {info.name} exists with {', '.join(found) or 'no address'}, "
+                                f"not {address}: it is not this store's network (remove it, or the network)")
+        _nft.ensure(info.bridge)  # the table may have gone with a sweep of another store's last bridge
+        self._ipr.link("set", index=index, state="up")
 
     @loop_safe
     def remove_bridge(self, name: str) -> None:
@@ -194,6 +215,9 @@ class KernelNetworks:
         rec = self._bridges.pop(bridge, None)
         if rec is not None:
             self._journal.forget(rec)
+        for other in self._journal.records():  # the bridge's records from the engines that made it before
+            if other.kind == "link" and other.path == bridge:
+                self._journal.forget(other)
         if layerlab_bridges(self._ipr):
             _nft.drop_bridge(bridge)
         else:

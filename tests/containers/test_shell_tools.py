@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ import pytest
 
 import sim
 from sim.containers.shell import run
+from tests.containers.test_shell import host_tree, tree
 
 BUSYBOX = "/bin/busybox"
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
@@ -99,42 +99,6 @@ def require_busybox() -> None:
     pytest.skip(problem)
 
 
-def model_tree(fs: sim.FileSystem, root: str = "/w") -> dict[str, tuple[object, ...]]:
-    out: dict[str, tuple[object, ...]] = {}
-
-    def walk(directory: str, rel: str) -> None:
-        for name in fs.listdir(directory):
-            path, r = f"{directory}/{name}", f"{rel}/{name}" if rel else name
-            st = fs.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                out[r] = ("l", fs.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                out[r] = ("d", oct(st.st_mode & 0o7777))
-                walk(path, r)
-            else:
-                out[r] = ("f", oct(st.st_mode & 0o7777), fs.read_bytes(path))
-
-    walk(root, "")
-    return out
-
-
-def host_tree(root: str) -> dict[str, tuple[object, ...]]:
-    out: dict[str, tuple[object, ...]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("l", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("d", oct(st.st_mode & 0o7777))
-            else:
-                with open(path, "rb") as fh:
-                    out[rel] = ("f", oct(st.st_mode & 0o7777), fh.read())
-    return out
-
-
 def in_model(case: Case) -> Outcome:
     layer = sim.Layer()
     layer.add_dir("w")
@@ -145,7 +109,7 @@ def in_model(case: Case) -> Outcome:
             layer.add_file(f"w/{path}", data)
     fs = sim.UnionFS([layer.freeze()])
     result = run(case.cmd, fs, env=ENV, cwd="/w", stdin=case.stdin)
-    return Outcome(result.exit_code, result.stdout, result.stderr, model_tree(fs))
+    return Outcome(result.exit_code, result.stdout, result.stderr, tree(fs))
 
 
 def on_busybox(case: Case) -> Outcome:

@@ -37,8 +37,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from realrt import _syscalls
-
 if TYPE_CHECKING:
     from realrt.journal import Journal, Record
     from sim.network.model import PortMapping
@@ -322,6 +320,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _first_line(fd: int, limit: float) -> str:
+    # Imported here: the forwarder runs this file with ``python -I -S``, where realrt is not importable.
+    from realrt import _syscalls
+
     deadline = time.monotonic() + limit
     data = b""
     while b"\n" not in data:

@@ -4,6 +4,7 @@ its graph and figure, ``-p`` specs and uid maps.  Pure Python: no root, no kerne
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
@@ -507,3 +508,32 @@ def test_importing_the_model_needs_neither_networkx_nor_matplotlib() -> None:
 def test_every_error_here_is_a_layerlab_error() -> None:
     assert issubclass(InvalidNetworkError, ValueError) and issubclass(NetworkNotFoundError, LookupError)
     assert all(issubclass(e, LayerlabError) for _, _, e in _refusals())
+
+
+def test_the_forwarder_runs_isolated_from_layerlab() -> None:
+    """publish() runs proxy.py as ``python -I -S FILE``: no import of layerlab may reach its top
+    level (one that did made every ``-p`` fail with "the forwarder ... exited")."""
+    import socket
+    import subprocess
+    import sys
+
+    import realrt.network.proxy as proxy
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, "-I", "-S", proxy.__file__, str(port), "127.0.0.1", "9", "--parent", str(os.getpid())]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"g")
+        proc.stdin.close()
+        assert proc.stdout.readline() == b"ready\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.stderr.close()
+    assert b"Traceback" not in err

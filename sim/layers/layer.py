@@ -115,6 +115,7 @@ class Layer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
             object.__setattr__(self, key, value)
+        self._version = 0  # a fresh object: no union's lookup cache has seen it
         self._names = {}
         for entry in self._entries.values():
             self._count(entry, +1)

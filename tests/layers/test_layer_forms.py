@@ -366,6 +366,20 @@ class TestFreezing:
         with pytest.raises(FrozenLayerError):
             clone.add_file("x")
 
+    @pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda layer: pickle.loads(pickle.dumps(layer))])
+    def test_a_copied_writable_layer_serves_as_an_upper(self, duplicate: Callable[[Layer], Layer]) -> None:
+        """A deep copy or an unpickled layer is a layer like any other: a union can write through it
+        (its lookup cache keys on a change counter that the copy must carry too)."""
+        upper = Layer()
+        upper.add_file("kept", b"k")
+        clone = duplicate(upper)
+        fs = UnionFS([sample_layer()], clone)
+        assert fs.read_bytes("/kept") == b"k" and fs.exists("/etc/passwd")
+        fs.write_bytes("/new", b"n")
+        fs.unlink("/kept")
+        assert not fs.exists("/kept") and fs.read_bytes("/new") == b"n"
+        assert "kept" not in clone and "new" in clone and "kept" in upper
+
 
 # -- hard links and size ---------------------------------------------------------------
 

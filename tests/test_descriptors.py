@@ -59,3 +59,24 @@ def test_readable_works_past_selects_limit() -> None:
     finally:
         for fd in (read_end, write_end, high):
             os.close(fd)
+
+
+@pytest.mark.real
+def test_a_detached_run_starts_from_a_process_past_selects_limit(tmp_path: Path) -> None:
+    """``run -d`` on the kernel waits for its monitor's report on a pipe: from a process whose next
+    descriptor is past 1024 that wait still works (select(2) raised ValueError there)."""
+    engine = require_real(state_dir=str(tmp_path / "state"))
+    fillers: list[int] = []
+    try:
+        source = os.open("/dev/null", os.O_RDONLY)
+        fillers.append(source)
+        while fillers[-1] < 1100:
+            fillers.append(os.dup(source))
+        info = engine.run_detached("busybox", "echo up", monitor=True)
+        assert engine.wait(info.id, timeout=60) == 0
+        assert engine.logs(info.id) == b"up\n"
+        engine.remove(info.id)
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        engine.close()

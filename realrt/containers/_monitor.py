@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import select
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from realrt._syscalls import readable
 from realrt.journal import start_time
 from sim.errors import BackendUnavailableError
 from sim.images._faults import FAULT_ACTION_VARIABLE, FAULT_VARIABLE
@@ -99,8 +99,7 @@ def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     while True:
         left = deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(0.0, left))
-        if not ready:
+        if not readable(fd, max(0.0, left)):
             return b"".join(chunks), False
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -123,7 +122,7 @@ def _terminate(pid: int, started: int) -> None:
                 signal.pidfd_send_signal(pidfd, sig)
             except ProcessLookupError:
                 return
-            if select.select([pidfd], [], [], wait)[0]:  # a pidfd is readable once its process has ended
+            if readable(pidfd, wait):  # a pidfd is readable once its process has ended
                 return
     finally:
         os.close(pidfd)
@@ -228,8 +227,7 @@ def _supervise(engine: Any, container_id: str, wake: int, asked_to_go: list[int]
             container.run_state = None  # done: the next engine owns it
             engine._save(container)
             return
-        ready, _, _ = select.select([wake], [], [], _TICK)
-        if ready:
+        if readable(wake, _TICK):
             try:
                 os.read(wake, 512)
             except BlockingIOError:

@@ -145,6 +145,19 @@ def close_stream(p: Proc, name: str, stream: Stream) -> None:
         stream.close()
 
 
+def read_input(p: Proc, name: str) -> bytes | None:
+    """All of ``name`` (``-`` is stdin), or None after busybox's ``APPLET: NAME: strerror`` message
+    when it cannot be opened or read (the caller decides the exit status)."""
+    try:
+        stream = open_read(p, name)
+        data = stream.read()
+    except OSError as e:
+        p.perror(name, e)
+        return None
+    close_stream(p, name, stream)
+    return data
+
+
 # -- operand paths joined as libbb's concat_path_file does, so messages show them as typed
 
 

@@ -11,9 +11,8 @@ import re
 from sim.containers.shell._applets._common import (
     UsageError,
     applet,
-    close_stream,
     getopt,
-    open_read,
+    read_input,
     show_usage,
     unsupported,
 )
@@ -86,14 +85,10 @@ def cut(p: Proc) -> int:
         delim = b"\0"  # busybox takes the string's first byte: the NUL that ends ""
     status = 0
     for name in files or ["-"]:
-        try:
-            stream = open_read(p, name)
-            data = stream.read()
-        except OSError as e:
-            p.perror(name, e)
+        data = read_input(p, name)
+        if data is None:
             status = 1
             continue
-        close_stream(p, name, stream)
         lines = data.split(b"\n")
         if lines[-1] == b"":
             lines.pop()

@@ -20,6 +20,7 @@ from sim.containers.shell._applets._common import (
     close_stream,
     getopt,
     open_read,
+    read_input,
     show_usage,
     unsupported,
 )
@@ -388,14 +389,10 @@ def sed(p: Proc) -> int:
     status = 0
     lines: list[tuple[bytes, bool]] = []
     for name in operands or ["-"]:
-        try:
-            stream = open_read(p, name)
-            data = stream.read()
-        except OSError as e:
-            p.perror(name, e)
+        data = read_input(p, name)
+        if data is None:
             status = 1
             continue
-        close_stream(p, name, stream)
         if lines and not lines[-1][1]:
             lines[-1] = (lines[-1][0], True)
         lines += _split_lines(data)
@@ -479,14 +476,10 @@ def _script_sources(p: Proc) -> list[tuple[str, str]]:
 def _in_place(p: Proc, cmds: list[SedCommand], quiet: bool, files: list[str], writes: dict[bytes, Any]) -> int:
     status = 0
     for name in files:
-        try:
-            stream = open_read(p, name)
-            data = stream.read()
-        except OSError as e:
-            p.perror(name, e)
+        data = read_input(p, name)
+        if data is None:
             status = 1
             continue
-        close_stream(p, name, stream)
         for cmd in cmds:
             cmd.in_range = False
         run = _new_run(p, cmds, quiet, writes)

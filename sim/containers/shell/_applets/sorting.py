@@ -22,6 +22,7 @@ from sim.containers.shell._applets._common import (
     close_stream,
     getopt,
     open_read,
+    read_input,
     show_usage,
     unsupported,
 )
@@ -167,13 +168,9 @@ def _read_all(p: Proc, files: list[str]) -> bytes | None:
     """Every input's bytes, each ended by a newline; ``None`` after a message when one cannot be read."""
     chunks = []
     for name in files or ["-"]:
-        try:
-            stream = open_read(p, name)
-            data = stream.read()
-        except OSError as e:
-            p.perror(name, e)
+        data = read_input(p, name)
+        if data is None:
             return None
-        close_stream(p, name, stream)
         if data and not data.endswith(b"\n"):
             data += b"\n"
         chunks.append(data)

@@ -8,6 +8,8 @@ model as in a container.  Errors carry glibc's ``regerror`` wording.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import AnyStr
 
 __all__ = ["RegexError", "posix_regex"]
 
@@ -195,3 +197,21 @@ def posix_regex(pat: bytes, *, extended: bool) -> bytes:
     if depth:
         raise err("Unmatched ( or \\(")
     return b"".join(out)
+
+
+def successive_matches(rx: re.Pattern[AnyStr], text: AnyStr) -> Iterator[re.Match[AnyStr]]:
+    """The matches a global ``s///`` or ``gsub`` replaces, left to right: each search starts where
+    the last match ended (one further after an empty one), and an empty match just where the last
+    one ended is not a match (``echo abc | sed 's/x*/-/g'`` gives ``-a-b-c-``), as busybox's regexec loops."""
+    pos, prev_end = 0, -1
+    while pos <= len(text):
+        m = rx.search(text, pos)
+        if m is None:
+            return
+        start, end = m.span()
+        if start == end == prev_end:
+            pos = start + 1
+            continue
+        yield m
+        prev_end = end
+        pos = end if end > start else end + 1

@@ -20,7 +20,7 @@ from sim.containers.shell._applets._awk_values import (
 from sim.containers.shell._applets._common import close_stream, open_read
 from sim.containers.shell._applets._spawn import spawn
 from sim.containers.shell._proc import BufferOut, BytesIn, Proc, Stream
-from sim.containers.shell._regex import RegexError, posix_regex
+from sim.containers.shell._regex import RegexError, posix_regex, successive_matches
 
 __all__ = ["Builtins", "Reader", "AwkUnsupported", "latin1"]
 
@@ -218,22 +218,12 @@ class Builtins(ABC):
         target: Node = args[2] if len(args) > 2 else ("field", ("num", 0.0))
         text = self.str_of(self.load(target)) if target[0] in ("var", "field", "index") else self.str_of(self.eval(target))
         out: list[str] = []
-        copied = pos = count = 0
-        prev_end = -1
-        while pos <= len(text):
-            m = rx.search(text, pos)
-            if m is None:
-                break
+        copied = count = 0
+        for count, m in enumerate(successive_matches(rx, text), start=1):  # noqa: B007 (the count is read after the loop)
             s, e = m.span()
-            if s == e == prev_end:
-                pos = s + 1
-                continue
-            count += 1
             out.append(text[copied:s])
             out.append(_replacement(repl, m.group()))
             copied = e
-            prev_end = e
-            pos = e if e > s else e + 1
             if not global_:
                 break
         if count:

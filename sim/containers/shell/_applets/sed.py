@@ -33,6 +33,7 @@ from sim.containers.shell._applets._sed_parse import (
     script_bytes,
 )
 from sim.containers.shell._proc import Proc, decode
+from sim.containers.shell._regex import successive_matches
 
 
 class _Quit(Exception):
@@ -132,19 +133,10 @@ class _Run:
     def substitute(self, cmd: SedCommand, ps: bytes) -> bytes | None:
         rx = self.regex(None if cmd.regex_is_last else cmd.regex)
         out = bytearray()
-        copied = pos = 0
-        prev_end = -1
-        count = 0
+        copied = 0
         replaced = False
-        while pos <= len(ps):
-            m = rx.search(ps, pos)
-            if m is None:
-                break
+        for count, m in enumerate(successive_matches(rx, ps), start=1):
             s, e = m.span()
-            if s == e == prev_end:
-                pos = s + 1
-                continue
-            count += 1
             if count >= cmd.occurrence:
                 out += ps[copied:s]
                 for part in cmd.replacement:
@@ -159,8 +151,6 @@ class _Run:
                 replaced = True
                 if not cmd.global_:
                     break
-            prev_end = e
-            pos = e if e > s else e + 1
         if not replaced:
             return None
         out += ps[copied:]

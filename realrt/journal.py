@@ -42,7 +42,8 @@ class Record:
     named network namespace, ``path`` under ``/run/netns``) and "nft" (the isolation table); ``owner``
     is the process that made it.  ``start_time`` is ``pid``'s start time in clock ticks after
     boot, 0 when it could not be read (the kill is then not guarded against pid reuse, as
-    records written before this field existed)."""
+    records written before this field existed); ``owner_start`` is the owner's, so that a
+    process that was given a dead owner's pid does not keep its records from the sweep."""
 
     id: str
     kind: str
@@ -50,6 +51,11 @@ class Record:
     owner: int
     pid: int = 0
     start_time: int = 0
+    owner_start: int = 0
+
+    def owner_alive(self) -> bool:
+        """The process that made this record still runs (the same process, not a pid reuser)."""
+        return _alive(self.owner) and (not self.owner_start or start_time(self.owner) == self.owner_start)
 
 
 #: Record kinds :mod:`realrt.network._undo` releases.
@@ -104,7 +110,8 @@ class Journal:
 
     def record(self, kind: str, path: str = "", pid: int = 0) -> Record:
         """Write a record down; for a live ``pid`` its start time too (see :class:`Record`)."""
-        rec = Record(uuid.uuid4().hex, kind, path, os.getpid(), pid, start_time(pid) if pid > 0 else 0)
+        me = os.getpid()
+        rec = Record(uuid.uuid4().hex, kind, path, me, pid, start_time(pid) if pid > 0 else 0, start_time(me))
         tmp = self.root / f".{rec.id}.tmp"
         tmp.write_text(json.dumps(rec.__dict__))
         os.replace(tmp, self.root / f"{rec.id}.json")
@@ -156,7 +163,7 @@ class Journal:
     def sweep(self) -> list[Record]:
         """Release what processes that are gone left behind (a killed run); returns what it released
         (not what is still in use and stays, see :meth:`release`)."""
-        records = [r for r in self.records() if not _alive(r.owner)]
+        records = [r for r in self.records() if not r.owner_alive()]
         # Processes first, folders last; links before namespaces (a veth's host side goes at once,
         # not when the kernel frees the namespace), veths before bridges (a bridge with ports is
         # kept), and the table after both (it stays while a bridge does).

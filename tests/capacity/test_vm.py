@@ -257,6 +257,30 @@ def test_sweep_kills_the_recorded_process_but_not_a_pid_reuser(tmp_path: Path) -
             victim.wait()
 
 
+def test_sweep_takes_the_records_of_an_owner_whose_pid_was_reused(tmp_path: Path) -> None:
+    """An owner is alive only as the process that wrote the record: a live process that now has a
+    dead owner's pid (another start time) does not keep the dead owner's resources."""
+    import json
+
+    journal = Journal(tmp_path)
+    owner = subprocess.Popen(["sleep", "30"])
+    try:
+        folders = {}
+        for name, shift in (("kept", 0), ("reused", 1)):
+            folders[name] = tmp_path / name
+            folders[name].mkdir()
+            rec = Record(name, "tree", str(folders[name]), owner.pid, owner_start=start_time(owner.pid) + shift)
+            (journal.root / f"{rec.id}.json").write_text(json.dumps(rec.__dict__))
+        mine = journal.record("tree", str(tmp_path / "mine"))
+        assert mine.owner_start == start_time(os.getpid()) > 0 and mine.owner_alive()
+        assert [r.id for r in journal.sweep()] == ["reused"]
+        assert folders["kept"].exists() and not folders["reused"].exists()
+        assert sorted(r.id for r in journal.records()) == sorted(["kept", mine.id])
+    finally:
+        owner.kill()
+        owner.wait()
+
+
 # -- the initramfs the guest gets ---------------------------------------------------------------------
 
 

@@ -21,7 +21,8 @@ from typing import Any
 from realrt.journal import Journal, start_time
 from sim.errors import BackendUnavailableError, ContainerStateError
 
-__all__ = ["RemoteProcess", "monitor_alive", "TOMBSTONES", "write_tombstone", "read_tombstone"]
+__all__ = ["RemoteProcess", "monitor_alive", "TOMBSTONES", "write_tombstone", "read_tombstone", "record_exit",
+           "recorded_exits"]
 
 _POLL = 0.05
 _READS = 3  # looks at a config.json that is not JSON before it counts as damaged
@@ -57,6 +58,27 @@ def read_tombstone(folder: Path) -> dict[str, Any] | None:
         return data
     except (OSError, ValueError):
         return None
+
+
+#: The monitor's log of run ends in the container's folder: one line ``CODE FINISHED_AT`` a run, appended.
+EXITS = "exits"
+
+
+def record_exit(folder: Path, exit_code: int | None, finished_at: float | None) -> None:
+    """Append the end of one run (written by the monitor as the run ends, before any restart)."""
+    line = f"{137 if exit_code is None else int(exit_code)} {finished_at if finished_at is not None else 0.0!r}\n"
+    with open(folder / EXITS, "a", encoding="ascii") as fh:
+        fh.write(line)  # one short write in append mode: a reader sees whole lines or none
+
+
+def recorded_exits(folder: Path) -> list[int]:
+    """The exit codes of the runs the container's monitors saw end, oldest first (a torn last line
+    is not counted yet)."""
+    try:
+        text = (folder / EXITS).read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [int(line.split()[0]) for line in text.split("\n")[:-1] if line.split()[:1] and line.split()[0].isdigit()]
 
 
 class RemoteProcess:
@@ -134,11 +156,15 @@ class RemoteProcess:
     # -- waiting -----------------------------------------------------------------------------------
 
     def wait(self, timeout: float | None = None) -> int:
-        """Until the run going on now ends (the monitor records a new finished time), its exit code."""
-        meta = self._meta()
-        first = meta.get("finished_at") if meta else None
+        """The exit code of the first run to end after the call (the one going on, or, while the
+        container is restarting, the next), read from the monitor's log of run ends, so a restart that
+        comes between two looks loses no end; at once for a container that has exited for good."""
+        seen = len(recorded_exits(self.folder))  # counted before the state is read: no end falls between
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            exits = recorded_exits(self.folder)
+            if len(exits) > seen:
+                return exits[seen]
             meta = self._meta()
             if meta is None:
                 tomb = read_tombstone(self.folder)
@@ -146,13 +172,12 @@ class RemoteProcess:
                     return int((tomb or {}).get("exit_code", 137))
                 time.sleep(_POLL)
                 continue
-            state = meta.get("state")
-            # exited, or a run that began after the call (or was going on) has ended since
-            if state == "exited" or (state != "running" and meta.get("finished_at") != first):
+            if meta.get("state") == "exited":
                 code = meta.get("exit_code")
                 return int(code) if code is not None else 137
             if not self.alive():
-                return 137
+                exits = recorded_exits(self.folder)  # it may have ended the run just before it went
+                return exits[seen] if len(exits) > seen else 137
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"container {self.folder.name[:12]} still running after {timeout} s")
             time.sleep(_POLL)

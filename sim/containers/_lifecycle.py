@@ -263,6 +263,13 @@ class LifecycleCommands:
         self._refresh(container)
         if container.state == "created":
             raise ContainerStateError(f"container {container.name} has not been started")
+        process = container.process
+        if process is not None and getattr(process, "remote", False):
+            # Its supervisor restarts it on its own clock: the code is the one of the first run to end
+            # from now on (the container may be running again by the time this returns).
+            code = int(process.wait(timeout))
+            self._refresh(container)
+            return code
         deadline = None if timeout is None else self._now() + timeout
         if container.state == "restarting" and container.restart_at is not None:
             if deadline is not None and deadline < container.restart_at:

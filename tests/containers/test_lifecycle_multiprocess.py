@@ -6,6 +6,7 @@ CLI's engine, each container's monitor (its own engine on the same folder) and e
 - A monitor answers ``stop``/``kill`` from the moment its pid can be read, survives a request that
   fails, and one that does not report in time is stopped with a typed error.
 - A damaged ``config.json`` of a monitor's container is a typed error, not a recursion without end.
+- ``wait`` gets the end of the run it waited for, however late it looks (the monitor logs every end).
 """
 
 from __future__ import annotations
@@ -164,6 +165,28 @@ def test_a_request_that_fails_leaves_the_monitor_supervising(state: Path) -> Non
         err = (state / "containers" / process.folder.name / "monitor.err").read_text()
         assert "kill failed: ValueError" in err
         assert eng.stop("steady", grace=5) == 0  # and it still serves the next request
+    finally:
+        eng.close()
+
+
+def test_wait_from_a_slow_engine_gets_the_run_that_ended_not_a_later_one(state: Path, monkeypatch: Any) -> None:
+    """``wait`` returns the exit code of the first run to end after the call, even when the monitor has
+    restarted the container (and that run ended too) before the waiting engine looks again: each run
+    counts up in its writable layer and exits 10 + its number."""
+    from realrt.containers import _remote
+
+    counting = "n=$(cat /n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /n; sleep 0.3; exit $((10+n))"
+    eng: Any = require_real(state_dir=str(state))
+    try:
+        eng.run_detached("busybox", counting, name="counts", restart="on-failure:2", monitor=True)
+        monkeypatch.setattr(_remote, "_POLL", 1.5)  # the first look comes after all three runs have ended
+        assert eng.wait("counts", timeout=60) == 11
+        monkeypatch.setattr(_remote, "_POLL", 0.05)
+        _until(lambda: [c.state for c in eng.containers(all=True) if c.name == "counts"] == ["exited"], 60)
+        assert eng.wait("counts", timeout=60) == 13  # exited for good: the last run's code, at once
+        last = next(c for c in eng.containers(all=True) if c.name == "counts")
+        assert (last.state, last.exit_code, last.restart_count) == ("exited", 13, 2)
+        assert _remote.recorded_exits(state / "containers" / last.id) == [11, 12, 13]
     finally:
         eng.close()
 

@@ -58,6 +58,7 @@ from sim.errors import (
     LayerFormatError,
     VolumeNotFoundError,
 )
+from sim.images._faults import fault_point
 from sim.images.buildfile import parse
 from sim.images.oci import History, RootFS
 from sim.images.reference import parse_reference
@@ -247,42 +248,47 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
             check_user_spec(user)  # InvalidSpecError; names are looked up in the image when it starts, as Docker does
         if limits:
             self._check_limits(limits)
-        record = self._image(image)
-        if name is not None:
-            check_container_name(name, (c.name for c in self._containers.values()))
-        check_mounts(volumes or {}, binds or {})
-        cfg = record.config.config
-        if isinstance(command, str):
-            command = ("/bin/sh", "-c", command)
-        argv = tuple(cfg.entrypoint or ()) + tuple(command if command else (cfg.cmd or ()))
-        if not argv:
-            raise ConflictError("no command specified")
-        cid = uuid.uuid4().hex + uuid.uuid4().hex
-        layers = self._layers(record)
-        mount = self.union(self._with_init(layers, network_mode))
-        volumes = dict(volumes or {})
-        for vname in volumes.values():
-            if vname not in self._volumes:
-                self.create_volume(vname)
-        anonymous = []
-        for path in cfg.volumes:  # the image's VOLUME: an anonymous volume unless something is mounted there
-            if path not in volumes and path not in (binds or {}):
-                vname = uuid.uuid4().hex + uuid.uuid4().hex
-                self.create_volume(vname)
-                volumes[path] = vname
-                anonymous.append(vname)
-        container = Container(
-            id=cid, name=name or f"layerlab_{cid[:8]}", image=record, mounted=mount,
-            volumes=volumes, binds=dict(binds or {}), command=argv, anonymous=tuple(anonymous),
-            env=env_list({**env_dict(cfg.env), **(env or {})}),
-            workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
-            hostname=hostname or cid[:12], limits=limits or None, network_mode=network_mode, ports=ports,
-            seccomp=seccomp, restart_policy=policy, auto_remove=auto_remove, created=self._now(),
-        )
-        self._containers[cid] = container
-        self._join_networks(container)
-        self._save(container)
-        return self.container_info(container)
+        self._image(image)  # a first use of busybox makes it (a store write: not under the shared lock)
+        # The shared store lock from the image's lookup until the container is saved: a prune in another
+        # process (exclusive) sees the container that uses the image, or runs before the lookup.
+        with self.store.content.lock.shared():
+            record = self.store.resolve(image)
+            fault_point("create.resolved")
+            if name is not None:
+                check_container_name(name, (c.name for c in self._containers.values()))
+            check_mounts(volumes or {}, binds or {})
+            cfg = record.config.config
+            if isinstance(command, str):
+                command = ("/bin/sh", "-c", command)
+            argv = tuple(cfg.entrypoint or ()) + tuple(command if command else (cfg.cmd or ()))
+            if not argv:
+                raise ConflictError("no command specified")
+            cid = uuid.uuid4().hex + uuid.uuid4().hex
+            layers = self._layers(record)
+            mount = self.union(self._with_init(layers, network_mode))
+            volumes = dict(volumes or {})
+            for vname in volumes.values():
+                if vname not in self._volumes:
+                    self.create_volume(vname)
+            anonymous = []
+            for path in cfg.volumes:  # the image's VOLUME: an anonymous volume unless something is mounted there
+                if path not in volumes and path not in (binds or {}):
+                    vname = uuid.uuid4().hex + uuid.uuid4().hex
+                    self.create_volume(vname)
+                    volumes[path] = vname
+                    anonymous.append(vname)
+            container = Container(
+                id=cid, name=name or f"layerlab_{cid[:8]}", image=record, mounted=mount,
+                volumes=volumes, binds=dict(binds or {}), command=argv, anonymous=tuple(anonymous),
+                env=env_list({**env_dict(cfg.env), **(env or {})}),
+                workdir=workdir or cfg.working_dir or "/", user=user if user is not None else cfg.user,
+                hostname=hostname or cid[:12], limits=limits or None, network_mode=network_mode, ports=ports,
+                seccomp=seccomp, restart_policy=policy, auto_remove=auto_remove, created=self._now(),
+            )
+            self._containers[cid] = container
+            self._join_networks(container)
+            self._save(container)
+            return self.container_info(container)
 
     def run(self, image: str, command: Sequence[str] | str | None = None, *, remove: bool = False,
             stdin: bytes | None = None, **options: Any) -> ExecResult:

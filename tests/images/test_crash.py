@@ -53,6 +53,8 @@ def child_main(backend: str, state: str, op: str, arg: dict[str, Any]) -> None:
             eng.store.gc()  # also when no image went: what an interrupted command left
         elif op == "pull":
             eng.pull(arg["ref"])
+        elif op == "create":
+            eng.create(arg["ref"], "true", name=arg["name"])
         elif op == "loop":
             rng = random.Random(arg["seed"])
             for i in range(10**6):

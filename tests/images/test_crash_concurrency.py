@@ -132,3 +132,25 @@ def test_a_writer_waits_for_the_one_holding_the_store(backend: str, children: Ch
         consistent(eng)
     finally:
         eng.close()
+
+
+@pytest.mark.parametrize("backend", BOTH, indirect=True)
+def test_a_create_and_a_prune_at_once(backend: str, children: Children, tmp_path: Path) -> None:
+    """A create that has found its image and not yet saved the container holds the store shared: a
+    prune -a in another process waits, then sees the container and keeps the image it uses."""
+    state = tmp_path / "state"
+    prepared(backend, state)
+    a = stopped_at(children, backend, state, "create", {"ref": "busybox", "name": "user"}, "create.resolved")
+    b = children.start(backend, state, "prune", {})
+    time.sleep(1.0)
+    assert b.proc.poll() is None, b.output  # blocked on the store lock
+    resume(children, a)
+    assert children.wait(b, stop=False) == "exit 0", b.output
+    eng = engine(backend, state)
+    try:
+        assert "busybox" in eng.store
+        assert [c.name for c in eng.containers(all=True)] == ["user"]
+        consistent(eng)
+        assert eng.fsck().problems == ()
+    finally:
+        eng.close()

@@ -21,6 +21,7 @@ undoes, and that engine reads the container as exited 137.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import signal
@@ -208,21 +209,32 @@ def main(argv: list[str], engine_class: Callable[..., Any]) -> int:
 def _supervise(engine: Any, container_id: str, wake: int, asked_to_go: list[int]) -> None:
     folder = engine.containers_dir / container_id
     container = engine._containers[container_id]
+    # Stops under way: (the requester's .done file or None, when SIGKILL is due).  A stop's grace
+    # never blocks the loop: a kill, another stop, the logs, go on meanwhile, as they do in Docker.
+    stopping: list[tuple[Path | None, float]] = []
     while True:
         for done, request in _take_requests(folder):
-            failure = _serve(engine, container_id, request)
-            try:
-                # Served, and the state it left is in config.json: the requester reads it now (and the
-                # error, if the request failed: written whole before the name appears).
-                tmp = done.with_suffix(".tmp")
-                tmp.write_text(failure)
-                os.replace(tmp, done)
-            except FileNotFoundError:
-                pass  # --rm removed the folder: the requester sees that
+            if request.get("op") == "stop":
+                failure, kill_at = _begin_stop(engine, container_id, request.get("grace", 10))
+                if kill_at is not None:
+                    stopping.append((done, kill_at))
+                    continue
+            else:
+                failure = _serve(engine, container_id, request)
+            _answer(done, failure)
         engine._refresh(container)
         if container_id not in engine._containers:  # --rm: removed with its volumes (RealEngine._auto_remove)
+            for waiter, _ in stopping:
+                _answer(waiter, "")  # the folder has gone: the requester sees that
             return
         _flush_logs(engine, container, folder)
+        if stopping and container.process is None:
+            for waiter, _ in stopping:
+                _answer(waiter, "")  # ended, and the state it left is saved
+            stopping.clear()
+        elif stopping and time.monotonic() >= min(kill_at for _, kill_at in stopping):
+            _serve(engine, container_id, {"op": "kill", "signal": int(signal.SIGKILL)})
+            stopping = [(waiter, math.inf) for waiter, _ in stopping]
         if container.process is None and container.state != "restarting":
             container.run_state = None  # done: the next engine owns it
             engine._save(container)
@@ -234,7 +246,42 @@ def _supervise(engine: Any, container_id: str, wake: int, asked_to_go: list[int]
                 pass
         if asked_to_go:
             asked_to_go.clear()
-            _serve(engine, container_id, {"op": "stop", "grace": 10})  # the monitor was asked to go: stop first
+            _, kill_at = _begin_stop(engine, container_id, 10)  # the monitor was asked to go: stop first
+            if kill_at is not None:
+                stopping.append((None, kill_at))
+
+
+def _answer(done: Path | None, failure: str) -> None:
+    """Served, and the state it left is in config.json: the requester reads it now (and the error,
+    if the request failed: written whole before the name appears)."""
+    if done is None:
+        return
+    try:
+        tmp = done.with_suffix(".tmp")
+        tmp.write_text(failure)
+        os.replace(tmp, done)
+    except FileNotFoundError:
+        pass  # --rm removed the folder: the requester sees that
+
+
+def _begin_stop(engine: Any, container_id: str, grace: Any) -> tuple[str, float | None]:
+    """``stop``: SIGTERM now and the time SIGKILL is due (``grace`` < 0: never), or None when there is
+    nothing to wait for (not running: restarting, exited; engine.stop settles it at once)."""
+    container = engine._containers.get(container_id)
+    try:
+        grace = float(grace)
+    except (TypeError, ValueError):
+        return f"InvalidSpecError: invalid stop timeout {grace!r}", None
+    if container is None or container.process is None or container.state != "running" or math.isnan(grace):
+        return _serve(engine, container_id, {"op": "stop", "grace": grace}), None
+    container.stopped_by_user = True
+    from sim.errors import ContainerStateError
+
+    try:
+        container.process.kill(signal.SIGTERM)
+    except ContainerStateError:  # it ended meanwhile: the stop records that at once
+        return _serve(engine, container_id, {"op": "stop", "grace": grace}), None
+    return "", time.monotonic() + grace if grace >= 0 else math.inf
 
 
 def _take_requests(folder: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -126,6 +126,9 @@ class RemoteProcess:
         """Copy the monitor's record into ``container``; False when the container is gone (``--rm``).
         Once the monitor has finished (or died: its container then ended with it, 137), the engine
         holding this handle owns the container again (``container.process`` is cleared)."""
+        # Alive first, then the record: a monitor found gone has written its last word already, so a
+        # record read after that look never shows a finished monitor's container as killed mid-run.
+        alive = self.alive()
         meta = self._meta()
         if meta is None:
             self.release()  # it is removing the container's volumes and leaving: let it finish first
@@ -142,10 +145,11 @@ class RemoteProcess:
             container.logs = (self.folder / "logs").read_bytes()
         except FileNotFoundError:
             container.logs = b""
-        if not self.alive():
+        if not alive:
             if container.state in ("running", "restarting") or meta.get("run_state") is not None:
-                container.state, container.exit_code = "exited", 137  # the monitor was killed mid-run
-                container.finished_at = time.time()
+                if container.state != "exited" or container.exit_code is None:
+                    container.state, container.exit_code = "exited", 137  # the monitor was killed mid-run
+                    container.finished_at = time.time()
                 self.journal.sweep()  # its container, mounts and cgroup go with it
             container.process, container.run_state = None, None
         elif meta.get("run_state") is None:  # finished: the monitor is writing its last state and going

@@ -7,6 +7,7 @@ CLI's engine, each container's monitor (its own engine on the same folder) and e
   fails, and one that does not report in time is stopped with a typed error.
 - A damaged ``config.json`` of a monitor's container is a typed error, not a recursion without end.
 - ``wait`` gets the end of the run it waited for, however late it looks (the monitor logs every end).
+- A ``stop``'s grace does not hold the monitor up: a ``kill`` meanwhile is served at once.
 """
 
 from __future__ import annotations
@@ -188,6 +189,31 @@ def test_wait_from_a_slow_engine_gets_the_run_that_ended_not_a_later_one(state: 
         assert (last.state, last.exit_code, last.restart_count) == ("exited", 13, 2)
         assert _remote.recorded_exits(state / "containers" / last.id) == [11, 12, 13]
     finally:
+        eng.close()
+
+
+def test_a_kill_during_a_stops_grace_is_served_at_once(state: Path) -> None:
+    """The monitor does not sit out a ``stop``'s grace: a ``kill`` from another command meanwhile ends
+    the container at once, and the stop returns then (137), long before its SIGKILL was due."""
+    eng: Any = require_real(state_dir=str(state))
+    other: Any = None
+    try:
+        eng.run_detached("busybox", "sleep 60", name="stubborn", monitor=True)  # PID 1 ignores SIGTERM
+        stopped: list[Any] = []
+        began = time.monotonic()
+        stopper = threading.Thread(target=lambda: stopped.append(eng.stop("stubborn", grace=40)), daemon=True)
+        stopper.start()
+        time.sleep(1.0)
+        assert stopper.is_alive()  # the grace is running
+        other = require_real(state_dir=str(state))
+        other.kill("stubborn")
+        stopper.join(20)
+        assert not stopper.is_alive(), "the stop waited out its grace"
+        assert stopped == [137] and time.monotonic() - began < 20
+        assert [(c.state, c.exit_code) for c in other.containers(all=True)] == [("exited", 137)]
+    finally:
+        if other is not None:
+            other.close()
         eng.close()
 
 

@@ -317,10 +317,7 @@ def _serve(engine: Any, container_id: str, request: dict[str, Any]) -> str:
 
 
 def _flush_logs(engine: Any, container: Any, folder: Path) -> None:
-    """Append what the run wrote since the last look (the file is always a prefix of the logs)."""
-    data = engine._logs_of(container)
-    path = folder / "logs"
-    size = path.stat().st_size if path.exists() else 0
-    if len(data) > size:
-        with open(path, "ab") as fh:
-            fh.write(data[size:])
+    """Append what the run wrote since the last look."""
+    from realrt.containers._remote import append_logs
+
+    append_logs(folder, engine._logs_of(container))

@@ -22,7 +22,7 @@ from realrt.journal import Journal, start_time
 from sim.errors import BackendUnavailableError, ContainerStateError
 
 __all__ = ["RemoteProcess", "monitor_alive", "TOMBSTONES", "write_tombstone", "read_tombstone", "record_exit",
-           "recorded_exits"]
+           "recorded_exits", "append_logs"]
 
 _POLL = 0.05
 _READS = 3  # looks at a config.json that is not JSON before it counts as damaged
@@ -62,6 +62,16 @@ def read_tombstone(folder: Path) -> dict[str, Any] | None:
 
 #: The monitor's log of run ends in the container's folder: one line ``CODE FINISHED_AT`` a run, appended.
 EXITS = "exits"
+
+
+def append_logs(folder: Path, data: bytes) -> None:
+    """Append to the container's ``logs`` file what ``data`` (all the output so far) has beyond it:
+    the file is always a prefix of the output, so readers never see a line twice."""
+    path = folder / "logs"
+    size = path.stat().st_size if path.exists() else 0
+    if len(data) > size:
+        with open(path, "ab") as fh:
+            fh.write(data[size:])
 
 
 def record_exit(folder: Path, exit_code: int | None, finished_at: float | None) -> None:

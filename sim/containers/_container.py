@@ -285,8 +285,9 @@ def save_container(folder: Path, container: Container) -> str | None:
         "seccomp": container.seccomp,
         "layer_error": container.layer_error,
     }
-    atomic_write(folder / "config.json", json.dumps(meta, sort_keys=True).encode())
+    # The logs first: a reader in another process that sees the new state (an ended run) sees its output too.
     atomic_write(folder / "logs", container.logs)
+    atomic_write(folder / "config.json", json.dumps(meta, sort_keys=True).encode())
     return container.layer_error
 
 

@@ -203,12 +203,14 @@ class LifecycleCommands:
             container.restart_at = container.finished_at + container.restart_delay
             container.state = "restarting"
             self._save(container)
+            self._end_saved(container)
             return
         container.state, container.restart_at = "exited", None
         if container.auto_remove:
             self._auto_remove(container)
             return
         self._save(container)
+        self._end_saved(container)
 
     def _auto_remove(self, container: Container) -> None:
         """``--rm``: the container goes once it exited, its anonymous volumes too."""
@@ -220,6 +222,10 @@ class LifecycleCommands:
 
     def _process_ended(self, container: Container) -> None:
         """A backend's clean-up after each run (the kernel's network namespace goes)."""
+
+    def _end_saved(self, container: Container) -> None:
+        """A run's end is saved (state, exit code, output; restarting or exited): a backend may tell
+        others (the kernel's monitor logs it for a ``wait`` in another process)."""
 
     def _end_process(self, container: Container) -> None:
         """Kill a running process for ``rm -f`` or ``close``, wait for it and record its end (no

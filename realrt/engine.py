@@ -165,13 +165,11 @@ class RealEngine(EngineCore):
 
     def _end_saved(self, container: Container) -> None:
         if (container.run_state or {}).get("monitor") == os.getpid():
-            from realrt.containers._remote import append_logs, record_exit
+            from realrt.containers._remote import record_exit
 
-            # Every end, in order, once its state and output are on disk: a waiter elsewhere polls, and
-            # a restart can come before its next look.
-            folder = self.state_dir / "containers" / container.id
-            append_logs(folder, self._logs_of(container))
-            record_exit(folder, container.exit_code, container.finished_at)
+            # Every end, in order, once its state and output are saved: a waiter elsewhere polls, and a
+            # restart can come before its next look.
+            record_exit(self.state_dir / "containers" / container.id, container.exit_code, container.finished_at)
 
     # -- the lifecycle on the wall clock; detached runs that outlive the engine (realrt.containers._monitor)
 

@@ -35,6 +35,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in drop]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _rootless_layer_folders_go(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An unprivileged run leaves layer folders of subordinate ids in its state folders, which
+    neither the user nor pytest's clean-up can delete: they go at the end, from a user namespace
+    with the engine's mapping, as the engine removes volumes (the rest of the run's folders stay)."""
+    yield
+    if os.geteuid() == 0:
+        return
+    from realrt._idmap import detect, remove_tree
+
+    maps = detect(rootless=True)
+    for folder, subfolders, _ in os.walk(tmp_path_factory.getbasetemp()):
+        for name in [n for n in subfolders if n.startswith("idmap-") and folder.endswith("layers")]:
+            remove_tree(os.path.join(folder, name), maps)
+            subfolders.remove(name)
+
+
 @pytest.fixture
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A root engine with a state folder of its own; afterwards no cgroup, record or mount is left."""

@@ -34,7 +34,7 @@ from typing import Any
 
 from realrt._syscalls import readable
 from realrt.journal import start_time
-from sim.errors import BackendUnavailableError
+from sim.errors import BackendUnavailableError, ContainerStateError
 from sim.images._faults import FAULT_ACTION_VARIABLE, FAULT_VARIABLE
 
 __all__ = ["spawn", "main"]
@@ -275,8 +275,6 @@ def _begin_stop(engine: Any, container_id: str, grace: Any) -> tuple[str, float 
     if container is None or container.process is None or container.state != "running" or math.isnan(grace):
         return _serve(engine, container_id, {"op": "stop", "grace": grace}), None
     container.stopped_by_user = True
-    from sim.errors import ContainerStateError
-
     try:
         container.process.kill(signal.SIGTERM)
     except ContainerStateError:  # it ended meanwhile: the stop records that at once
@@ -299,8 +297,6 @@ def _serve(engine: Any, container_id: str, request: dict[str, Any]) -> str:
     """Serve one request; "" when it was served (or the container ended or went meanwhile: the requester
     reads the state), else what went wrong, also on stderr (``monitor.err``).  No failure of one request
     ends the supervision: the monitor going would take the container with it."""
-    from sim.errors import ContainerStateError
-
     try:
         if request.get("op") == "stop":
             engine.stop(container_id, grace=float(request.get("grace", 10)))

@@ -75,7 +75,8 @@ def append_logs(folder: Path, data: bytes) -> None:
 
 
 def record_exit(folder: Path, exit_code: int | None, finished_at: float | None) -> None:
-    """Append the end of one run (written by the monitor as the run ends, before any restart)."""
+    """Append the end of one run (the monitor writes it once the run's state and output are saved,
+    before any restart)."""
     line = f"{137 if exit_code is None else int(exit_code)} {finished_at if finished_at is not None else 0.0!r}\n"
     with open(folder / EXITS, "a", encoding="ascii") as fh:
         fh.write(line)  # one short write in append mode: a reader sees whole lines or none

@@ -160,6 +160,16 @@ class RealEngine(EngineCore):
     def _endpoint_gone(self, container: Any, endpoint: Endpoint) -> None:
         self._net.detached(container, endpoint)
 
+    def _layers_released(self) -> None:
+        """Remove the extracted folders of layers no stored image has and no mount stands on (as
+        Docker's overlay2 driver removes a layer's folder with the layer); a build-cache layer alone is
+        extracted again when a build needs it."""
+        from realrt.layers.overlay import collect_layer_cache, layer_cache_dir
+
+        keep = {layer.content_id.hex for record in self.store.list(all=True) for layer in self._layers(record)}
+        cache = layer_cache_dir(self.state_dir / "layers", rootless=self.rootless, id_maps=self.id_maps)
+        collect_layer_cache(cache, keep, self.id_maps)
+
     def _process_ended(self, container: Container) -> None:
         self._net.down(container)  # the process ended: its namespace and forwarders go
 

@@ -24,7 +24,7 @@ import socket
 import struct
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,14 +81,18 @@ def legacy_options(settings: list[tuple[str, str | None]]) -> str:
 
 
 def _prepare(base: Path, layers: Sequence[Layer], upper: Layer | None, *, userxattr: bool,
-             options: UnionOptions, layer_cache: Path | None = None) -> tuple[list[str], str, str, str]:
+             options: UnionOptions, layer_cache: Path | None = None,
+             held: list[int] | None = None) -> tuple[list[str], str, str, str]:
+    """The mount's folders; ``held`` gets the shared locks of the cached layers it stands on (the
+    caller keeps them while mounted, so :func:`collect_layer_cache` leaves those layers alone)."""
     planned = [str(base / str(i)) for i in range(max(1, len(layers)))]
     overlay_settings(planned, str(base / "u"), str(base / "w"), options, userxattr=userxattr)  # refuse before writing
     lowers: list[str] = []
+    held = [] if held is None else held  # None: the locks stay with this process until it ends
     for i, layer in enumerate(layers or [Layer().freeze()]):  # the kernel needs at least one lowerdir
         # The kernel refuses one folder twice in a stack (ELOOP): a repeated layer gets its own copy.
         cache = layer_cache if layer_cache is not None and not _in_stack(layer, layer_cache, lowers, userxattr) else None
-        lowers.append(str(_layer_dir(layer, base / str(i), cache, userxattr=userxattr)))
+        lowers.append(str(_layer_dir(layer, base / str(i), cache, userxattr=userxattr, held=held)))
     up, work, mnt = base / "u", base / "w", base / "m"
     if upper is not None:
         upper.to_directory(up, userxattr=userxattr)
@@ -107,19 +111,27 @@ def _in_stack(layer: Layer, cache: Path, lowers: list[str], userxattr: bool) -> 
     return str(cache / _cache_name(layer, userxattr)) in lowers
 
 
-def _layer_dir(layer: Layer, private: Path, cache: Path | None, *, userxattr: bool) -> Path:
+def _layer_dir(layer: Layer, private: Path, cache: Path | None, *, userxattr: bool, held: list[int]) -> Path:
     """Where a lower layer lives on disk: written once into the layer cache (shared by every
-    mount of every image that has it, as Docker's layer store is), else into the mount's own folder."""
+    mount of every image that has it, as Docker's layer store is), else into the mount's own folder.
+    A cached layer is returned with its lock held shared (appended to ``held``): no collection
+    removes it while a mount stands on it."""
     if cache is None:
         layer.to_directory(private, userxattr=userxattr)
         return private
     folder = cache / _cache_name(layer, userxattr)
-    if not folder.exists():
-        cache.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    while True:
+        shared = _lock_layer(cache, folder.name, blocking=True, shared=True)
+        assert shared is not None  # a blocking lock is always granted
+        if folder.exists():
+            held.append(shared)
+            return folder
+        os.close(shared)
         # Held while the layer is written and renamed: a sweeper skips what a live writer holds,
         # and a second writer of the same layer waits, then finds it written.
         lock = _lock_layer(cache, folder.name, blocking=True)
-        assert lock is not None  # a blocking lock is always granted
+        assert lock is not None
         try:
             if not folder.exists():
                 _sweep_staging(cache, held=folder.name)
@@ -131,15 +143,16 @@ def _layer_dir(layer: Layer, private: Path, cache: Path | None, *, userxattr: bo
                     shutil.rmtree(staging, ignore_errors=True)  # written meanwhile by another kind of writer
         finally:
             os.close(lock)
-    return folder
+        # Taken shared again, and looked at again: a collection may have come between the two locks.
 
 
-def _lock_layer(cache: Path, name: str, *, blocking: bool) -> int | None:
-    """An exclusive ``flock`` on ``<cache>/.<name>.lock`` (made if missing; never removed, so no
-    holder's lock can end up on an unlinked file); ``None`` if a live writer holds it and not ``blocking``."""
+def _lock_layer(cache: Path, name: str, *, blocking: bool, shared: bool = False) -> int | None:
+    """An exclusive (a writer, a collector) or ``shared`` (a mount) ``flock`` on ``<cache>/.<name>.lock``
+    (made if missing; never removed, so no holder's lock can end up on an unlinked file); ``None``
+    if another holds it and not ``blocking``."""
     fd = os.open(cache / f".{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB))
     except BlockingIOError:
         os.close(fd)
         return None
@@ -172,6 +185,41 @@ def _sweep_staging(cache: Path, *, held: str | None = None) -> list[str]:
         finally:
             if lock is not None:
                 os.close(lock)
+    return removed
+
+
+def layer_cache_dir(layer_cache: Path, *, rootless: bool, id_maps: IdMaps) -> Path:
+    """The cache folder a :class:`KernelUnionFS` with these settings writes its lower layers into:
+    ``layer_cache`` itself, or, for a rootless engine with subordinate ids, a folder of that mapping
+    (owners on disk are host ids of the mapping: another mapping needs its own copies)."""
+    if rootless and id_maps.kind == "subordinate":
+        return layer_cache / f"idmap-{_maps_tag(id_maps)}"
+    return layer_cache
+
+
+def collect_layer_cache(cache: Path, keep: Container[str], maps: IdMaps) -> list[str]:
+    """Remove from ``cache`` (see :func:`layer_cache_dir`) every layer folder whose content ID (hex)
+    is not in ``keep`` and that no mount stands on (its lock is free: a mount holds it shared, a
+    writer exclusive, in any process); the names removed.  Files of subordinate ids (``maps``) are
+    removed from a user namespace of that mapping, as volumes are.  Staging folders of dead writers
+    go too (:func:`_sweep_staging`); lock files stay, as they always do."""
+    if not cache.is_dir():
+        return []
+    removed = _sweep_staging(cache)
+    for entry in sorted(os.listdir(cache)):
+        if entry.startswith(".") or entry.startswith("idmap-") or entry.removesuffix("-userxattr") in keep \
+                or not (cache / entry).is_dir():
+            continue
+        lock = _lock_layer(cache, entry, blocking=False)
+        if lock is None:
+            continue  # a mount or a writer holds it
+        try:
+            if (cache / entry).is_dir():
+                _idmap.remove_tree(cache / entry, maps)
+                if not os.path.lexists(cache / entry):
+                    removed.append(entry)
+        finally:
+            os.close(lock)
     return removed
 
 
@@ -243,9 +291,8 @@ class KernelUnionFS(UnionMount):
         self.id_maps = (id_maps or _idmap.detect(rootless=True)) if rootless else HOST_MAPS
         if rootless:
             _check_owners(self.id_maps, layers, upper)  # before anything is made
-            if layer_cache is not None and self.id_maps.kind == "subordinate":
-                # Owners on disk are host ids of this mapping: another mapping needs its own copies.
-                layer_cache = layer_cache / f"idmap-{_maps_tag(self.id_maps)}"
+            if layer_cache is not None:
+                layer_cache = layer_cache_dir(layer_cache, rootless=True, id_maps=self.id_maps)
         self.options = UnionOptions(redirect_dir=redirect_dir, index=index, umask=umask)
         self.layers = tuple(layers)
         self.rootless = rootless
@@ -254,20 +301,21 @@ class KernelUnionFS(UnionMount):
         self._records = [journal.record("tree", str(self._base))]
         self._base.mkdir(parents=True)
         self._upper_dir = str(self._base / "u")
+        held: list[int] = []  # the cached layers' shared locks, while mounted (rootless: the helper holds them)
         try:
             if rootless:
                 self._ops: Any = _Helper(self._base, self.layers, upper, self.options, journal, self._records,
                                          layer_cache, self.id_maps)
             else:
                 lowers, up, work, mnt = _prepare(self._base, self.layers, upper, userxattr=False, options=self.options,
-                                                 layer_cache=layer_cache)
+                                                 layer_cache=layer_cache, held=held)
                 self._records.append(journal.record("mount", mnt))
                 _mount(lowers, up, work, mnt, self.options, userxattr=False)
                 self._ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), umask)
         except BaseException:
-            _teardown(None, journal, self._records)
+            _teardown(None, journal, self._records, held)
             raise
-        self._finalizer = weakref.finalize(self, _teardown, self._ops, journal, self._records)
+        self._finalizer = weakref.finalize(self, _teardown, self._ops, journal, self._records, held)
         for name in _FS_CALLS:
             setattr(self, name, getattr(self._ops, name))
 
@@ -341,8 +389,9 @@ def _check_owners(maps: IdMaps, layers: Sequence[Layer], upper: Layer | None) ->
                     raise BackendUnavailableError(f"{where} has /{path} owned by {uid}:{gid}: {exc}") from None
 
 
-def _teardown(ops: Any, journal: Journal, records: list[Any]) -> None:
-    """Close descriptors, unmount, delete the folders, forget the records.  Idempotent."""
+def _teardown(ops: Any, journal: Journal, records: list[Any], held: list[int]) -> None:
+    """Close descriptors, unmount, delete the folders, forget the records, then let go of the
+    cached layers (``held``: their shared locks).  Idempotent."""
     if isinstance(ops, RootedOps):
         ops.close_all()
         os.close(ops.root)
@@ -351,6 +400,8 @@ def _teardown(ops: Any, journal: Journal, records: list[Any]) -> None:
     for rec in reversed(records):
         journal.release(rec)
     records.clear()
+    while held:
+        os.close(held.pop())
 
 
 # -- the rootless helper ---------------------------------------------------------------
@@ -466,7 +517,9 @@ def _serve(sock: socket.socket, base: Path, layers: Sequence[Layer], upper: Laye
                 f"rootless mode needs unprivileged user namespaces, which this kernel refused ({exc}); "
                 "run as root or enable kernel.unprivileged_userns_clone"
             ) from exc
-        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True, options=options, layer_cache=layer_cache)
+        held: list[int] = []  # the cached layers' shared locks, kept while this helper lives (it holds the mount)
+        lowers, up, work, mnt = _prepare(base, layers, upper, userxattr=True, options=options, layer_cache=layer_cache,
+                                         held=held)
         _mount(lowers, up, work, mnt, options, userxattr=True)
         ops = RootedOps(os.open(mnt, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), options.umask)
         _send(sock, ("ok", None))

@@ -168,6 +168,8 @@ class _Host(Protocol):
 
     def _refresh(self, container: Container) -> None: ...
 
+    def _layers_released(self) -> None: ...
+
 
 # -- what is in use, what may go -----------------------------------------------------------------
 
@@ -438,6 +440,7 @@ class MaintenanceCommands:
         if not repair:
             return FsckReport(scan.blobs, scan.images, scan.problems, (), scan.problems)
         done = _repair(self)
+        self._layers_released()
         return FsckReport(scan.blobs, scan.images, scan.problems, tuple(done), _scan(self).problems)
 
     def image_prune(self: _Host, all: bool = False) -> PruneResult:
@@ -448,6 +451,7 @@ class MaintenanceCommands:
             if not going:
                 return PruneResult("images")
             result = self.store.delete_images([str(r.id) for r in going])
+        self._layers_released()
         return PruneResult("images", tuple(str(d) for d in result.deleted), result.freed_bytes, result.untagged)
 
     def container_prune(self: _Host) -> PruneResult:
@@ -517,6 +521,7 @@ def _builder_prune(engine: _Host, *, all: bool) -> PruneResult:
     if keys:
         cache.remove(keys)
         engine._layer_cache = LayerCache(engine.store)  # drop the layers only the cache held (images' are re-read)
+        engine._layers_released()
     sizes = _downloads(engine.store)
     gone = engine.store.content.discard_downloads()
     freed += sum(sizes.get(n, 0) for n in gone)

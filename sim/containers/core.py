@@ -175,7 +175,13 @@ class EngineCore(LifecycleCommands, MaintenanceCommands, RegistryCommands, Netwo
             raise ConflictError(
                 f"unable to remove {ref} (must force) - image is being used by container {users[0]}"
             )
-        return self.store.remove(ref, force=force).lines()
+        lines = self.store.remove(ref, force=force).lines()
+        self._layers_released()
+        return lines
+
+    def _layers_released(self) -> None:
+        """Images or build-cache layers went: a backend frees what it kept of their layers (the kernel's
+        extracted layer folders); the model keeps nothing besides the blobs."""
 
     def save(self, refs: Sequence[str], fileobj: IO[bytes] | str | os.PathLike[str], *,
              format: str = "docker-archive", compression: str | None = None) -> None:

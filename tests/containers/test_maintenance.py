@@ -335,6 +335,37 @@ class TestRealMaintenance(FolderSuite, RealBackend):
             eng.kill(info.id)
         assert eng.container_prune().deleted == (info.id,)
 
+    def test_removed_images_take_their_extracted_layers(self, eng: Any, tmp_path: Path) -> None:
+        """An image's layers are extracted once into the layer cache; ``rmi`` and ``prune`` remove the
+        folders of layers no stored image has, as overlay2 does (a mount's locks keep the folders it
+        stands on: tests/images/test_store_races.py)."""
+        from realrt.layers.overlay import layer_cache_dir
+
+        cache = layer_cache_dir(eng.state_dir / "layers", rootless=eng.rootless, id_maps=eng.id_maps)
+
+        def extracted() -> set[str]:
+            return {p.name.removesuffix("-userxattr") for p in cache.iterdir() if not p.name.startswith(".")
+                    and not p.name.startswith("idmap-")}
+
+        def top(ref: str) -> str:
+            return str(eng._layers(eng.store.resolve(ref))[-1].content_id.hex)
+
+        _build(eng, tmp_path / "a", "kept", "a:1")
+        _build(eng, tmp_path / "b", "gone", "b:1")
+        eng.run("a:1", "true", remove=True)
+        eng.run("b:1", "true", remove=True)
+        a, b, base = top("a:1"), top("b:1"), top("busybox")
+        assert {a, b, base} <= extracted()
+        eng.run_detached("a:1", "sleep 30", name="user")
+        try:
+            eng.remove_image("b:1")
+            assert b not in extracted() and {a, base} <= extracted()
+        finally:
+            eng.remove("user", force=True)
+        eng.image_prune(all=True)
+        assert extracted() == set()  # nothing is stored any more: every folder went
+        assert eng.run("busybox", "echo again", remove=True).stdout == b"again\n"  # pulled and extracted anew
+
 
 # -- the command line (model, state folder) ---------------------------------------------------------
 

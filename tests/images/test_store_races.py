@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -322,15 +323,16 @@ def test_an_atomic_write_where_proc_is_not_mounted(tmp_path: Path, reaped: list[
 # -- the kernel layer cache's staging folders -----------------------------------------------------
 
 
-def _hold(path: Path) -> tuple[int, int]:
-    """A child process that holds an exclusive flock on ``path`` until killed; (pid, its read pipe)."""
+def _hold(path: Path, *, shared: bool = False) -> tuple[int, int]:
+    """A child process that holds an exclusive (``shared``: a shared) flock on ``path`` until killed;
+    (pid, its read pipe)."""
     import fcntl
 
     ready_r, ready_w = os.pipe()
 
     def holder() -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         os.write(ready_w, b"x")
         signal.pause()
 
@@ -380,9 +382,11 @@ def test_a_layer_writer_holds_its_lock_and_a_second_writer_waits(tmp_path: Path,
     reaped.append(pid)
     done: list[Path | BaseException] = []
 
+    held: list[int] = []
+
     def write() -> None:
         try:
-            done.append(_layer_dir(layer, tmp_path / "private", cache, userxattr=False))
+            done.append(_layer_dir(layer, tmp_path / "private", cache, userxattr=False, held=held))
         except BaseException as exc:  # reported below
             done.append(exc)
 
@@ -395,6 +399,77 @@ def test_a_layer_writer_holds_its_lock_and_a_second_writer_waits(tmp_path: Path,
     reaped.remove(pid)
     os.close(pipe)
     writer.join(10)
-    assert done == [cache / name]
+    assert done == [cache / name] and len(held) == 1  # returned with its lock held shared
+    os.close(held.pop())
     assert (cache / name / "f").read_bytes() == b"data"
     assert sorted(os.listdir(cache)) == [f".{name}.lock", name]
+
+
+def _own_layer(text: bytes) -> Layer:
+    layer = Layer()
+    layer.add_file("f", text, uid=os.getuid(), gid=os.getgid())  # ours: no chown needed
+    return layer.freeze()
+
+
+def test_the_layer_cache_collection_keeps_what_is_kept_or_mounted(tmp_path: Path, reaped: list[int]) -> None:
+    """A cached layer goes when no stored image has it (not in ``keep``) and no mount stands on it: a
+    mount in another process holds its lock shared, and the collection skips it until that ends."""
+    from realrt.layers.overlay import _cache_name, _layer_dir, collect_layer_cache
+    from sim.containers.userns import HOST_MAPS
+
+    cache = tmp_path / "layers"
+    kept, mounted, unused = (_own_layer(t) for t in (b"kept", b"mounted", b"unused"))
+    names = {k: _cache_name(layer, False) for k, layer in (("kept", kept), ("mounted", mounted), ("unused", unused))}
+    held: list[int] = []
+    for layer in (kept, mounted, unused):
+        _layer_dir(layer, tmp_path / "private", cache, userxattr=False, held=held)
+    while held:
+        os.close(held.pop())
+    (cache / ".gone.4194303.0badc0de").mkdir()  # a dead writer's staging folder
+    pid, pipe = _hold(cache / f".{names['mounted']}.lock", shared=True)  # another engine's mount
+    reaped.append(pid)
+    keep = {kept.content_id.hex}
+    assert collect_layer_cache(cache, keep, HOST_MAPS) == [".gone.4194303.0badc0de", names["unused"]]
+    assert (cache / names["kept"]).is_dir() and (cache / names["mounted"]).is_dir()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    reaped.remove(pid)
+    os.close(pipe)
+    assert collect_layer_cache(cache, keep, HOST_MAPS) == [names["mounted"]]
+    assert sorted(p for p in os.listdir(cache) if not p.startswith(".")) == [names["kept"]]
+    assert collect_layer_cache(tmp_path / "never-made", keep, HOST_MAPS) == []
+
+
+def test_a_mount_after_a_collection_writes_the_layer_again(tmp_path: Path, reaped: list[int]) -> None:
+    """A collector holds a layer's lock (exclusive) and removes the folder while a mount waits for the
+    lock: the mount then finds it gone, writes it again, and stands on a whole layer."""
+    from realrt.layers.overlay import _cache_name, _layer_dir
+
+    layer = _own_layer(b"data")
+    cache = tmp_path / "layers"
+    held: list[int] = []
+    folder = _layer_dir(layer, tmp_path / "private", cache, userxattr=False, held=held)
+    os.close(held.pop())
+    name = _cache_name(layer, False)
+    pid, pipe = _hold(cache / f".{name}.lock")  # the collector
+    reaped.append(pid)
+    done: list[Path | BaseException] = []
+
+    def mount() -> None:
+        try:
+            done.append(_layer_dir(layer, tmp_path / "private2", cache, userxattr=False, held=held))
+        except BaseException as exc:  # reported below
+            done.append(exc)
+
+    waiter = threading.Thread(target=mount, daemon=True)
+    waiter.start()
+    _blocked_on(cache / f".{name}.lock")
+    shutil.rmtree(folder)  # what the collector does while it holds the lock
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    reaped.remove(pid)
+    os.close(pipe)
+    waiter.join(10)
+    assert done == [folder] and len(held) == 1
+    assert (folder / "f").read_bytes() == b"data"
+    os.close(held.pop())

@@ -45,6 +45,16 @@ def resume(children: Children, child: object) -> None:
     assert outcome == "exit 0", child.output  # type: ignore[attr-defined]
 
 
+def waits_for(children: Children, backend: str, state: Path, holder: object, op: str, arg: dict[str, object]) -> None:
+    """Start ``op`` while ``holder`` is stopped holding the store lock: it must still be waiting a second
+    later, and finish once the holder is continued and has finished."""
+    b = children.start(backend, state, op, arg)
+    time.sleep(1.0)
+    assert b.proc.poll() is None, b.output  # blocked on the store lock
+    resume(children, holder)
+    assert children.wait(b, stop=False) == "exit 0", b.output
+
+
 def step_blobs(state: Path) -> set[str]:
     """The DiffIDs the build cache names (each step's layer)."""
     return set(json.loads((state / "build-cache.json").read_bytes()).values())
@@ -121,11 +131,7 @@ def test_a_writer_waits_for_the_one_holding_the_store(backend: str, children: Ch
     prepared(backend, state)
     a = stopped_at(children, backend, state, "build", {"context": str(context(tmp_path / "a")), "tag": "a:1"},
                    "index.synced")
-    b = children.start(backend, state, "build", {"context": str(context(tmp_path / "b", "b")), "tag": "b:1"})
-    time.sleep(1.0)
-    assert b.proc.poll() is None, b.output  # blocked on the store lock
-    resume(children, a)
-    assert children.wait(b, stop=False) == "exit 0", b.output
+    waits_for(children, backend, state, a, "build", {"context": str(context(tmp_path / "b", "b")), "tag": "b:1"})
     eng = engine(backend, state)
     try:
         assert {"a:1", "b:1"} <= {t for i in eng.images() for t in i.tags}
@@ -141,11 +147,7 @@ def test_a_create_and_a_prune_at_once(backend: str, children: Children, tmp_path
     state = tmp_path / "state"
     prepared(backend, state)
     a = stopped_at(children, backend, state, "create", {"ref": "busybox", "name": "user"}, "create.resolved")
-    b = children.start(backend, state, "prune", {})
-    time.sleep(1.0)
-    assert b.proc.poll() is None, b.output  # blocked on the store lock
-    resume(children, a)
-    assert children.wait(b, stop=False) == "exit 0", b.output
+    waits_for(children, backend, state, a, "prune", {})
     eng = engine(backend, state)
     try:
         assert "busybox" in eng.store

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -342,6 +343,31 @@ def _hold(path: Path, *, shared: bool = False) -> tuple[int, int]:
     return pid, ready_r
 
 
+def _let_go(pid: int, pipe: int, reaped: list[int]) -> None:
+    """End a :func:`_hold` holder (SIGKILL: its lock goes with it) and reap it."""
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    reaped.remove(pid)
+    os.close(pipe)
+
+
+def _layer_dir_in_thread(layer: Layer, private: Path, cache: Path, held: list[int]) -> tuple[threading.Thread, list[Any]]:
+    """``_layer_dir`` started in a thread (it may block on a lock); the list gets its result or error."""
+    from realrt.layers.overlay import _layer_dir
+
+    done: list[Any] = []
+
+    def run() -> None:
+        try:
+            done.append(_layer_dir(layer, private, cache, userxattr=False, held=held))
+        except BaseException as exc:  # reported by the test
+            done.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, done
+
+
 def test_a_staging_folder_is_swept_only_when_its_writer_is_gone(tmp_path: Path, reaped: list[int]) -> None:
     from realrt.layers.overlay import _sweep_staging
 
@@ -361,16 +387,13 @@ def test_a_staging_folder_is_swept_only_when_its_writer_is_gone(tmp_path: Path, 
     swept = _sweep_staging(cache)
     assert alive.is_dir() and not dead.exists() and (cache / "cccc").is_dir()
     assert swept == [dead.name]
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    reaped.remove(pid)
-    os.close(pipe)
+    _let_go(pid, pipe, reaped)
     assert _sweep_staging(cache) == [alive.name]  # its writer died
     assert sorted(os.listdir(cache)) == [".aaaa.lock", ".bbbb.lock", "cccc"]
 
 
 def test_a_layer_writer_holds_its_lock_and_a_second_writer_waits(tmp_path: Path, reaped: list[int]) -> None:
-    from realrt.layers.overlay import _cache_name, _layer_dir
+    from realrt.layers.overlay import _cache_name
 
     layer = Layer()
     layer.add_file("f", b"data", uid=os.getuid(), gid=os.getgid())  # ours: no chown needed
@@ -380,24 +403,11 @@ def test_a_layer_writer_holds_its_lock_and_a_second_writer_waits(tmp_path: Path,
     name = _cache_name(layer, False)
     pid, pipe = _hold(cache / f".{name}.lock")  # another engine writing this layer
     reaped.append(pid)
-    done: list[Path | BaseException] = []
-
     held: list[int] = []
-
-    def write() -> None:
-        try:
-            done.append(_layer_dir(layer, tmp_path / "private", cache, userxattr=False, held=held))
-        except BaseException as exc:  # reported below
-            done.append(exc)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
+    writer, done = _layer_dir_in_thread(layer, tmp_path / "private", cache, held)
     _blocked_on(cache / f".{name}.lock")
     assert not (cache / name).exists() and done == []
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    reaped.remove(pid)
-    os.close(pipe)
+    _let_go(pid, pipe, reaped)
     writer.join(10)
     assert done == [cache / name] and len(held) == 1  # returned with its lock held shared
     os.close(held.pop())
@@ -431,10 +441,7 @@ def test_the_layer_cache_collection_keeps_what_is_kept_or_mounted(tmp_path: Path
     keep = {kept.content_id.hex}
     assert collect_layer_cache(cache, keep, HOST_MAPS) == [".gone.4194303.0badc0de", names["unused"]]
     assert (cache / names["kept"]).is_dir() and (cache / names["mounted"]).is_dir()
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    reaped.remove(pid)
-    os.close(pipe)
+    _let_go(pid, pipe, reaped)
     assert collect_layer_cache(cache, keep, HOST_MAPS) == [names["mounted"]]
     assert sorted(p for p in os.listdir(cache) if not p.startswith(".")) == [names["kept"]]
     assert collect_layer_cache(tmp_path / "never-made", keep, HOST_MAPS) == []
@@ -453,22 +460,10 @@ def test_a_mount_after_a_collection_writes_the_layer_again(tmp_path: Path, reape
     name = _cache_name(layer, False)
     pid, pipe = _hold(cache / f".{name}.lock")  # the collector
     reaped.append(pid)
-    done: list[Path | BaseException] = []
-
-    def mount() -> None:
-        try:
-            done.append(_layer_dir(layer, tmp_path / "private2", cache, userxattr=False, held=held))
-        except BaseException as exc:  # reported below
-            done.append(exc)
-
-    waiter = threading.Thread(target=mount, daemon=True)
-    waiter.start()
+    waiter, done = _layer_dir_in_thread(layer, tmp_path / "private2", cache, held)
     _blocked_on(cache / f".{name}.lock")
     shutil.rmtree(folder)  # what the collector does while it holds the lock
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    reaped.remove(pid)
-    os.close(pipe)
+    _let_go(pid, pipe, reaped)
     waiter.join(10)
     assert done == [folder] and len(held) == 1
     assert (folder / "f").read_bytes() == b"data"

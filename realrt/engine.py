@@ -160,6 +160,13 @@ class RealEngine(EngineCore):
     def _endpoint_gone(self, container: Any, endpoint: Endpoint) -> None:
         self._net.detached(container, endpoint)
 
+    def _discard_state(self) -> None:
+        """Delete the whole state folder of this closed engine, files of subordinate ids included (a
+        throwaway engine's, as :func:`sim.testing.both_backends` makes)."""
+        from realrt._idmap import remove_tree
+
+        remove_tree(self.state_dir, self.id_maps)
+
     def _layers_released(self) -> None:
         """Remove the extracted folders of layers no stored image has and no mount stands on (as
         Docker's overlay2 driver removes a layer's folder with the layer); a build-cache layer alone is

@@ -135,6 +135,21 @@ def test_both_backends_gives_each_engine(both_backends: sim.Engine) -> None:
         assert fs.read_bytes("/f") == b"x"
 
 
+@pytest.mark.real
+def test_a_throwaway_kernel_engine_removes_its_whole_state_folder(tmp_path: Any) -> None:
+    """What ``both_backends`` does after a real engine: its state folder goes whole, also the layer
+    folders a rootless engine filled with files of subordinate ids (which pytest could not delete)."""
+    from tests.backends import require_real
+
+    state = tmp_path / "state"
+    engine: Any = require_real(state_dir=str(state))
+    assert engine.run("busybox", "echo hi", remove=True).stdout == b"hi\n"
+    engine.close()
+    assert any((state / "layers").iterdir())
+    engine._discard_state()
+    assert not state.exists()
+
+
 @pytest.mark.parametrize(("required", "outcome_type"), [("1", pytest.fail.Exception), ("0", pytest.skip.Exception)])
 def test_an_unavailable_backend_skips_or_fails(monkeypatch: pytest.MonkeyPatch, required: str,
                                                  outcome_type: type[BaseException]) -> None:

@@ -7,6 +7,7 @@ against the model; ``RealBackend`` and ``RootlessBackend`` against the kernel.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,21 @@ def require_real(*, rootless: bool | None = None, state_dir: str | None = None) 
         if os.environ.get("LAYERLAB_REQUIRE_REAL") == "1":
             pytest.fail(f"LAYERLAB_REQUIRE_REAL=1 but the real backend is unavailable: {exc}")
         pytest.skip(f"real backend unavailable: {exc}")
+
+
+def sim_at(state: Path) -> Engine:
+    """A model engine over the state folder ``state``."""
+    return sim.connect("sim", state_dir=str(state))
+
+
+def real_at(state: Path) -> Engine:
+    """A kernel engine over the state folder ``state`` (see :func:`require_real`)."""
+    return require_real(state_dir=str(state))
+
+
+#: ``@pytest.mark.parametrize("connect", OVER_A_STATE_FOLDER)``: an engine factory per backend, for
+#: tests that open several engines on one state folder.
+OVER_A_STATE_FOLDER = [pytest.param(sim_at, id="sim"), pytest.param(real_at, id="real", marks=pytest.mark.real)]
 
 
 class SimBackend:

@@ -9,25 +9,15 @@ from pathlib import Path
 
 import pytest
 
-import sim
 from sim.interface import Engine
-from tests.backends import require_real
+from tests.backends import OVER_A_STATE_FOLDER, require_real
 
 
 def _open_fds() -> set[int]:
     return {int(name) for name in os.listdir("/proc/self/fd")}
 
 
-def _sim(state: Path) -> Engine:
-    return sim.connect("sim", state_dir=str(state))
-
-
-def _real(state: Path) -> Engine:
-    return require_real(state_dir=str(state))
-
-
-@pytest.mark.parametrize("connect", [pytest.param(_sim, id="sim"),
-                                     pytest.param(_real, id="real", marks=pytest.mark.real)])
+@pytest.mark.parametrize("connect", OVER_A_STATE_FOLDER)
 def test_engines_leave_no_descriptor_open(connect: Callable[[Path], Engine], tmp_path: Path) -> None:
     def one_round(n: int) -> None:
         engine = connect(tmp_path / f"state{n}")

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sim.images._faults import fault_point
+from sim.images._lock import create_locked
 
 __all__ = ["fsync_dir", "atomic_write", "AtomicFile", "clean_temporaries"]
 
@@ -48,17 +49,7 @@ def _temporary_name(path: Path) -> Path:
 
 def _open_named(path: Path, mode: int) -> tuple[Path, int]:
     """A new ``.<name>.<random>.tmp`` beside ``path``, open for writing and held under an exclusive ``flock``."""
-    while True:
-        named = _temporary_name(path)
-        fd = os.open(named, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:  # a cleaner may have removed the name between our create and our lock
-            same = os.stat(named, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return named, fd
-        os.close(fd)
+    return create_locked(lambda: _temporary_name(path), os.O_RDWR, mode)
 
 
 def clean_temporaries(path: Path) -> list[str]:

@@ -24,7 +24,7 @@ import fcntl
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +34,22 @@ __all__ = ["StoreLock", "Leases"]
 
 _LEASE_SUFFIX = ".lease"
 
+
+def create_locked(fresh_name: Callable[[], Path], flags: int, mode: int) -> tuple[Path, int]:
+    """A new file under a name ``fresh_name()`` gives (``O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW``
+    added to ``flags``), held under an exclusive ``flock``: its path and descriptor.  A cleaner that
+    removes unlocked files may take the name between the create and the lock: then another name."""
+    while True:
+        path = fresh_name()
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return path, fd
+        os.close(fd)
 
 class StoreLock:
     """The reader/writer lock of one store handle on the folder ``path``; None (an in-memory store): threads only."""
@@ -167,18 +183,11 @@ class Leases:
             return self._fd
         assert self._folder is not None
         self._folder.mkdir(exist_ok=True)
-        while True:
-            path = self._folder / f"{os.getpid()}-{uuid.uuid4().hex}{_LEASE_SUFFIX}"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:  # a collector may have removed the name between our create and our lock
-                same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                self._fd, self._path = fd, path
-                return fd
-            os.close(fd)
+        folder = self._folder
+        path, fd = create_locked(lambda: folder / f"{os.getpid()}-{uuid.uuid4().hex}{_LEASE_SUFFIX}",
+                                 os.O_WRONLY | os.O_APPEND, 0o644)
+        self._fd, self._path = fd, path
+        return fd
 
     def _end(self) -> None:
         if self._fd is not None and self._path is not None:

@@ -10,19 +10,10 @@ import pytest
 
 import sim
 from sim.interface import Engine
-from tests.backends import require_real
+from tests.backends import OVER_A_STATE_FOLDER, real_at
 
 
-def _sim(state: Path) -> Engine:
-    return sim.connect("sim", state_dir=str(state))
-
-
-def _real(state: Path) -> Engine:
-    return require_real(state_dir=str(state))
-
-
-@pytest.mark.parametrize("connect", [pytest.param(_sim, id="sim"),
-                                     pytest.param(_real, id="real", marks=pytest.mark.real)])
+@pytest.mark.parametrize("connect", OVER_A_STATE_FOLDER)
 def test_a_container_removed_by_another_engine_is_not_saved_back(connect: Callable[[Path], Engine],
                                                                   tmp_path: Path) -> None:
     first = connect(tmp_path / "state")
@@ -48,8 +39,7 @@ def test_a_container_removed_by_another_engine_is_not_saved_back(connect: Callab
         after.close()
 
 
-@pytest.mark.parametrize("connect", [pytest.param(_sim, id="sim"),
-                                     pytest.param(_real, id="real", marks=pytest.mark.real)])
+@pytest.mark.parametrize("connect", OVER_A_STATE_FOLDER)
 def test_an_engine_that_only_read_a_container_never_writes_its_stale_copy_back(connect: Callable[[Path], Engine],
                                                                                  tmp_path: Path) -> None:
     first = connect(tmp_path / "state")
@@ -132,10 +122,10 @@ def test_kill_of_a_restarting_container_cancels_the_restart() -> None:
 def test_diff_and_commit_of_a_container_its_monitor_runs_are_refused(tmp_path: Path) -> None:
     from sim.errors import ContainerStateError
 
-    engine = _real(tmp_path / "state")
+    engine = real_at(tmp_path / "state")
     try:
         box = engine.run_detached("busybox", "echo hi > /new; sleep 30", name="box", monitor=True).id  # type: ignore[attr-defined]
-        other = _real(tmp_path / "state")
+        other = real_at(tmp_path / "state")
         try:
             for call in (lambda: other.diff(box), lambda: other.commit(box, "snap:1")):
                 with pytest.raises(ContainerStateError, match="run by its monitor"):
